@@ -1,0 +1,22 @@
+"""Test settings: tasks run in-process (django-q2 reads Q_CLUSTER once, at import)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DJANGO_DEBUG", "true")
+
+from dealsite.settings import *  # noqa: F403
+from dealsite.settings import DATABASES, Q_CLUSTER, VAR_DIR
+
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+
+# A file, not memory: tests that start a worker or a web server in another process
+# must see the same database.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # One file per pytest process, so parallel runs never share a test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_db_{os.getpid()}.sqlite3")}
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+KEEPA_API_KEY = ""
+KEEPA_API_URL = "http://127.0.0.1:8765"
