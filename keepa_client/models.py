@@ -1,0 +1,369 @@
+"""Typed, immutable views of Keepa's JSON objects.
+
+Attribute names are the snake_case of Keepa's field names. Keepa's newer serializer omits
+null-valued fields (REFERENCE §1.2), so a missing key always reads as null, and unknown keys
+are ignored. Each object keeps the JSON it was built from in `raw`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from keepa_client import wire
+
+DEALS_PER_PAGE = 150
+
+
+def _int_or_none(v: Any) -> int | None:
+    return None if v is None else int(v)
+
+
+def _ints(values: Sequence[Any] | None) -> tuple[int, ...]:
+    return tuple(int(v) for v in values or ())
+
+
+def _prices(values: Sequence[Any] | None) -> tuple[int | None, ...]:
+    return tuple(wire.price_or_none(v) for v in values or ())
+
+
+def _cell(rows: Sequence[Sequence[Any]], date_range: int, price_type: int) -> Any:
+    if not 0 <= date_range < len(rows):
+        return None
+    row = rows[date_range]
+    return row[price_type] if 0 <= price_type < len(row) else None
+
+
+@dataclass(frozen=True, slots=True)
+class TokenStatus:
+    """The token bucket as reported in the envelope of every Keepa response."""
+
+    tokens_left: int
+    refill_in_ms: int
+    refill_rate: int
+    timestamp: datetime
+    token_flow_reduction: float
+    tokens_consumed: int
+
+    @classmethod
+    def from_envelope(cls, body: Mapping[str, Any]) -> TokenStatus:
+        """Build from a response body; raise KeyError, TypeError or ValueError if it has none."""
+        return cls(
+            tokens_left=int(body["tokensLeft"]),
+            refill_in_ms=int(body["refillIn"]),
+            refill_rate=int(body["refillRate"]),
+            timestamp=wire.keepa_ms_to_datetime(body["timestamp"]),
+            token_flow_reduction=float(body.get("tokenFlowReduction") or 0.0),
+            tokens_consumed=int(body.get("tokensConsumed") or 0),
+        )
+
+    @property
+    def refill_at(self) -> datetime:
+        return self.timestamp + timedelta(milliseconds=self.refill_in_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class Deal:
+    """One entry of a /deal page. `avg`, `delta` and `delta_percent` are [dateRange][priceType]."""
+
+    asin: str
+    title: str | None
+    root_cat: int | None
+    categories: tuple[int, ...]
+    image: str | None
+    current: tuple[int | None, ...]
+    avg: tuple[tuple[int | None, ...], ...]
+    delta: tuple[tuple[int, ...], ...]
+    delta_percent: tuple[tuple[int, ...], ...]
+    delta_last: tuple[int, ...]
+    current_since: tuple[datetime | None, ...]
+    creation_date: datetime | None
+    last_update: datetime | None
+    lightning_start: datetime | None
+    lightning_end: datetime | None
+    sales_rank_drops30: int | None
+    sales_rank_drops90: int | None
+    sales_rank_drops180: int | None
+    sales_rank_drops365: int | None
+    back_in_stock: tuple[bool, ...]
+    warehouse_condition: int | None
+    warehouse_condition_comment: str | None
+    parent_asin: str | None
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Deal:
+        return cls(
+            asin=d["asin"],
+            title=d.get("title"),
+            root_cat=_int_or_none(d.get("rootCat")),
+            categories=_ints(d.get("categories")),
+            image=wire.decode_image(d.get("image")),
+            current=_prices(d.get("current")),
+            avg=tuple(_prices(row) for row in d.get("avg") or ()),
+            delta=tuple(_ints(row) for row in d.get("delta") or ()),
+            delta_percent=tuple(_ints(row) for row in d.get("deltaPercent") or ()),
+            delta_last=_ints(d.get("deltaLast")),
+            current_since=tuple(
+                wire.keepa_minute_to_datetime(m) for m in d.get("currentSince") or ()
+            ),
+            creation_date=wire.keepa_minute_to_datetime(d.get("creationDate")),
+            last_update=wire.keepa_minute_to_datetime(d.get("lastUpdate")),
+            lightning_start=wire.keepa_minute_to_datetime(d.get("lightningStart")),
+            lightning_end=wire.keepa_minute_to_datetime(d.get("lightningEnd")),
+            sales_rank_drops30=_int_or_none(d.get("salesRankDrops30")),
+            sales_rank_drops90=_int_or_none(d.get("salesRankDrops90")),
+            sales_rank_drops180=_int_or_none(d.get("salesRankDrops180")),
+            sales_rank_drops365=_int_or_none(d.get("salesRankDrops365")),
+            back_in_stock=tuple(bool(b) for b in d.get("backInStock") or ()),
+            warehouse_condition=_int_or_none(d.get("warehouseCondition")),
+            warehouse_condition_comment=d.get("warehouseConditionComment"),
+            parent_asin=d.get("parentAsin"),
+            raw=dict(d),
+        )
+
+    @property
+    def image_url(self) -> str | None:
+        return wire.image_url(self.image)
+
+    def current_value(self, price_type: int) -> int | None:
+        return wire.value_at(self.current, price_type)
+
+    def avg_value(self, date_range: int, price_type: int) -> int | None:
+        return _cell(self.avg, date_range, price_type)
+
+    def delta_value(self, date_range: int, price_type: int) -> int | None:
+        """Return avg - current (positive means the value dropped), or None if not sent."""
+        return _cell(self.delta, date_range, price_type)
+
+    def delta_percent_value(self, date_range: int, price_type: int) -> int | None:
+        return _cell(self.delta_percent, date_range, price_type)
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """A marketplace offer. `offer_csv` is `[keepaMinute, price, shipping, ...]`."""
+
+    offer_id: int | None
+    seller_id: str | None
+    condition: int | None
+    condition_comment: str | None
+    is_fba: bool
+    is_prime: bool
+    is_amazon: bool
+    is_shippable: bool
+    is_warehouse_deal: bool
+    is_preorder: bool
+    last_seen: datetime | None
+    offer_csv: tuple[int, ...]
+    is_live: bool = False
+    raw: dict = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any], *, is_live: bool = False) -> Offer:
+        return cls(
+            offer_id=_int_or_none(d.get("offerId")),
+            seller_id=d.get("sellerId"),
+            condition=_int_or_none(d.get("condition")),
+            condition_comment=d.get("conditionComment"),
+            is_fba=bool(d.get("isFBA")),
+            is_prime=bool(d.get("isPrime")),
+            is_amazon=bool(d.get("isAmazon")),
+            is_shippable=bool(d.get("isShippable")),
+            is_warehouse_deal=bool(d.get("isWarehouseDeal")),
+            is_preorder=bool(d.get("isPreorder")),
+            last_seen=wire.keepa_minute_to_datetime(d.get("lastSeen")),
+            offer_csv=_ints(d.get("offerCSV")),
+            is_live=is_live,
+            raw=dict(d),
+        )
+
+    def _latest(self) -> tuple[int, int] | None:
+        if len(self.offer_csv) < 3 or len(self.offer_csv) % 3:
+            return None
+        return self.offer_csv[-2], self.offer_csv[-1]
+
+    @property
+    def price(self) -> int | None:
+        latest = self._latest()
+        return None if latest is None else wire.price_or_none(latest[0])
+
+    @property
+    def shipping(self) -> int | None:
+        """Latest shipping cost; 0 is free shipping, None is unknown or not shippable."""
+        latest = self._latest()
+        return None if latest is None else wire.price_or_none(latest[1])
+
+    @property
+    def total(self) -> int | None:
+        price = self.price
+        return None if price is None else price + (self.shipping or 0)
+
+    @property
+    def condition_name(self) -> str | None:
+        if self.condition is None:
+            return None
+        return wire.CONDITION_NAMES.get(self.condition, f"Condition {self.condition}")
+
+
+@dataclass(frozen=True, slots=True)
+class Product:
+    """A /product result. `csv` and `stats` are kept as Keepa sent them."""
+
+    asin: str
+    title: str | None
+    root_category: int | None
+    categories: tuple[int, ...]
+    image: str | None
+    csv: list | None
+    stats: dict | None
+    offers: tuple[Offer, ...]
+    live_offers_order: tuple[int, ...]
+    fba_fees: dict | None
+    referral_fee_percentage: float | None
+    last_update: datetime | None
+    last_price_change: datetime | None
+    last_offers_update: datetime | None
+    sales_rank: int | None
+    product_type: int | None
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Product:
+        live_order = _ints(d.get("liveOffersOrder"))
+        live_indices = set(live_order)
+        offers = tuple(
+            Offer.from_json(o, is_live=i in live_indices)
+            for i, o in enumerate(d.get("offers") or ())
+        )
+        csv = d.get("csv")
+        stats = d.get("stats")
+        referral = d.get("referralFeePercentage")
+        return cls(
+            asin=d["asin"],
+            title=d.get("title"),
+            root_category=_int_or_none(d.get("rootCategory")),
+            categories=_ints(d.get("categories")),
+            image=_first_image(d),
+            csv=csv,
+            stats=stats,
+            offers=offers,
+            live_offers_order=live_order,
+            fba_fees=d.get("fbaFees"),
+            referral_fee_percentage=None if referral is None else float(referral),
+            last_update=wire.keepa_minute_to_datetime(d.get("lastUpdate")),
+            last_price_change=wire.keepa_minute_to_datetime(d.get("lastPriceChange")),
+            last_offers_update=wire.keepa_minute_to_datetime((stats or {}).get("lastOffersUpdate")),
+            sales_rank=_latest_csv(csv, wire.SALES_RANK),
+            product_type=_int_or_none(d.get("productType")),
+            raw=dict(d),
+        )
+
+    @property
+    def image_url(self) -> str | None:
+        return wire.image_url(self.image)
+
+    @property
+    def live_offers(self) -> tuple[Offer, ...]:
+        """Offers Amazon lists right now, in Amazon's order (liveOffersOrder may repeat indices)."""
+        seen: set[int] = set()
+        live = []
+        for i in self.live_offers_order:
+            if i in seen or not 0 <= i < len(self.offers):
+                continue
+            seen.add(i)
+            live.append(self.offers[i])
+        return tuple(live)
+
+    def cheapest_live_offer(self, conditions: set[int] | None = None) -> Offer | None:
+        """Return the live offer with the lowest price + shipping; ties go to price, then FBA."""
+        candidates = [
+            o
+            for o in self.live_offers
+            if o.total is not None and (conditions is None or o.condition in conditions)
+        ]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda o: (o.total, o.price, not o.is_fba))
+
+    def current_value(self, price_type: int) -> int | None:
+        """Current value from stats.current when requested with `stats`, else from the history."""
+        current = (self.stats or {}).get("current")
+        if current is not None:
+            return wire.value_at(current, price_type)
+        return _latest_csv(self.csv, price_type)
+
+
+def _latest_csv(csv: Sequence[Any] | None, price_type: int) -> int | None:
+    if csv is None or not 0 <= price_type < len(csv):
+        return None
+    return wire.latest_history_value(
+        csv[price_type], with_shipping=price_type in wire.SHIPPING_PRICE_TYPES
+    )
+
+
+def _first_image(d: Mapping[str, Any]) -> str | None:
+    # imagesCSV is deprecated and absent from 2026 responses; images[0] may carry only "m".
+    images_csv = d.get("imagesCSV")
+    if images_csv:
+        return images_csv.split(",")[0]
+    images = d.get("images") or ()
+    if images:
+        return images[0].get("l") or images[0].get("m")
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Seller:
+    seller_id: str
+    seller_name: str | None
+    current_rating: int | None
+    current_rating_count: int | None
+    has_fba: bool
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Seller:
+        return cls(
+            seller_id=d["sellerId"],
+            seller_name=d.get("sellerName"),
+            current_rating=wire.price_or_none(d.get("currentRating")),
+            current_rating_count=wire.price_or_none(d.get("currentRatingCount")),
+            has_fba=bool(d.get("hasFBA")),
+            raw=dict(d),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DealPage:
+    """One page of /deal results; the category summary covers the whole result, not the page."""
+
+    page: int
+    deals: tuple[Deal, ...]
+    cached: bool
+    category_names: dict[int, str]
+    category_counts: dict[int, int]
+    tokens: TokenStatus
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any], page: int) -> DealPage:
+        """Build from a whole /deal response body (envelope included)."""
+        deals = body["deals"]
+        ids = [int(i) for i in deals.get("categoryIds") or ()]
+        return cls(
+            page=page,
+            deals=tuple(Deal.from_json(d) for d in deals.get("dr") or ()),
+            cached=bool(body.get("dealsCached")),
+            category_names=dict(zip(ids, deals.get("categoryNames") or (), strict=False)),
+            category_counts={
+                i: int(n) for i, n in zip(ids, deals.get("categoryCount") or (), strict=False)
+            },
+            tokens=TokenStatus.from_envelope(body),
+        )
+
+    @property
+    def is_last(self) -> bool:
+        """Keepa's paging rule: a page with fewer than 150 deals is the last one."""
+        return len(self.deals) < DEALS_PER_PAGE
