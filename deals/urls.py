@@ -5,5 +5,13 @@ from django.urls import path
 from deals import views
 
 urlpatterns = [
-    path("", views.dashboard, name="dashboard"),
+    path("", views.dashboard_page, name="dashboard"),
+    path("live", views.live, name="live"),
+    path("status", views.status_line, name="status_line"),
+    path("refresh", views.refresh, name="refresh"),
+    path("refresh/<slug:task_id>", views.refresh_status, name="refresh_status"),
+    path("deal/<str:asin>", views.deal_detail, name="deal_detail"),
+    path("api/total_deals", views.total_deals, name="total_deals"),
+    path("api/deals", views.api_deals, name="api_deals"),
+    path("deals.csv", views.deals_csv, name="deals_csv"),
 ]

@@ -1,0 +1,437 @@
+"""What the dashboard reads: the filtered, sorted page of deals, sparklines, the live diff and
+the status line. The views only wire these to templates; nothing here writes."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core.paginator import Page, Paginator
+from django.db.models import F, Max, Q, QuerySet
+from django.http import QueryDict
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
+from django_q.models import Schedule
+
+from deals import schedules
+from deals.columns import BY_NAME, category_name
+from deals.forms import DealFilterForm
+from deals.models import Deal, DealEvent, SyncRun
+from keepa_client.redact import redact
+from keepa_client.wire import CONDITION_NAMES
+
+# Shown for a missing value, and before a negative amount (typographic, not ASCII "-").
+EMPTY = "\u2013"
+MINUS = "\u2212"
+
+PAGE_SIZE = 50
+SPARKLINE_DAYS = 30
+# The longest ASIN list a live poll accepts (a page, with room for a changed page size).
+MAX_SHOWN = 200
+
+
+# -- the query ----------------------------------------------------------------------------
+
+
+def order_for(sort: str) -> list[Any]:
+    """ORDER BY for a `?sort=` value: NULLs last either way, ties broken by ASIN (stable paging)."""
+    name = sort.removeprefix("-")
+    expression = (
+        F(name).desc(nulls_last=True) if sort.startswith("-") else F(name).asc(nulls_last=True)
+    )
+    return [expression] if name == "asin" else [expression, F("asin").asc()]
+
+
+def deals_for_dashboard(filters: Q, sort: str) -> QuerySet[Deal]:
+    # The snapshots can be large and the table never shows them.
+    return (
+        Deal.objects.filter(filters)
+        .order_by(*order_for(sort))
+        .defer("deal_snapshot", "product_snapshot", "categories")
+    )
+
+
+def present_categories() -> list[int]:
+    return list(
+        Deal.objects.order_by()
+        .exclude(root_category__isnull=True)
+        .values_list("root_category", flat=True)
+        .distinct()
+    )
+
+
+@dataclass
+class DashboardQuery:
+    """A request's validated view of the deals: the form, the filters, the sort and the page."""
+
+    form: DealFilterForm
+    page_number: str
+
+    @classmethod
+    def from_request(
+        cls, data: QueryDict | Mapping[str, str], categories: Iterable[int] | None = None
+    ) -> DashboardQuery:
+        form = DealFilterForm(data, categories=categories)
+        return cls(form=form, page_number=str(data.get("page") or "1"))
+
+    @property
+    def sort(self) -> str:
+        return self.form.ordering
+
+    @property
+    def params(self) -> dict[str, str]:
+        return self.form.params()
+
+    def queryset(self) -> QuerySet[Deal]:
+        return deals_for_dashboard(self.form.filters(), self.sort)
+
+    def page(self) -> Page:
+        return Paginator(self.queryset(), PAGE_SIZE).get_page(self.page_number)
+
+    def url_params(self, **changes: Any) -> str:
+        """The query string for this view with some parameters changed (None removes one)."""
+        params = dict(self.params)
+        for key, value in changes.items():
+            if value is None:
+                params.pop(key, None)
+            else:
+                params[key] = str(value)
+        return urlencode(params)
+
+
+def current_cursor() -> int:
+    return DealEvent.objects.aggregate(cursor=Max("pk"))["cursor"] or 0
+
+
+# -- rows and sparklines ------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    deal: Deal
+    sparkline: str = ""
+    state: str = ""  # "new" (entered since the reader's cursor), "changed" or ""
+
+
+def rows_for(deals: Sequence[Deal], states: Mapping[str, str] | None = None) -> list[Row]:
+    """The page's rows with their sparklines, drawn from one query for all of them."""
+    states = states or {}
+    now = timezone.now()
+    lines = sparklines(deals, now)
+    return [Row(d, lines.get(d.asin, ""), states.get(d.asin, "")) for d in deals]
+
+
+def price_points(
+    events: Iterable[tuple[datetime, Any, Any, str]], current: int | None, start: datetime, now
+) -> list[tuple[datetime, int]]:
+    """(time, price) steps from Now-price events (at, old, new, kind), ending at `now`."""
+    points: list[tuple[datetime, int]] = []
+    for at, old, new, kind in events:
+        if not points and kind == DealEvent.Kind.CHANGED and isinstance(old, int):
+            points.append((start, old))  # the price held before the window's first change
+        if isinstance(new, int):
+            points.append((at, new))
+    if points and current is not None:
+        points.append((now, current))
+    return points
+
+
+def sparklines(deals: Sequence[Deal], now: datetime) -> dict[str, str]:
+    since = now - timedelta(days=SPARKLINE_DAYS)
+    history: dict[str, list[tuple[datetime, Any, Any, str]]] = defaultdict(list)
+    events = DealEvent.objects.price_history([d.asin for d in deals], since).values_list(
+        "asin", "at", "old_value", "new_value", "kind"
+    )
+    for asin, at, old, new, kind in events:
+        history[asin].append((at, old, new, kind))
+    lines = {}
+    for deal in deals:
+        points = price_points(history.get(deal.asin, ()), deal.now_price, since, now)
+        if points:
+            lines[deal.asin] = price_svg(points, width=96, height=26, css_class="spark")
+    return lines
+
+
+def price_svg(
+    points: Sequence[tuple[datetime, int]],
+    *,
+    width: int,
+    height: int,
+    css_class: str,
+    axes: bool = False,
+) -> SafeString:
+    """A step chart of prices over time as inline SVG (a price holds until it changes)."""
+    pad_x, pad_y = (58, 14) if axes else (2, 3)
+    t0, t1 = points[0][0], points[-1][0]
+    span = max((t1 - t0).total_seconds(), 1.0)
+    low = min(p for _, p in points)
+    high = max(p for _, p in points)
+    inner_w, inner_h = width - pad_x - 4, height - 2 * pad_y
+
+    def x(at: datetime) -> float:
+        return pad_x + (at - t0).total_seconds() / span * inner_w
+
+    def y(price: int) -> float:
+        if high == low:
+            return pad_y + inner_h / 2
+        return pad_y + (high - price) / (high - low) * inner_h
+
+    path = [f"M{x(points[0][0]):.1f},{y(points[0][1]):.1f}"]
+    for at, price in points[1:]:
+        path.append(f"H{x(at):.1f}V{y(price):.1f}")
+    first, last = points[0][1], points[-1][1]
+    trend = "down" if last < first else "up" if last > first else "flat"
+    summary = f"Now price {money(first)} → {money(last)} since {t0:%Y-%m-%d}"
+    parts = [
+        format_html(
+            '<svg class="{} {}" viewBox="0 0 {} {}" width="{}" height="{}" role="img" '
+            'aria-label="{}"><title>{}</title>',
+            css_class,
+            trend,
+            width,
+            height,
+            width,
+            height,
+            summary,
+            summary,
+        ),
+        format_html('<path d="{}" fill="none" stroke="currentColor"/>', "".join(path)),
+        format_html(
+            '<circle cx="{}" cy="{}" r="2" fill="currentColor"/>', f"{x(t1):.1f}", f"{y(last):.1f}"
+        ),
+    ]
+    if axes:
+        parts.append(
+            format_html(
+                '<g class="axis"><text x="0" y="{}">{}</text><text x="0" y="{}">{}</text>'
+                '<text x="{}" y="{}">{}</text><text x="{}" y="{}" text-anchor="end">{}</text></g>',
+                f"{y(high) + 4:.1f}",
+                money(high),
+                f"{y(low) + 4:.1f}",
+                money(low),
+                pad_x,
+                height - 1,
+                f"{t0:%Y-%m-%d}",
+                width - 4,
+                height - 1,
+                f"{t1:%Y-%m-%d %H:%M}",
+            )
+        )
+        for at, price in points[:-1]:
+            parts.append(
+                format_html(
+                    '<circle cx="{}" cy="{}" r="2.5" fill="currentColor"><title>{} UTC: {}</title>'
+                    "</circle>",
+                    f"{x(at):.1f}",
+                    f"{y(price):.1f}",
+                    f"{at.astimezone(UTC):%Y-%m-%d %H:%M}",
+                    money(price),
+                )
+            )
+    parts.append(mark_safe("</svg>"))
+    return mark_safe("".join(parts))
+
+
+# -- the live poll ------------------------------------------------------------------------
+
+
+@dataclass
+class LiveDiff:
+    """What a poll sends back: changed rows only, or the whole page when its ASINs moved."""
+
+    rows: list[Row]
+    whole_page: bool
+    page: Page
+    asins: list[str] = field(default_factory=list)
+
+
+def live_diff(query: DashboardQuery, cursor: int, latest: int, shown: Sequence[str]) -> LiveDiff:
+    page = query.page()
+    deals = list(page.object_list)
+    asins = [d.asin for d in deals]
+    touched: dict[str, str] = {}
+    events = DealEvent.objects.filter(pk__gt=cursor, pk__lte=latest, asin__in=asins)
+    for asin, kind in events.values_list("asin", "kind"):
+        if kind == DealEvent.Kind.ENTERED or touched.get(asin) != "new":
+            touched[asin] = "new" if kind == DealEvent.Kind.ENTERED else "changed"
+    if asins == list(shown):
+        changed = [d for d in deals if d.asin in touched]
+        return LiveDiff(rows_for(changed, touched), whole_page=False, page=page, asins=asins)
+    # Entries, exits or a new order: the page is redrawn. Rows the reader has not seen are
+    # "new" if they entered the database since the cursor, else highlighted as changed.
+    on_screen = set(shown)
+    states = {}
+    for asin in asins:
+        state = touched.get(asin, "")
+        if asin not in on_screen and state != "new":
+            state = "changed"  # moved onto this page (a sort change, or another row left)
+        if state:
+            states[asin] = state
+    return LiveDiff(rows_for(deals, states), whole_page=True, page=page, asins=asins)
+
+
+def live_url(cursor: int, asins: Sequence[str], query: DashboardQuery) -> str:
+    params = {**query.params, "page": str(query.page_number), "cursor": str(cursor)}
+    params["shown"] = ",".join(asins)
+    return f"{reverse('live')}?{urlencode(params)}"
+
+
+def parse_shown(value: str) -> list[str]:
+    return [a for a in value.split(",") if a][:MAX_SHOWN]
+
+
+# -- the status line ----------------------------------------------------------------------
+
+
+@dataclass
+class Status:
+    last_ok: SyncRun | None
+    next_run: datetime | None
+    tokens_left: int | None
+    refill_rate: int | None
+    failed_runs: int
+    last_error: str
+
+
+def status() -> Status:
+    last_ok = SyncRun.objects.last_ok()
+    failing = SyncRun.objects.updates().filter(status=SyncRun.Status.FAILED)
+    if last_ok is not None:
+        failing = failing.filter(started_at__gt=last_ok.started_at)
+    failed = list(failing.order_by("-started_at").values_list("error", flat=True)[:1])
+    failed_runs = failing.count() if failed else 0
+    tokens = (
+        SyncRun.objects.filter(tokens_left__isnull=False)
+        .order_by("-started_at")
+        .values_list("tokens_left", "refill_rate")
+        .first()
+    )
+    next_run = (
+        Schedule.objects.filter(name=schedules.UPDATE)
+        .exclude(repeats=0)  # repeats=0 is django-q2's "paused"
+        .values_list("next_run", flat=True)
+        .first()
+    )
+    return Status(
+        last_ok=last_ok,
+        next_run=next_run,
+        tokens_left=tokens[0] if tokens else None,
+        refill_rate=tokens[1] if tokens else None,
+        failed_runs=failed_runs,
+        # Stored errors are redacted already; this is the belt to those braces.
+        last_error=redact(failed[0], settings.KEEPA_API_KEY) if failed else "",
+    )
+
+
+# -- formatting ---------------------------------------------------------------------------
+
+
+def money(cents: int | None) -> str:
+    if cents is None:
+        return EMPTY
+    sign = MINUS if cents < 0 else ""
+    return f"{sign}${abs(cents) / 100:,.2f}"
+
+
+def dollars(cents: int | None) -> str:
+    """Cents as a plain decimal for spreadsheets ("12.34")."""
+    return "" if cents is None else f"{Decimal(cents) / 100:.2f}"
+
+
+def condition_name(condition: int | None) -> str:
+    if condition is None:
+        return ""
+    return CONDITION_NAMES.get(condition, f"Condition {condition}").removeprefix("Used - ")
+
+
+def relative(when: datetime | None, now: datetime | None = None) -> str:
+    if when is None:
+        return EMPTY
+    seconds = ((now or timezone.now()) - when).total_seconds()
+    ahead = seconds < 0
+    seconds = abs(seconds)
+    if seconds < 60:
+        return "due now" if ahead else "just now"
+    if seconds < 3600:
+        text = f"{int(seconds // 60)} min"
+    elif seconds < 48 * 3600:
+        text = f"{int(seconds // 3600)} h"
+    else:
+        text = f"{int(seconds // 86400)} d"
+    return f"in {text}" if ahead else f"{text} ago"
+
+
+def when_html(when: datetime | None, now: datetime | None = None) -> SafeString:
+    """A relative time with the exact UTC time on hover (the page script keeps it current)."""
+    if when is None:
+        return format_html('<span class="muted">{}</span>', EMPTY)
+    return format_html(
+        '<time class="rel" datetime="{}" title="{} UTC">{}</time>',
+        when.isoformat(),
+        f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
+        relative(when, now),
+    )
+
+
+def due_html(when: datetime | None, now: datetime | None = None) -> SafeString:
+    """When a scheduled run is due; an old due time means no worker is picking it up."""
+    if when is None:
+        return mark_safe('<span class="muted">not scheduled</span>')
+    now = now or timezone.now()
+    late = (now - when).total_seconds()
+    if late > 120:
+        text = f"overdue by {relative(when, now).removesuffix(' ago')} (is qcluster running?)"
+    elif late > -60:
+        text = "due now"
+    else:
+        text = relative(when, now)
+    return format_html(
+        '<time datetime="{}" title="{} UTC">{}</time>',
+        when.isoformat(),
+        f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
+        text,
+    )
+
+
+def display(value: Any, kind: str) -> str | SafeString:
+    """A stored value shown the way its column's kind says (money from cents, etc.)."""
+    if kind == "datetime":
+        return when_html(value)
+    if value is None or value == "":
+        return format_html('<span class="muted">{}</span>', EMPTY)
+    if kind == "money":
+        return money(value)
+    if kind == "percent":
+        return f"{value} %"
+    if kind == "int":
+        return f"{value:,}"
+    if kind == "category":
+        return category_name(value)
+    if kind == "bool":
+        return "yes" if value else "no"
+    return escape(str(value))
+
+
+def column_display(deal: Deal, name: str) -> str | SafeString:
+    column = BY_NAME[name]
+    return display(getattr(deal, name), column.kind)
+
+
+def csv_value(value: Any, kind: str) -> Any:
+    if value is None:
+        return ""
+    if kind == "money":
+        return dollars(value)
+    if kind == "datetime":
+        return value.astimezone(UTC).isoformat()
+    if kind == "category":
+        return category_name(value)
+    return value

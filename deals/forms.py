@@ -1,0 +1,131 @@
+"""The dashboard's query parameters (search, sort, filters), validated.
+
+The filters are generated from `deals.columns.COLUMNS`: a column declared with
+`filter="min"`, `"max"`, `"range"` or `"exact"` gets its fields here, and the dashboard, the
+JSON API and the CSV export all accept them, without further code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from django import forms
+from django.db.models import Q
+
+from deals.columns import COLUMNS, SORTABLE, Column, category_name
+
+DEFAULT_SORT = "-delta_percent"
+
+SORT_CHOICES = [
+    (f"{prefix}{name}", f"{prefix}{name}") for name in sorted(SORTABLE) for prefix in ("-", "")
+]
+
+
+def filter_params(column: Column) -> list[tuple[str, str]]:
+    """(query parameter, ORM lookup) pairs a column's `filter` declaration asks for."""
+    name = column.name
+    if column.filter == "min":
+        return [(f"{name}_min", f"{name}__gte")]
+    if column.filter == "max":
+        return [(f"{name}_max", f"{name}__lte")]
+    if column.filter == "range":
+        return [(f"{name}_min", f"{name}__gte"), (f"{name}_max", f"{name}__lte")]
+    if column.filter == "exact":
+        return [(name, name)]
+    return []
+
+
+FILTER_COLUMNS = [c for c in COLUMNS if c.filter]
+# query parameter -> (column, ORM lookup)
+FILTER_LOOKUPS = {
+    param: (column, lookup) for column in FILTER_COLUMNS for param, lookup in filter_params(column)
+}
+
+
+def _filter_field(column: Column, param: str, categories: Iterable[int] | None) -> forms.Field:
+    bound = "min" if param.endswith("_min") else "max" if param.endswith("_max") else ""
+    label = {"min": f"{column.label} from", "max": f"{column.label} up to"}.get(bound, column.label)
+    if column.kind == "money":
+        return forms.DecimalField(
+            label=f"{label} ($)", required=False, min_value=0, max_digits=9, decimal_places=2
+        )
+    if column.kind in ("percent", "int"):
+        return forms.IntegerField(label=label, required=False)
+    if column.kind == "datetime":
+        return forms.DateTimeField(label=f"{label} (UTC)", required=False)
+    if column.kind == "bool":
+        return forms.NullBooleanField(
+            label=label,
+            required=False,
+            widget=forms.Select(choices=[("", "any"), ("true", "yes"), ("false", "no")]),
+        )
+    if column.kind == "category":
+        if categories is None:
+            # The live poll and the API skip the choices query; a made-up id just matches nothing.
+            return forms.IntegerField(label=label, required=False)
+        choices = sorted(((c, category_name(c)) for c in categories), key=lambda c: c[1])
+        return forms.TypedChoiceField(
+            label=label,
+            required=False,
+            coerce=int,
+            empty_value=None,
+            choices=[("", "all"), *choices],
+        )
+    return forms.CharField(label=label, required=False, max_length=200)
+
+
+class DealFilterForm(forms.Form):
+    q = forms.CharField(label="Search title or ASIN", required=False, max_length=200)
+    sort = forms.ChoiceField(choices=SORT_CHOICES, required=False)
+
+    def __init__(self, *args: Any, categories: Iterable[int] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        categories = list(categories) if categories is not None else None
+        for param, (column, _lookup) in FILTER_LOOKUPS.items():
+            self.fields[param] = _filter_field(column, param, categories)
+
+    def filter_fields(self) -> list[forms.BoundField]:
+        return [self[param] for param in FILTER_LOOKUPS]
+
+    @property
+    def ordering(self) -> str:
+        """The requested sort if it is a sortable column, else the default."""
+        self.is_valid()  # cleans every field; a valid sort is kept even if a filter is not
+        return self.cleaned_data.get("sort") or DEFAULT_SORT
+
+    def filters(self) -> Q:
+        """The search and filters as one Q; empty when the input is invalid (unfiltered table)."""
+        if not self.is_valid():
+            return Q()
+        query = Q()
+        for param, (column, lookup) in FILTER_LOOKUPS.items():
+            value = self.cleaned_data.get(param)
+            if value is None or value == "":
+                continue
+            if column.kind == "money":
+                value = int((value * 100).to_integral_value())  # dollars -> cents
+            query &= Q(**{lookup: value})
+        text = self.cleaned_data["q"].strip()
+        if text:
+            query &= Q(title__icontains=text) | Q(asin__iexact=text)
+        return query
+
+    def params(self) -> dict[str, str]:
+        """The effective query parameters (valid, non-empty), for links and the live poll."""
+        params: dict[str, str] = {}
+        if self.is_valid():
+            for name, value in self.cleaned_data.items():
+                if value is None or value == "" or name == "sort":
+                    continue
+                if isinstance(value, Decimal):
+                    value = f"{value.normalize():f}"
+                elif isinstance(value, bool):
+                    value = "true" if value else "false"
+                elif hasattr(value, "isoformat"):
+                    value = value.isoformat()
+                params[name] = str(value)
+        if self.ordering != DEFAULT_SORT:
+            params["sort"] = self.ordering
+        return params
