@@ -4,7 +4,7 @@ the status line. The views only wire these to templates; nothing here writes."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -118,15 +118,19 @@ def current_cursor() -> int:
 class Row:
     deal: Deal
     sparkline: str = ""
-    state: str = ""  # "new" (entered since the reader's cursor), "changed" or ""
+    is_new: bool = False  # entered the database since the reader opened the page
+    flash: bool = False  # changed (or moved onto the page) since the reader's last poll
 
 
-def rows_for(deals: Sequence[Deal], states: Mapping[str, str] | None = None) -> list[Row]:
+def rows_for(
+    deals: Sequence[Deal], *, new: Set[str] = frozenset(), flash: Set[str] = frozenset()
+) -> list[Row]:
     """The page's rows with their sparklines, drawn from one query for all of them."""
-    states = states or {}
     now = timezone.now()
     lines = sparklines(deals, now)
-    return [Row(d, lines.get(d.asin, ""), states.get(d.asin, "")) for d in deals]
+    return [
+        Row(d, lines.get(d.asin, ""), is_new=d.asin in new, flash=d.asin in flash) for d in deals
+    ]
 
 
 def price_points(
@@ -253,34 +257,35 @@ class LiveDiff:
     asins: list[str] = field(default_factory=list)
 
 
-def live_diff(query: DashboardQuery, cursor: int, latest: int, shown: Sequence[str]) -> LiveDiff:
+def live_diff(
+    query: DashboardQuery, *, opened: int, cursor: int, latest: int, shown: Sequence[str]
+) -> LiveDiff:
+    """Recompute the reader's page and compare it with what they see (`shown`)."""
     page = query.page()
     deals = list(page.object_list)
     asins = [d.asin for d in deals]
-    touched: dict[str, str] = {}
-    events = DealEvent.objects.filter(pk__gt=cursor, pk__lte=latest, asin__in=asins)
-    for asin, kind in events.values_list("asin", "kind"):
-        if kind == DealEvent.Kind.ENTERED or touched.get(asin) != "new":
-            touched[asin] = "new" if kind == DealEvent.Kind.ENTERED else "changed"
+    events = DealEvent.objects.filter(
+        pk__gt=min(opened, cursor), pk__lte=latest, asin__in=asins
+    ).values_list("pk", "asin", "kind")
+    new, touched = set(), set()
+    for pk, asin, kind in events:
+        if kind == DealEvent.Kind.ENTERED:
+            new.add(asin)
+        if pk > cursor:
+            touched.add(asin)
     if asins == list(shown):
         changed = [d for d in deals if d.asin in touched]
-        return LiveDiff(rows_for(changed, touched), whole_page=False, page=page, asins=asins)
-    # Entries, exits or a new order: the page is redrawn. Rows the reader has not seen are
-    # "new" if they entered the database since the cursor, else highlighted as changed.
-    on_screen = set(shown)
-    states = {}
-    for asin in asins:
-        state = touched.get(asin, "")
-        if asin not in on_screen and state != "new":
-            state = "changed"  # moved onto this page (a sort change, or another row left)
-        if state:
-            states[asin] = state
-    return LiveDiff(rows_for(deals, states), whole_page=True, page=page, asins=asins)
+        rows = rows_for(changed, new=new, flash=touched)
+        return LiveDiff(rows, whole_page=False, page=page, asins=asins)
+    # Entries, exits or a new order: the page is redrawn; rows that changed or moved onto
+    # it are highlighted, and deals that entered since the page was opened stay marked new.
+    flash = touched | (set(asins) - set(shown))
+    return LiveDiff(rows_for(deals, new=new, flash=flash), whole_page=True, page=page, asins=asins)
 
 
-def live_url(cursor: int, asins: Sequence[str], query: DashboardQuery) -> str:
-    params = {**query.params, "page": str(query.page_number), "cursor": str(cursor)}
-    params["shown"] = ",".join(asins)
+def live_url(opened: int, cursor: int, asins: Sequence[str], query: DashboardQuery) -> str:
+    params = {**query.params, "page": str(query.page_number), "opened": str(opened)}
+    params |= {"cursor": str(cursor), "shown": ",".join(asins)}
     return f"{reverse('live')}?{urlencode(params)}"
 
 

@@ -88,7 +88,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         "page": page,
         "rows": rows,
         "total": Deal.objects.count() if filtered else page.paginator.count,
-        "live_url": dashboard.live_url(cursor, [r.deal.asin for r in rows], query),
+        "live_url": dashboard.live_url(cursor, cursor, [r.deal.asin for r in rows], query),
         "status": dashboard.status(),
         "filtered": filtered,
     }
@@ -99,17 +99,14 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def live(request: HttpRequest) -> HttpResponse:
     """What changed since the reader's cursor: 204 when nothing did (one small query)."""
-    try:
-        cursor = max(0, int(request.GET.get("cursor", "0")))
-    except ValueError:
-        cursor = 0
+    cursor = _int_param(request, "cursor")
     latest = DealEvent.objects.filter(pk__gt=cursor).aggregate(latest=Max("pk"))["latest"]
     if latest is None:
         return HttpResponse(status=204)
     query = DashboardQuery.from_request(request.GET)
-    diff = dashboard.live_diff(
-        query, cursor, latest, dashboard.parse_shown(request.GET.get("shown", ""))
-    )
+    opened = min(_int_param(request, "opened", cursor), cursor)
+    shown = dashboard.parse_shown(request.GET.get("shown", ""))
+    diff = dashboard.live_diff(query, opened=opened, cursor=cursor, latest=latest, shown=shown)
     filtered = bool(query.form.params().keys() - {"sort"})
     context = {
         "query": query,
@@ -118,10 +115,17 @@ def live(request: HttpRequest) -> HttpResponse:
         "rows": diff.rows,
         "whole_page": diff.whole_page,
         "total": Deal.objects.count() if filtered else diff.page.paginator.count,
-        "live_url": dashboard.live_url(latest, diff.asins, query),
+        "live_url": dashboard.live_url(opened, latest, diff.asins, query),
         "filtered": filtered,
     }
     return render(request, "deals/_live.html", context)
+
+
+def _int_param(request: HttpRequest, name: str, default: int = 0) -> int:
+    try:
+        return max(0, int(request.GET.get(name, default)))
+    except ValueError:
+        return default
 
 
 @api_login_required

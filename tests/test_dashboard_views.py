@@ -398,10 +398,28 @@ def test_a_new_deal_appears_where_the_sort_puts_it_marked_new(client):
     html = response.content.decode()
     assert shown_asins(response) == ["B000000001", "B000000009", "B000000002", "B000000003"]
     row = re.search(r'<tr id="deal-B000000009".*?</tr>', html, re.S).group(0)
-    assert 'class="is-new"' in row and '<span class="badge">new</span>' in row
+    assert 'class="is-new flash"' in row and ">new</span>" in row
     assert 'class=""' in re.search(r'<tr id="deal-B000000001"[^>]*>', html).group(0)
     assert '<strong id="total-deals">4</strong>' in html
     assert "shown=B000000001%2CB000000009%2CB000000002%2CB000000003" in live_url(response)
+
+
+def test_a_new_deal_stays_marked_new_when_the_page_is_redrawn_later(client):
+    make_deal("B000000001", delta_percent=60)
+    make_deal("B000000002", delta_percent=50)
+    first = live_url(client.get("/"))
+    make_deal("B000000009", delta_percent=55, entered=True)
+    second = live_url(live(client, first))
+
+    with transaction.atomic():
+        DealEvent.objects.create(asin="B000000002", kind=DealEvent.Kind.LEFT)
+        Deal.objects.filter(asin="B000000002").delete()
+    response = live(client, second)
+
+    html = response.content.decode()
+    assert shown_asins(response) == ["B000000001", "B000000009"]
+    row = re.search(r'<tr id="deal-B000000009"[^>]*>', html).group(0)
+    assert 'class="is-new"' in row  # still new since the page was opened, no second flash
 
 
 def test_the_live_poll_keeps_the_filters_a_new_deal_outside_them_only_raises_the_count(client):
