@@ -50,6 +50,18 @@ class ConfigError(ValueError):
 
 
 @dataclass(frozen=True)
+class SellerCosts:
+    """What the reseller pays on top of the item: used by the economics columns."""
+
+    prep_fee_cents: int = 50
+    inbound_shipping_cents: int = 40
+    closing_fee_cents: int = 180  # Amazon's variable closing fee on media (books, music, video)
+    sales_tax_percent: float = 0.0
+    tax_exempt: bool = False
+    target_markup_percent: float = 50.0
+
+
+@dataclass(frozen=True)
 class DealsConfig:
     deal_query: dict[str, Any]
     update_every_minutes: int = 5
@@ -59,6 +71,7 @@ class DealsConfig:
     token_reserve: int = 10
     reenrich_after_hours: int = 24
     event_retention_days: int = 30
+    seller_costs: SellerCosts = field(default_factory=SellerCosts)
     path: Path = field(default=Path("settings.json"), compare=False)
 
     @property
@@ -110,13 +123,15 @@ def parse_config(data: Any, *, path: Path = Path("settings.json")) -> DealsConfi
     name = path.name
     if not isinstance(data, dict):
         raise ConfigError(f"{name}: the top level must be a JSON object")
-    known = set(_INT_FIELDS) | {"deal_query"}
+    known = set(_INT_FIELDS) | {"deal_query", "seller_costs"}
     for key in data:
         if key not in known:
             raise ConfigError(f"{name}: unknown field {key!r} (known: {', '.join(sorted(known))})")
     if "deal_query" not in data:
         raise ConfigError(f"{name}: field 'deal_query' is required")
     values: dict[str, Any] = {"deal_query": _validate_deal_query(data["deal_query"], name)}
+    if "seller_costs" in data:
+        values["seller_costs"] = parse_seller_costs(data["seller_costs"], name)
     for key, (low, high) in _INT_FIELDS.items():
         if key not in data:
             continue
@@ -137,6 +152,44 @@ def parse_config(data: Any, *, path: Path = Path("settings.json")) -> DealsConfi
             f"must not be shorter than 'update_every_minutes' ({config.update_every_minutes})"
         )
     return config
+
+
+# name: (type, minimum, maximum)
+_COST_FIELDS: dict[str, tuple[type, float, float]] = {
+    "prep_fee_cents": (int, 0, 10_000),
+    "inbound_shipping_cents": (int, 0, 10_000),
+    "closing_fee_cents": (int, 0, 10_000),
+    "sales_tax_percent": (float, 0, 30),
+    "tax_exempt": (bool, 0, 1),
+    "target_markup_percent": (float, 0, 1000),
+}
+
+
+def parse_seller_costs(data: Any, name: str = "settings.json") -> SellerCosts:
+    where = f"{name}: field 'seller_costs"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}' must be a JSON object")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in _COST_FIELDS:
+            raise ConfigError(
+                f"{where}.{key}' is unknown (known: {', '.join(sorted(_COST_FIELDS))})"
+            )
+        kind, low, high = _COST_FIELDS[key]
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}.{key}' must be true or false, got {_json_type(value)}")
+        elif kind is int:
+            if not _is_int(value):
+                raise ConfigError(
+                    f"{where}.{key}' must be a whole number of cents, got {_json_type(value)}"
+                )
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}.{key}' must be a number, got {_json_type(value)}")
+        if kind is not bool and not low <= value <= high:
+            raise ConfigError(f"{where}.{key}' must be between {low} and {high}, got {value}")
+        values[key] = float(value) if kind is float else value
+    return SellerCosts(**values)
 
 
 def _validate_deal_query(query: Any, name: str) -> dict[str, Any]:

@@ -124,6 +124,9 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Keepa. The key is a secret: it is read here and handed to KeepaClient, nothing else.
 KEEPA_API_KEY = env_str("KEEPA_API_KEY")
 KEEPA_API_URL = env_str("KEEPA_API_URL", "https://api.keepa.com").rstrip("/")
+KEEPA_TIMEOUT_S = env_int("KEEPA_TIMEOUT_S", 30, minimum=1)
+# Longest a job waits for Keepa's token refill after a 429 before it ends the run as partial.
+KEEPA_MAX_TOKEN_WAIT_S = env_int("KEEPA_MAX_TOKEN_WAIT_S", 60, minimum=0)
 DEALS_SETTINGS_FILE = Path(env_str("DEALS_SETTINGS_FILE", str(BASE_DIR / "settings.json")))
 if not DEALS_SETTINGS_FILE.is_absolute():
     DEALS_SETTINGS_FILE = BASE_DIR / DEALS_SETTINGS_FILE

@@ -1,0 +1,297 @@
+"""backfill_all_deals: fill computed columns for existing rows, without a destructive rescan.
+
+Walks every deal in ASIN order, in chunks. A column is recomputed from the row and its stored
+snapshots (zero Keepa calls); only rows whose snapshot lacks what a column needs are fetched
+from /product, within the token budget. A checkpoint after each chunk lets a stopped or killed
+backfill continue where it left off. Each chunk is read, computed and written in one short
+transaction, so a value the upserter wrote meanwhile is never overwritten with a stale one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from deals.columns import BY_NAME, COMPUTED, SOURCE_FIELDS, Column, recompute
+from deals.config import ConfigError, DealsConfig, load_config
+from deals.ingest import Budget, BudgetExhausted
+from deals.keepa import make_client, redact_error
+from deals.models import BackfillCheckpoint, Deal, JobLock, SyncRun
+from keepa_client.client import KeepaClient
+from keepa_client.errors import KeepaError
+from keepa_client.wire import datetime_to_keepa_minute
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "backfill_all_deals"
+LOCK_TTL = timedelta(hours=6)
+# Product data (fees, dimensions) is fetched without offers: 1 token a product.
+PRODUCT_KEYS_FETCHED = ("fbaFees", "referralFeePercentage", "packageWeight", "binding", "format")
+
+
+@dataclass
+class Progress:
+    total: int
+    rows_done: int = 0
+    rows_changed: int = 0
+    rows_lacking: int = 0
+    tokens_spent: int = 0
+    tokens_needed: int = 0
+    started: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        elapsed = time.monotonic() - self.started
+        return self.rows_done / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def eta_s(self) -> float | None:
+        return (self.total - self.rows_done) / self.rate if self.rate else None
+
+
+def resolve_columns(names: Sequence[str] | None) -> list[Column]:
+    """The computed columns to fill; every column when none are named."""
+    if not names:
+        return list(COMPUTED)
+    unknown = [n for n in names if n not in BY_NAME or BY_NAME[n].compute is None]
+    if unknown:
+        known = ", ".join(c.name for c in COMPUTED)
+        raise ValueError(f"not a computed column: {', '.join(unknown)} (computed: {known})")
+    return [BY_NAME[n] for n in names]
+
+
+def lacks_data(deal: Deal, columns: Sequence[Column]) -> bool:
+    for column in columns:
+        for need in column.needs:
+            field_name, _, key = need.partition(".")
+            stored = getattr(deal, field_name)
+            if not stored or (key and stored.get(key) is None):
+                return True
+    return False
+
+
+def run(
+    columns: Sequence[str] | None = None,
+    *,
+    only_missing: bool = False,
+    dry_run: bool = False,
+    limit: int | None = None,
+    batch_size: int = 500,
+    client: Any = None,
+    progress: Callable[[Progress], None] | None = None,
+    trigger: str = "command",
+) -> SyncRun:
+    chosen = resolve_columns(columns)
+    owner = JobLock.owner_token()
+    if not dry_run and not JobLock.acquire(LOCK_NAME, owner, LOCK_TTL):
+        now = timezone.now()
+        return SyncRun.objects.create(
+            kind=SyncRun.Kind.BACKFILL,
+            trigger=trigger,
+            status=SyncRun.Status.SKIPPED,
+            finished_at=now,
+            note="already running",
+        )
+    try:
+        return Backfill(chosen, only_missing, dry_run, limit, batch_size, client, trigger).run(
+            progress
+        )
+    finally:
+        if not dry_run:
+            JobLock.release(LOCK_NAME, owner)
+
+
+class Backfill:
+    def __init__(
+        self,
+        columns: list[Column],
+        only_missing: bool,
+        dry_run: bool,
+        limit: int | None,
+        batch_size: int,
+        client: Any,
+        trigger: str,
+    ) -> None:
+        self.columns = columns
+        self.names = [c.name for c in columns]
+        self.only_missing = only_missing
+        self.dry_run = dry_run
+        self.limit = limit
+        self.batch_size = max(1, batch_size)
+        self.client = client
+        self.trigger = trigger
+        self.notes: list[str] = []
+
+    def queryset(self) -> Any:
+        qs = Deal.objects.order_by("asin")
+        if self.only_missing:
+            missing = Q()
+            for name in self.names:
+                missing |= Q(**{f"{name}__isnull": True})
+            qs = qs.filter(missing)
+        return qs
+
+    def run(self, progress: Callable[[Progress], None] | None) -> SyncRun:
+        sync = SyncRun(kind=SyncRun.Kind.BACKFILL, trigger=self.trigger)
+        if not self.dry_run:
+            sync.save()
+        try:
+            config = load_config()
+        except ConfigError as exc:
+            sync.status, sync.error = SyncRun.Status.FAILED, str(exc)
+            if not self.dry_run:
+                sync.finish(SyncRun.Status.FAILED, error=str(exc))
+            return sync
+        checkpoint = self.checkpoint()
+        start_after = checkpoint.last_asin if checkpoint else ""
+        if start_after:
+            self.notes.append(f"resumed after {start_after}")
+        remaining = self.queryset().filter(asin__gt=start_after).count()
+        state = Progress(
+            total=min(remaining, self.limit) if self.limit else remaining,
+            started=time.monotonic(),
+        )
+        budget = None
+        status, error = SyncRun.Status.OK, ""
+        last = start_after
+        try:
+            while state.rows_done < state.total:
+                size = min(self.batch_size, state.total - state.rows_done)
+                rows = list(
+                    self.queryset().filter(asin__gt=last).only(*SOURCE_FIELDS, *self.names)[:size]
+                )
+                if not rows:
+                    break
+                lacking = [d.asin for d in rows if lacks_data(d, self.columns)]
+                if lacking:
+                    per_asin = KeepaClient.estimate_product_cost(1)
+                    state.tokens_needed += len(lacking) * per_asin
+                    if not self.dry_run:
+                        budget = budget or Budget(self.keepa(), config.token_reserve)
+                        self.fetch(lacking, budget, state)
+                last = rows[-1].asin
+                state.rows_done += len(rows)
+                state.rows_changed += self.write_chunk(rows, config, checkpoint, state)
+                if progress:
+                    progress(state)
+        except KeepaError as exc:
+            status, error = SyncRun.Status.PARTIAL, redact_error(exc)
+        else:
+            if checkpoint and state.rows_done >= state.total and not self.limit:
+                checkpoint.finished_at = timezone.now()
+                checkpoint.save(update_fields=["finished_at"])
+        if state.rows_lacking:
+            status = SyncRun.Status.PARTIAL
+            self.notes.append(
+                f"{state.rows_lacking} rows still lack Keepa data (token budget); "
+                "run the backfill again later"
+            )
+        verb = "would change" if self.dry_run else "changed"
+        self.notes.insert(
+            0,
+            f"{state.rows_done} rows checked, {state.rows_changed} {verb} "
+            f"({', '.join(self.names)}); Keepa data needed for "
+            f"{state.tokens_needed} tokens",
+        )
+        fields = {
+            "updated": state.rows_changed,
+            "deals_seen": state.rows_done,
+            "tokens_spent": state.tokens_spent,
+            "note": "; ".join(self.notes),
+            "error": error,
+        }
+        if self.dry_run:
+            sync.status = status
+            for name, value in fields.items():
+                setattr(sync, name, value)
+        else:
+            sync.finish(status, **fields)
+        return sync
+
+    def keepa(self) -> Any:
+        if self.client is None:
+            self.client = make_client(load_config().domain_id)
+        return self.client
+
+    def checkpoint(self) -> BackfillCheckpoint | None:
+        if self.dry_run:
+            return None
+        key = f"{','.join(sorted(self.names))}|only_missing={self.only_missing}"
+        checkpoint, created = BackfillCheckpoint.objects.get_or_create(
+            key=key, defaults={"columns": self.names, "only_missing": self.only_missing}
+        )
+        if not created and checkpoint.finished_at is not None:
+            # The last backfill of these columns finished: this is a new one.
+            checkpoint.last_asin, checkpoint.rows_done, checkpoint.rows_changed = "", 0, 0
+            checkpoint.tokens_spent, checkpoint.finished_at = 0, None
+            checkpoint.started_at = timezone.now()
+            checkpoint.save()
+        return checkpoint
+
+    def fetch(self, asins: list[str], budget: Budget, state: Progress) -> None:
+        """Fetch product data for rows that lack it, merging it into their snapshots."""
+        client = self.keepa()
+        if client.tokens is None:
+            client.token_status()
+        affordable = max(0, budget.spare()) // client.estimate_product_cost(1)
+        todo, skipped = asins[:affordable], asins[affordable:]
+        state.rows_lacking += len(skipped)
+        for start in range(0, len(todo), 100):
+            chunk = todo[start : start + 100]
+            try:
+                budget.check(client.estimate_product_cost(len(chunk)))
+            except BudgetExhausted:
+                state.rows_lacking += len(todo) - start
+                return
+            products = {p.asin: p for p in client.products(chunk, stats=90, history=False)}
+            budget.record()
+            state.tokens_spent += client.tokens.tokens_consumed if client.tokens else 0
+            looked_up = datetime_to_keepa_minute(timezone.now())
+            with transaction.atomic():
+                rows = list(Deal.objects.filter(asin__in=chunk).only("asin", "product_snapshot"))
+                for deal in rows:
+                    snapshot = dict(deal.product_snapshot or {})
+                    product = products.get(deal.asin)
+                    if product is not None:
+                        snapshot.update(
+                            {k: product.raw[k] for k in PRODUCT_KEYS_FETCHED if k in product.raw}
+                        )
+                    snapshot["lookedUp"] = looked_up
+                    deal.product_snapshot = snapshot
+                Deal.objects.bulk_update(rows, ["product_snapshot"])
+
+    def write_chunk(
+        self,
+        rows: list[Deal],
+        config: DealsConfig,
+        checkpoint: BackfillCheckpoint | None,
+        state: Progress,
+    ) -> int:
+        if self.dry_run:
+            return len(recompute(rows, self.columns, config))
+        with transaction.atomic():
+            # Re-read inside the write transaction: the upserter may have moved a price since.
+            fresh = list(
+                Deal.objects.select_for_update()
+                .filter(asin__in=[d.asin for d in rows])
+                .only(*SOURCE_FIELDS, *self.names)
+            )
+            changed = recompute(fresh, self.columns, config)
+            Deal.objects.bulk_update(changed, self.names, batch_size=500)
+            if checkpoint:
+                # Same transaction as the rows: a killed backfill never redoes a chunk it wrote.
+                checkpoint.last_asin = rows[-1].asin
+                checkpoint.rows_done += len(rows)
+                checkpoint.rows_changed = state.rows_changed + len(changed)
+                checkpoint.tokens_spent = state.tokens_spent
+                checkpoint.updated_at = timezone.now()
+                checkpoint.save()
+        return len(changed)

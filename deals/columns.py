@@ -1,0 +1,198 @@
+"""The deal columns, declared once.
+
+The dashboard, the JSON API, the CSV export, the upserter and the backfill all read this list:
+a column's label, how it is shown and sorted, and — for computed columns — how it is computed
+from a stored row (its snapshots and settings) and which Keepa data that needs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from deals import economics
+from deals.config import DealsConfig
+from deals.models import Deal
+
+# How a value is shown: "money" (smallest currency unit), "percent", "int", "text",
+# "datetime", "category", "bool".
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str  # the Deal field that stores the value
+    label: str
+    kind: str
+    help: str = ""
+    sortable: bool = True
+    # Shown as a table column on the dashboard (some live inside another cell, e.g. the
+    # cheapest offer under Now).
+    in_table: bool = True
+    # Filter the dashboard offers for this column: "min", "max" or "range".
+    filter: str = ""
+    # For computed columns: value from (deal, settings). The upserter calls it after each
+    # write and the backfill after adding the column; it must not call Keepa.
+    compute: Callable[[Deal, Any], Any] | None = None
+    # Snapshot keys `compute` reads ("product_snapshot.fbaFees"): rows lacking them are
+    # fetched from Keepa's /product by the backfill.
+    needs: tuple[str, ...] = ()
+    # Sort NULLs last whichever way the column is sorted.
+    default_descending: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+COLUMNS: list[Column] = [
+    Column("title", "Title", "text", "the product title, linked to Amazon"),
+    Column("asin", "ASIN", "text", "Amazon's product id"),
+    Column(
+        "now_price",
+        "Now",
+        "money",
+        "Keepa's current price for the query's price type, refreshed by every sweep",
+        filter="range",
+    ),
+    Column(
+        "now_total",
+        "Cheapest offer",
+        "money",
+        "the cheapest live offer for that condition (price + shipping) and its seller",
+        in_table=False,
+    ),
+    Column("avg_price", "Average", "money", "Keepa's average over the query's date range"),
+    Column(
+        "delta_percent",
+        "% below avg",
+        "percent",
+        "how far Now is below the average",
+        filter="min",
+        default_descending=True,
+    ),
+    Column(
+        "sales_rank", "Sales rank", "int", "current sales rank (lower sells faster)", filter="max"
+    ),
+    Column("root_category", "Category", "category", "Keepa root category", filter="exact"),
+    Column(
+        "price_changed_at",
+        "Changed",
+        "datetime",
+        "when the price last changed",
+        default_descending=True,
+    ),
+    Column(
+        "last_seen_utc",
+        "Seen",
+        "datetime",
+        "when a sweep last saw the deal",
+        default_descending=True,
+    ),
+]
+
+
+def _economics(attribute: str) -> Callable[[Deal, Any], Any]:
+    def compute(deal: Deal, config: Any) -> Any:
+        result = economics.for_deal(deal, config.seller_costs)
+        return getattr(result, attribute) if result else None
+
+    return compute
+
+
+# Reseller economics: see deals/economics.py and the README for the formulas.
+_FEES = ("product_snapshot.fbaFees", "product_snapshot.referralFeePercentage")
+COLUMNS += [
+    Column(
+        "all_in_cost",
+        "All-in cost",
+        "money",
+        "cheapest offer (or Now) + sales tax + prep + inbound shipping",
+        compute=_economics("all_in_cost"),
+        needs=_FEES,
+    ),
+    Column(
+        "profit",
+        "Profit",
+        "money",
+        "average price minus Amazon fees minus the all-in cost",
+        filter="min",
+        compute=_economics("profit"),
+        needs=_FEES,
+        default_descending=True,
+    ),
+    Column(
+        "margin_percent",
+        "Margin %",
+        "percent",
+        "profit as a share of the average price",
+        compute=_economics("margin_percent"),
+        needs=_FEES,
+        default_descending=True,
+    ),
+    Column(
+        "roi_percent",
+        "ROI %",
+        "percent",
+        "profit as a share of the all-in cost",
+        filter="min",
+        compute=_economics("roi_percent"),
+        needs=_FEES,
+        default_descending=True,
+    ),
+    Column(
+        "max_buy_total",
+        "Max buy",
+        "money",
+        "the most you can pay (price + shipping) and still make your target markup",
+        compute=_economics("max_buy_total"),
+        needs=_FEES,
+    ),
+]
+
+BY_NAME = {c.name: c for c in COLUMNS}
+SORTABLE = {c.name for c in COLUMNS if c.sortable}
+COMPUTED = [c for c in COLUMNS if c.compute is not None]
+
+CATEGORY_NAMES = {
+    283155: "Books",
+    2625373011: "Movies & TV",
+    5174: "CDs & Vinyl",
+    468642: "Video Games",
+    165793011: "Toys & Games",
+    1055398: "Home & Kitchen",
+    172282: "Electronics",
+}
+
+
+# Fields every compute function may read besides the columns it writes.
+SOURCE_FIELDS = ("asin", "now_price", "now_total", "avg_price", "product_snapshot", "changed_at")
+
+
+def recompute(deals: Sequence[Deal], columns: Sequence[Column], config: DealsConfig) -> list[Deal]:
+    """Set each column on each deal; return the deals whose values changed."""
+    changed = []
+    for deal in deals:
+        dirty = False
+        for column in columns:
+            value = column.compute(deal, config)
+            if getattr(deal, column.name) != value:
+                setattr(deal, column.name, value)
+                dirty = True
+        if dirty:
+            changed.append(deal)
+    return changed
+
+
+def recompute_asins(asins: Sequence[str], config: DealsConfig) -> int:
+    """Recompute every computed column for these rows; call inside the writer's transaction."""
+    columns = list(COMPUTED)
+    rows = list(
+        Deal.objects.filter(asin__in=list(asins)).only(*SOURCE_FIELDS, *(c.name for c in columns))
+    )
+    changed = recompute(rows, columns, config)
+    Deal.objects.bulk_update(changed, [c.name for c in columns], batch_size=500)
+    return len(changed)
+
+
+def category_name(category_id: int | None) -> str:
+    if category_id is None:
+        return ""
+    return CATEGORY_NAMES.get(category_id, str(category_id))

@@ -1,0 +1,103 @@
+"""Reseller economics: what a deal costs all-in and what it earns, in whole cents.
+
+Money is rounded half up to the cent at each step (tax, referral fee); percentages are
+rounded half up to one decimal. The expected sale price is Keepa's average for the query's
+date range: the price the item has actually been selling around, not today's dip.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import Any
+
+from deals.config import SellerCosts
+
+DEFAULT_REFERRAL_PERCENT = Decimal("15")  # Amazon's referral fee for books and most media
+
+
+@dataclass(frozen=True)
+class Economics:
+    buy_total: int
+    sale_price: int
+    sales_tax: int
+    all_in_cost: int
+    referral_fee: int
+    fba_fee: int
+    amazon_fees: int
+    profit: int
+    margin_percent: float
+    roi_percent: float
+    max_buy_total: int
+
+
+def _cents(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def _percent(part: int, whole: int) -> float:
+    return float((Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), ROUND_HALF_UP))
+
+
+def fees_from_snapshot(snapshot: dict[str, Any] | None) -> tuple[Decimal, int] | None:
+    """(referral %, FBA pick-and-pack fee in cents) from a stored product, or None if unknown."""
+    if not snapshot:
+        return None
+    fba = (snapshot.get("fbaFees") or {}).get("pickAndPackFee")
+    if fba is None or fba < 0:
+        return None
+    referral = snapshot.get("referralFeePercentage")
+    percent = DEFAULT_REFERRAL_PERCENT if referral is None else Decimal(str(referral))
+    return percent, int(fba)
+
+
+def compute(
+    *,
+    buy_total: int | None,
+    sale_price: int | None,
+    referral_percent: Decimal,
+    fba_fee: int,
+    costs: SellerCosts,
+) -> Economics | None:
+    if buy_total is None or sale_price is None or sale_price <= 0:
+        return None
+    tax_rate = Decimal(0) if costs.tax_exempt else Decimal(str(costs.sales_tax_percent)) / 100
+    sales_tax = _cents(buy_total * tax_rate)
+    all_in = buy_total + sales_tax + costs.prep_fee_cents + costs.inbound_shipping_cents
+    referral = _cents(sale_price * referral_percent / 100)
+    amazon_fees = referral + costs.closing_fee_cents + fba_fee
+    profit = sale_price - amazon_fees - all_in
+    # The highest total you could pay and still earn the target markup on the all-in cost:
+    # (1 + markup) * (b * (1 + tax) + prep + inbound) <= sale - fees, solved for b.
+    markup = Decimal(str(costs.target_markup_percent)) / 100
+    room = Decimal(sale_price - amazon_fees) / (1 + markup)
+    room -= costs.prep_fee_cents + costs.inbound_shipping_cents
+    max_buy = int((room / (1 + tax_rate)).quantize(Decimal(1), rounding=ROUND_FLOOR))
+    return Economics(
+        buy_total=buy_total,
+        sale_price=sale_price,
+        sales_tax=sales_tax,
+        all_in_cost=all_in,
+        referral_fee=referral,
+        fba_fee=fba_fee,
+        amazon_fees=amazon_fees,
+        profit=profit,
+        margin_percent=_percent(profit, sale_price),
+        roi_percent=_percent(profit, all_in) if all_in > 0 else 0.0,
+        max_buy_total=max(max_buy, 0),
+    )
+
+
+def for_deal(deal: Any, costs: SellerCosts) -> Economics | None:
+    """Economics of a stored deal: buy at the cheapest live offer (or Now), sell at the average."""
+    fees = fees_from_snapshot(deal.product_snapshot)
+    if fees is None:
+        return None
+    buy = deal.now_total if deal.now_total is not None else deal.now_price
+    return compute(
+        buy_total=buy,
+        sale_price=deal.avg_price,
+        referral_percent=fees[0],
+        fba_fee=fees[1],
+        costs=costs,
+    )

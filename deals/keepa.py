@@ -1,0 +1,25 @@
+"""The one place the app builds a Keepa client (the key never leaves this seam)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from keepa_client.client import KeepaClient
+
+
+def make_client(domain: int = 1) -> KeepaClient:
+    return KeepaClient(
+        settings.KEEPA_API_KEY,
+        base_url=settings.KEEPA_API_URL,
+        domain=domain,
+        timeout=settings.KEEPA_TIMEOUT_S,
+        max_token_wait_s=settings.KEEPA_MAX_TOKEN_WAIT_S,
+    )
+
+
+def redact_error(exc: BaseException) -> str:
+    """A one-line description of an error, safe to store and show."""
+    from keepa_client.redact import redact
+
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return redact(text, settings.KEEPA_API_KEY)[:1000]

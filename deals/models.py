@@ -1,0 +1,359 @@
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+# The columns the upserter derives from a /deal object; a change to one of them is a
+# DealEvent and moves `changed_at` (the dashboard's live poll follows those events).
+DEAL_SHOWN_FIELDS = (
+    "title",
+    "image_url",
+    "root_category",
+    "now_price",
+    "avg_price",
+    "delta_percent",
+    "sales_rank",
+)
+# The columns enrichment derives from the cheapest live offer (a /product call with offers).
+OFFER_SHOWN_FIELDS = (
+    "now_total",
+    "now_seller_id",
+    "now_seller_name",
+    "now_condition",
+    "now_is_fba",
+)
+
+
+class EnrichPriority(models.IntegerChoices):
+    NONE = 0, "none"
+    STALE = 1, "stale"
+    PRICE_CHANGED = 2, "price changed"
+    NEW = 3, "new"
+
+
+class DealQuerySet(models.QuerySet):
+    def upsert_by_asin(self, rows: Sequence[Deal], update_fields: Sequence[str]) -> None:
+        """Insert new ASINs and update `update_fields` of existing ones, a batch a statement."""
+        if rows:
+            self.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["asin"],
+                update_fields=list(update_fields),
+                batch_size=500,
+            )
+
+    def stale(self, before: datetime) -> DealQuerySet:
+        return self.filter(last_seen_utc__lt=before)
+
+    def enrichment_queue(self, stale_before: datetime) -> DealQuerySet:
+        """Deals waiting for an offers look-up: new first, then price-changed, then stale."""
+        return self.filter(
+            Q(enrich_priority__gt=EnrichPriority.NONE)
+            | Q(enriched_at__isnull=True)
+            | Q(enriched_at__lt=stale_before)
+        ).order_by("-enrich_priority", "enrich_requested_at", "enriched_at", "asin")
+
+
+class Deal(models.Model):
+    asin = models.CharField(max_length=16, unique=True)
+    title = models.TextField(blank=True, default="")
+    image_url = models.URLField(max_length=300, blank=True, default="")
+    root_category = models.BigIntegerField(null=True, blank=True)
+    categories = models.JSONField(default=list, blank=True)
+    price_type = models.SmallIntegerField(help_text="Keepa price type of the deal query")
+
+    # Now: Keepa's current value for the query's price type, refreshed by every sweep.
+    now_price = models.IntegerField(null=True, blank=True, help_text="smallest currency unit")
+    # The cheapest live offer for the query's condition, from the latest offers look-up.
+    now_total = models.IntegerField(null=True, blank=True, help_text="price + shipping")
+    now_seller_id = models.CharField(max_length=32, blank=True, default="")
+    now_seller_name = models.CharField(max_length=200, blank=True, default="")
+    now_condition = models.SmallIntegerField(null=True, blank=True)
+    now_is_fba = models.BooleanField(null=True, blank=True)
+
+    avg_price = models.IntegerField(null=True, blank=True)
+    delta_percent = models.IntegerField(null=True, blank=True, help_text="% below average")
+    sales_rank = models.IntegerField(null=True, blank=True)
+
+    # Reseller economics (deals/economics.py), recomputed from the row without Keepa calls.
+    all_in_cost = models.IntegerField(null=True, blank=True)
+    profit = models.IntegerField(null=True, blank=True)
+    margin_percent = models.FloatField(null=True, blank=True)
+    roi_percent = models.FloatField(null=True, blank=True)
+    max_buy_total = models.IntegerField(null=True, blank=True)
+
+    price_changed_at = models.DateTimeField(null=True, blank=True)
+    keepa_last_update = models.DateTimeField(null=True, blank=True)
+    deal_created_at = models.DateTimeField(null=True, blank=True)
+    first_seen_utc = models.DateTimeField()
+    last_seen_utc = models.DateTimeField()
+    changed_at = models.DateTimeField()
+    enriched_at = models.DateTimeField(null=True, blank=True)
+
+    enrich_priority = models.SmallIntegerField(
+        choices=EnrichPriority.choices, default=EnrichPriority.NONE
+    )
+    enrich_requested_at = models.DateTimeField(null=True, blank=True)
+
+    # Compact copies of the Keepa data the columns are computed from, so a new column can
+    # be filled later without spending tokens.
+    deal_snapshot = models.JSONField(default=dict, blank=True)
+    product_snapshot = models.JSONField(null=True, blank=True)
+
+    objects = DealQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # Used by the pruner (deals not seen since the cut-off).
+            models.Index(fields=["last_seen_utc"], name="deal_last_seen_idx"),
+            # Used by the dashboard's live poll and "recently changed" views.
+            models.Index(fields=["changed_at"], name="deal_changed_idx"),
+            # Used by the enrichment queue (new first, oldest request first).
+            models.Index(
+                fields=["-enrich_priority", "enrich_requested_at"], name="deal_enrich_queue_idx"
+            ),
+            # Used by the dashboard's default sort.
+            models.Index(fields=["-delta_percent"], name="deal_delta_percent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asin} {self.title[:60]}"
+
+    @property
+    def amazon_url(self) -> str:
+        return f"https://www.amazon.com/dp/{self.asin}"
+
+    @property
+    def keepa_url(self) -> str:
+        return f"https://keepa.com/#!product/1-{self.asin}"
+
+    @property
+    def is_updating(self) -> bool:
+        """A newer Now price waits for its seller look-up."""
+        return self.enrich_priority >= EnrichPriority.PRICE_CHANGED
+
+
+class SyncRunQuerySet(models.QuerySet):
+    def updates(self) -> SyncRunQuerySet:
+        return self.filter(kind=SyncRun.Kind.UPDATE)
+
+    def last_ok(self) -> SyncRun | None:
+        return self.updates().filter(status=SyncRun.Status.OK).order_by("-started_at").first()
+
+    def last_complete_sweep(self, *, full: bool) -> SyncRun | None:
+        qs = self.updates().filter(sweep_complete=True)
+        if full:
+            qs = qs.filter(full_sweep=True)
+        return qs.order_by("-started_at").first()
+
+
+class SyncRun(models.Model):
+    class Kind(models.TextChoices):
+        UPDATE = "update"
+        PRUNE = "prune"
+        BACKFILL = "backfill"
+
+    class Status(models.TextChoices):
+        RUNNING = "running"
+        OK = "ok"
+        PARTIAL = "partial"
+        FAILED = "failed"
+        SKIPPED = "skipped"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    trigger = models.CharField(max_length=16, blank=True, default="")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    full_sweep = models.BooleanField(default=False)
+    sweep_complete = models.BooleanField(
+        default=False, help_text="every page the sweep meant to read was read"
+    )
+    # Newest Keepa lastUpdate the sweep saw: the next incremental sweep's watermark.
+    newest_last_update = models.DateTimeField(null=True, blank=True)
+    pages = models.IntegerField(default=0)
+    deals_seen = models.IntegerField(default=0)
+    inserted = models.IntegerField(default=0)
+    updated = models.IntegerField(default=0)
+    unchanged = models.IntegerField(default=0)
+    price_drops = models.IntegerField(default=0)
+    enriched = models.IntegerField(default=0)
+    pruned = models.IntegerField(default=0)
+    tokens_spent = models.IntegerField(default=0)
+    tokens_left = models.IntegerField(null=True, blank=True)
+    refill_rate = models.IntegerField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    note = models.TextField(blank=True, default="")
+
+    objects = SyncRunQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # Used by the watermark, full-sweep timing, prune guard and the status line.
+            models.Index(fields=["kind", "status", "started_at"], name="syncrun_kind_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} {self.status}"
+
+    def summary(self) -> str:
+        """One line a reseller can read: what the run did, or why it did not."""
+        if self.status == self.Status.SKIPPED:
+            return self.note or "skipped"
+        if self.kind == self.Kind.PRUNE:
+            text = f"{self.pruned} removed" if self.status != self.Status.FAILED else ""
+        elif self.kind == self.Kind.BACKFILL:
+            text = f"{self.updated} rows updated, {self.tokens_spent} tokens"
+        else:
+            drops = f", {self.price_drops} price drop{'s' if self.price_drops != 1 else ''}"
+            text = (
+                f"{self.updated} updated, {self.inserted} new{drops}, "
+                f"{self.enriched} enriched, {self.tokens_spent} tokens"
+            )
+        parts = [p for p in (text, self.note) if p]
+        if self.error:
+            parts.append(f"error: {self.error}")
+        return f"{self.status}: " + "; ".join(parts)
+
+    def finish(self, status: str, **fields: Any) -> None:
+        self.status = status
+        self.finished_at = timezone.now()
+        for name, value in fields.items():
+            setattr(self, name, value)
+        self.save()
+
+
+class DealEventQuerySet(models.QuerySet):
+    def after(self, cursor: int) -> DealEventQuerySet:
+        return self.filter(pk__gt=cursor).order_by("pk")
+
+    def price_history(self, asins: Iterable[str], since: datetime) -> DealEventQuerySet:
+        return self.filter(
+            asin__in=list(asins), field="now_price", at__gte=since, new_value__isnull=False
+        ).order_by("asin", "at")
+
+
+class DealEvent(models.Model):
+    class Kind(models.TextChoices):
+        ENTERED = "entered"
+        CHANGED = "changed"
+        LEFT = "left"
+
+    # No foreign key: a deal's history outlives the deal (a "left" event names a deleted row).
+    asin = models.CharField(max_length=16)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    field = models.CharField(max_length=40, blank=True, default="")
+    old_value = models.JSONField(null=True, blank=True)
+    new_value = models.JSONField(null=True, blank=True)
+    reason = models.CharField(max_length=300, blank=True, default="")
+    at = models.DateTimeField(default=timezone.now)
+    run = models.ForeignKey(SyncRun, null=True, blank=True, on_delete=models.SET_NULL)
+
+    objects = DealEventQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # Used by the deal page and the sparklines (one ASIN's history in time order).
+            models.Index(fields=["asin", "at"], name="dealevent_asin_at_idx"),
+            # Used by the retention clean-up.
+            models.Index(fields=["at"], name="dealevent_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        if self.kind == self.Kind.CHANGED:
+            return f"{self.asin} {self.field}: {self.old_value} → {self.new_value}"
+        return f"{self.asin} {self.kind} {self.reason}".strip()
+
+
+class Seller(models.Model):
+    """Seller names, looked up once per seller (1 token each) and reused."""
+
+    seller_id = models.CharField(max_length=32, primary_key=True)
+    name = models.CharField(max_length=200, blank=True, default="")
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name or self.seller_id
+
+
+def _holder_is_dead(owner: str) -> bool:
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's process: wait for its lock to expire
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+class BackfillCheckpoint(models.Model):
+    """Where a backfill of a set of columns got to, so a stopped one resumes there."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    columns = models.JSONField(default=list)
+    only_missing = models.BooleanField(default=False)
+    last_asin = models.CharField(max_length=16, blank=True, default="")
+    rows_done = models.IntegerField(default=0)
+    rows_changed = models.IntegerField(default=0)
+    tokens_spent = models.IntegerField(default=0)
+    started_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.key} at {self.last_asin or 'start'}"
+
+
+class JobLock(models.Model):
+    """One row per job name; held while `locked_until` is in the future."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    locked_until = models.DateTimeField()
+    owner = models.CharField(max_length=64, blank=True, default="")
+
+    def __str__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def owner_token() -> str:
+        """host:pid:random, so a holder that died on this machine can be recognised."""
+        return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+    @classmethod
+    def acquire(cls, name: str, owner: str, ttl: timedelta) -> bool:
+        """Claim the lock with one conditional UPDATE; an expired or dead holder loses it."""
+        now = timezone.now()
+        cls.objects.get_or_create(name=name, defaults={"locked_until": now - timedelta(seconds=1)})
+        claimed = cls.objects.filter(name=name, locked_until__lt=now).update(
+            locked_until=now + ttl, owner=owner
+        )
+        if claimed:
+            return True
+        holder = cls.objects.filter(name=name).values_list("owner", flat=True).first() or ""
+        if _holder_is_dead(holder):
+            # Conditional on the same owner: of two processes noticing, only one wins.
+            claimed = cls.objects.filter(name=name, owner=holder).update(
+                locked_until=now + ttl, owner=owner
+            )
+        return claimed == 1
+
+    @classmethod
+    def release(cls, name: str, owner: str) -> None:
+        cls.objects.filter(name=name, owner=owner).update(locked_until=timezone.now())
+
+    @classmethod
+    def is_held(cls, name: str) -> bool:
+        return cls.objects.filter(name=name, locked_until__gt=timezone.now()).exists()

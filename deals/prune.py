@@ -1,0 +1,143 @@
+"""prune_stale_deals: remove deals that successful full sweeps stopped seeing, guarded.
+
+Absence is not death: Keepa lists only products it updated in the last ~12 h, and a failing
+run sees nothing. A deal leaves only when a successful full sweep that began after its grace
+period started has missed it; if no such sweep exists, nothing is deleted and the run says why.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from deals.config import ConfigError, load_config
+from deals.keepa import redact_error
+from deals.models import Deal, DealEvent, JobLock, SyncRun
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "prune_stale_deals"
+LOCK_TTL = timedelta(minutes=30)
+BATCH_SIZE = 500
+
+
+@dataclass(frozen=True)
+class PrunePlan:
+    cutoff: datetime
+    guard_sweep: SyncRun | None
+    candidates: int
+    reason: str
+
+
+def plan(now=None) -> PrunePlan:
+    """Work out what a prune would delete now, and why (or why not)."""
+    now = now or timezone.now()
+    config = load_config()
+    cutoff = now - timedelta(hours=config.stale_after_hours)
+    guard = (
+        SyncRun.objects.updates()
+        .filter(full_sweep=True, sweep_complete=True, started_at__gte=cutoff)
+        .order_by("-started_at")
+        .first()
+    )
+    if guard is None:
+        return PrunePlan(
+            cutoff,
+            None,
+            0,
+            f"no successful full sweep in the last {config.stale_after_hours} h "
+            "(Keepa down, key lapsed or token budget exhausted?): nothing deleted",
+        )
+    candidates = Deal.objects.stale(cutoff).filter(last_seen_utc__lt=guard.started_at).count()
+    return PrunePlan(
+        cutoff,
+        guard,
+        candidates,
+        f"not seen by successful full sweeps for over {config.stale_after_hours} h",
+    )
+
+
+def run(*, dry_run: bool = False, trigger: str = "schedule") -> SyncRun:
+    """Delete stale deals in bounded batches, recording a `left` event for each."""
+    owner = JobLock.owner_token()
+    now = timezone.now()
+    if not JobLock.acquire(LOCK_NAME, owner, LOCK_TTL):
+        return SyncRun.objects.create(
+            kind=SyncRun.Kind.PRUNE,
+            trigger=trigger,
+            status=SyncRun.Status.SKIPPED,
+            finished_at=now,
+            note="already running",
+        )
+    sync = SyncRun.objects.create(kind=SyncRun.Kind.PRUNE, trigger=trigger)
+    try:
+        try:
+            decision = plan(now)
+        except ConfigError as exc:
+            sync.finish(SyncRun.Status.FAILED, error=str(exc))
+            return sync
+        if decision.guard_sweep is None:
+            sync.finish(SyncRun.Status.SKIPPED, note=decision.reason)
+            return sync
+        if dry_run:
+            sync.finish(
+                SyncRun.Status.OK,
+                note=f"dry run: would remove {decision.candidates} deals ({decision.reason})",
+            )
+            return sync
+        removed = _delete_stale(decision, sync)
+        expired = _expire_events(now)
+        note = decision.reason if removed else "no stale deals"
+        if expired:
+            note += f"; {expired} history events older than the retention removed"
+        sync.finish(SyncRun.Status.OK, pruned=removed, note=note)
+        return sync
+    except Exception as exc:
+        log.exception("prune run %s failed", sync.pk)
+        sync.finish(SyncRun.Status.FAILED, error=redact_error(exc))
+        return sync
+    finally:
+        JobLock.release(LOCK_NAME, owner)
+
+
+def _delete_stale(decision: PrunePlan, sync: SyncRun) -> int:
+    removed = 0
+    stale = Deal.objects.stale(decision.cutoff).filter(
+        last_seen_utc__lt=decision.guard_sweep.started_at
+    )
+    while True:
+        with transaction.atomic():
+            batch = list(stale.order_by("pk").values_list("pk", "asin", "now_price")[:BATCH_SIZE])
+            if not batch:
+                return removed
+            now = timezone.now()
+            DealEvent.objects.bulk_create(
+                DealEvent(
+                    asin=asin,
+                    kind=DealEvent.Kind.LEFT,
+                    old_value=price,
+                    reason=decision.reason,
+                    at=now,
+                    run=sync,
+                )
+                for _, asin, price in batch
+            )
+            Deal.objects.filter(pk__in=[pk for pk, _, _ in batch]).delete()
+            removed += len(batch)
+
+
+def _expire_events(now) -> int:
+    config = load_config()
+    cutoff = now - timedelta(days=config.event_retention_days)
+    expired = 0
+    while True:
+        with transaction.atomic():
+            ids = list(DealEvent.objects.filter(at__lt=cutoff).values_list("pk", flat=True)[:5000])
+            if not ids:
+                return expired
+            DealEvent.objects.filter(pk__in=ids).delete()
+            expired += len(ids)

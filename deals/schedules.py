@@ -1,0 +1,39 @@
+"""Create or update the django-q2 Schedules from settings.json, idempotently (keyed on name)."""
+
+from __future__ import annotations
+
+from django_q.models import Schedule
+
+from deals.config import DealsConfig
+
+UPDATE = "update_recent_deals"
+PRUNE = "prune_stale_deals"
+
+
+def ensure_schedules(config: DealsConfig, using: str = "default") -> list[str]:
+    """Make the two schedules match `config`; return a line per schedule saying what happened."""
+    wanted = {
+        UPDATE: ("deals.tasks.update_recent_deals", config.update_every_minutes),
+        PRUNE: ("deals.tasks.prune_stale_deals", config.prune_every_hours * 60),
+    }
+    report = []
+    for name, (func, minutes) in wanted.items():
+        # django-q2's Schedule.name is not unique: remove any duplicates a bare schedule() made.
+        rows = list(Schedule.objects.using(using).filter(name=name).order_by("pk"))
+        for extra in rows[1:]:
+            extra.delete()
+        defaults = {
+            "func": func,
+            "schedule_type": Schedule.MINUTES,
+            "minutes": minutes,
+            "repeats": -1,
+        }
+        schedule, created = Schedule.objects.using(using).update_or_create(
+            name=name, defaults=defaults
+        )
+        verb = "created" if created else "updated"
+        report.append(
+            f"{verb} schedule {name}: every {minutes} min, "
+            f"next run {schedule.next_run:%Y-%m-%d %H:%M} UTC"
+        )
+    return report

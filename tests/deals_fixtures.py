@@ -1,0 +1,55 @@
+"""Fixtures and helpers for tests that run the jobs against the Keepa simulator.
+
+Loaded as a pytest plugin (see pyproject.toml), so Django imports stay inside functions.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from keepa_client.client import KeepaClient
+
+ROOT = Path(__file__).resolve().parent.parent
+# 64 characters, like a real key, and distinctive enough to search every output for.
+SECRET = "zq" * 8 + "0123456789abcdefghijklmnopqrstuvwxyz0123456789ab"
+
+
+@pytest.fixture
+def keepa(simulator, settings, tmp_path):
+    """Point the app at the simulator with a plentiful, distinctive key."""
+    simulator.keys(key=SECRET, tokens=50_000, refill_rate=1000)
+    settings.KEEPA_API_URL = simulator.url
+    settings.KEEPA_API_KEY = SECRET
+    settings.DEALS_SETTINGS_FILE = write_settings(tmp_path)
+    return simulator
+
+
+def write_settings(tmp_path: Path, **overrides: object) -> Path:
+    data = json.loads((ROOT / "settings.json").read_text()) | overrides
+    path = tmp_path / "settings.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def fast_client(simulator) -> KeepaClient:
+    """The real client over real HTTP, without real sleeps between retries."""
+    return KeepaClient(SECRET, base_url=simulator.url, sleep=lambda s: None, max_token_wait_s=0)
+
+
+def next_cycle(simulator, minutes: int = 5) -> None:
+    """Let time pass for both sides: Keepa's market and the app's record of its runs."""
+    from django.db.models import F
+
+    from deals.models import SyncRun
+
+    simulator.advance(minutes)
+    SyncRun.objects.update(started_at=F("started_at") - timedelta(minutes=minutes))
+
+
+def product_calls(simulator) -> tuple[int, int]:
+    stats = simulator.stats()
+    return stats["requests"].get("/product", 0), stats["products_requested"]

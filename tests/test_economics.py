@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+from decimal import Decimal
+from types import SimpleNamespace
+
+from deals import economics
+from deals.config import SellerCosts
+
+COSTS = SellerCosts(
+    prep_fee_cents=50,
+    inbound_shipping_cents=40,
+    closing_fee_cents=180,
+    sales_tax_percent=8.25,
+    tax_exempt=False,
+    target_markup_percent=50,
+)
+
+
+def worked_example(**costs: object) -> economics.Economics:
+    """The README's example: a used book at $15.00 delivered, averaging $40.00."""
+    deal = SimpleNamespace(
+        now_total=1500,
+        now_price=1450,
+        avg_price=4000,
+        product_snapshot={"fbaFees": {"pickAndPackFee": 344}, "referralFeePercentage": 15.0},
+    )
+    return economics.for_deal(deal, SellerCosts(**{**COSTS.__dict__, **costs}))
+
+
+def test_the_worked_example_to_the_cent():
+    e = worked_example()
+    assert e.sales_tax == 124  # 1500 x 8.25 % = 123.75, rounded half up
+    assert e.all_in_cost == 1500 + 124 + 50 + 40 == 1714
+    assert e.referral_fee == 600
+    assert e.amazon_fees == 600 + 180 + 344 == 1124
+    assert e.profit == 4000 - 1124 - 1714 == 1162
+    assert e.margin_percent == 29.1  # 29.05 rounded half up
+    assert e.roi_percent == 67.8  # 67.79...
+    assert e.max_buy_total == 1688
+
+
+def test_max_buy_is_the_last_cent_that_still_makes_the_target_markup():
+    e = worked_example()
+    at_max = economics.compute(
+        buy_total=e.max_buy_total,
+        sale_price=4000,
+        referral_percent=Decimal(15),
+        fba_fee=344,
+        costs=COSTS,
+    )
+    one_more = economics.compute(
+        buy_total=e.max_buy_total + 1,
+        sale_price=4000,
+        referral_percent=Decimal(15),
+        fba_fee=344,
+        costs=COSTS,
+    )
+    assert at_max.roi_percent >= 50 > one_more.roi_percent
+
+
+def test_a_tax_exempt_seller_pays_no_sales_tax():
+    e = worked_example(tax_exempt=True)
+    assert e.sales_tax == 0
+    assert e.all_in_cost == 1590
+    assert e.profit == 1286
+    assert e.roi_percent == 80.9
+
+
+def test_the_now_price_stands_in_while_no_offer_is_known():
+    deal = SimpleNamespace(
+        now_total=None,
+        now_price=1450,
+        avg_price=4000,
+        product_snapshot={"fbaFees": {"pickAndPackFee": 344}, "referralFeePercentage": 15.0},
+    )
+    assert economics.for_deal(deal, COSTS).buy_total == 1450
+
+
+def test_without_fee_data_or_an_average_there_is_no_answer_rather_than_a_wrong_one():
+    no_fees = SimpleNamespace(now_total=1500, now_price=1500, avg_price=4000, product_snapshot={})
+    no_avg = SimpleNamespace(
+        now_total=1500,
+        now_price=1500,
+        avg_price=None,
+        product_snapshot={"fbaFees": {"pickAndPackFee": 344}},
+    )
+    assert economics.for_deal(no_fees, COSTS) is None
+    assert economics.for_deal(no_avg, COSTS) is None
+
+
+def test_keepas_fractional_referral_percent_is_used_as_sent():
+    e = economics.compute(
+        buy_total=1500,
+        sale_price=4000,
+        referral_percent=Decimal("15.01"),
+        fba_fee=409,
+        costs=COSTS,
+    )
+    assert e.referral_fee == 600  # 600.4 rounds down
+    assert e.amazon_fees == 600 + 180 + 409
