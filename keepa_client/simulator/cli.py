@@ -1,0 +1,58 @@
+"""Command-line options shared by ``python -m keepa_client.simulator`` and the
+``keepa_simulator`` management command."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from keepa_client.simulator.server import SimulatorServer
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8765, help="port to listen on")
+    parser.add_argument("--seed", type=int, default=1, help="market seed (same seed, same market)")
+    parser.add_argument("--products", type=int, default=6000, help="products at the start")
+    parser.add_argument(
+        "--refill-rate", type=int, default=20, help="tokens per minute per key (bucket: 60x)"
+    )
+    parser.add_argument(
+        "--keys", default="demo", help="comma-separated API keys the simulator accepts"
+    )
+    parser.add_argument(
+        "--changes-per-minute",
+        type=int,
+        default=40,
+        help="random market changes per simulated minute (re-crawls come on top)",
+    )
+    parser.add_argument("--verbose", action="store_true", help="log every request")
+
+
+def serve(options: dict[str, Any], write: Any = print) -> None:
+    """Build the market, print the URL, serve until Ctrl-C."""
+    keys = tuple(k.strip() for k in str(options["keys"]).split(",") if k.strip())
+    server = SimulatorServer(
+        seed=options["seed"],
+        products=options["products"],
+        refill_rate=options["refill_rate"],
+        keys=keys,
+        changes_per_minute=options["changes_per_minute"],
+        host=options["host"],
+        port=options["port"],
+        verbose=options.get("verbose", False),
+    )
+    write(
+        f"Keepa simulator at {server.url} (seed {options['seed']}, "
+        f"{options['products']} products, keys: {', '.join(keys)}); Ctrl-C stops it."
+    )
+    server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m keepa_client.simulator",
+        description="A local Keepa API over a deterministic, moving market.",
+    )
+    add_arguments(parser)
+    serve(vars(parser.parse_args(argv)), write=lambda line: print(line, flush=True))

@@ -1,0 +1,85 @@
+"""The shared Keepa simulator: one server per test session, reset before every test that uses it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from keepa_client.simulator import SimulatorServer
+from keepa_client.simulator.market import Market
+
+# Small enough to reset quickly, big enough that the default query of settings.json finds more
+# than one page (150) of deals, so paging is exercised.
+SIMULATOR_PRODUCTS = 1500
+
+
+class SimulatorHandle:
+    """What a test needs of the simulator: its URL and key, and its control API."""
+
+    key = "demo"
+
+    def __init__(self, server: SimulatorServer) -> None:
+        self.server = server
+        self.url = server.url
+
+    @property
+    def market(self) -> Market:
+        return self.server.market
+
+    def post(self, path: str, json: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = requests.post(f"{self.url}{path}", json=json or {}, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def get(self, path: str) -> dict[str, Any]:
+        response = requests.get(f"{self.url}{path}", timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def stats(self) -> dict[str, Any]:
+        return self.get("/_sim/stats")
+
+    def advance(self, minutes: float) -> dict[str, Any]:
+        return self.post("/_sim/advance", {"minutes": minutes})
+
+    def set_offer(
+        self,
+        asin: str,
+        seller_id: str,
+        price: int,
+        shipping: int = 0,
+        condition: int = 2,
+        **extra: Any,
+    ) -> dict[str, Any]:
+        body = {"asin": asin, "seller_id": seller_id, "price": price, "shipping": shipping}
+        return self.post("/_sim/offer", {**body, "condition": condition, **extra})
+
+    def market_offers(self, asin: str) -> list[str]:
+        """Seller ids of the product's live offers."""
+        return [o.seller_id for o in self.market.by_asin[asin].offers if o.live]
+
+    def fault(self, **kw: Any) -> dict[str, Any]:
+        return self.post("/_sim/faults", kw)
+
+    def keys(self, **kw: Any) -> dict[str, Any]:
+        return self.post("/_sim/keys", {"key": self.key, **kw})
+
+    def quiet(self, enabled: bool = True) -> dict[str, Any]:
+        return self.post("/_sim/quiet", {"enabled": enabled})
+
+
+@pytest.fixture(scope="session")
+def simulator_server() -> Iterator[SimulatorServer]:
+    server = SimulatorServer(seed=1, products=SIMULATOR_PRODUCTS).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def simulator(simulator_server: SimulatorServer) -> SimulatorHandle:
+    handle = SimulatorHandle(simulator_server)
+    handle.post("/_sim/reset")
+    return handle
