@@ -160,7 +160,7 @@ def sparklines(deals: Sequence[Deal], now: datetime) -> dict[str, str]:
     for deal in deals:
         points = price_points(history.get(deal.asin, ()), deal.now_price, since, now)
         if points:
-            lines[deal.asin] = price_svg(points, width=96, height=26, css_class="spark")
+            lines[deal.asin] = price_svg(points, width=80, height=24, css_class="spark")
     return lines
 
 
@@ -357,14 +357,17 @@ def condition_name(condition: int | None) -> str:
     return CONDITION_NAMES.get(condition, f"Condition {condition}").removeprefix("Used - ")
 
 
-def relative(when: datetime | None, now: datetime | None = None) -> str:
+def relative(when: datetime | None, now: datetime | None = None, *, future: bool = False) -> str:
     if when is None:
         return EMPTY
     seconds = ((now or timezone.now()) - when).total_seconds()
     ahead = seconds < 0
     seconds = abs(seconds)
     if seconds < 60:
-        return "due now" if ahead else "just now"
+        return "due now" if ahead and future else "just now"
+    if ahead and not future:
+        # Keepa's clock (whole minutes) may run a little ahead of ours: a past event.
+        return "just now"
     if seconds < 3600:
         text = f"{int(seconds // 60)} min"
     elif seconds < 48 * 3600:
@@ -397,7 +400,7 @@ def due_html(when: datetime | None, now: datetime | None = None) -> SafeString:
     elif late > -60:
         text = "due now"
     else:
-        text = relative(when, now)
+        text = relative(when, now, future=True)
     return format_html(
         '<time datetime="{}" title="{} UTC">{}</time>',
         when.isoformat(),
@@ -423,6 +426,31 @@ def display(value: Any, kind: str) -> str | SafeString:
     if kind == "bool":
         return "yes" if value else "no"
     return escape(str(value))
+
+
+def field_kind(name: str) -> str:
+    """How a Deal field's value is shown: its column's kind, else from the model field."""
+    if name in BY_NAME:
+        return BY_NAME[name].kind
+    if name == "now_condition":
+        return "condition"
+    if name == "now_total":
+        return "money"
+    internal = Deal._meta.get_field(name).get_internal_type()
+    return {"DateTimeField": "datetime", "BooleanField": "bool"}.get(internal, "text")
+
+
+def field_label(name: str) -> str:
+    if name in BY_NAME:
+        return BY_NAME[name].label
+    return str(Deal._meta.get_field(name).verbose_name).capitalize()
+
+
+def field_display(name: str, value: Any) -> str | SafeString:
+    kind = field_kind(name)
+    if kind == "condition":
+        return condition_name(value) if value is not None else display(None, "text")
+    return display(value, kind)
 
 
 def column_display(deal: Deal, name: str) -> str | SafeString:

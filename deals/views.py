@@ -200,6 +200,7 @@ def refresh_status(request: HttpRequest, task_id: str) -> HttpResponse:
 # -- one deal -----------------------------------------------------------------------------
 
 _DETAIL_SKIPPED = {"id", "deal_snapshot", "product_snapshot"}
+_DEAL_FIELDS = {f.name for f in Deal._meta.concrete_fields}
 
 
 @login_required
@@ -208,28 +209,19 @@ def deal_detail(request: HttpRequest, asin: str) -> HttpResponse:
     deal = Deal.objects.filter(asin=asin).first()
     if deal is None:
         raise Http404("No deal with that ASIN")
-    fields = []
-    for model_field in Deal._meta.concrete_fields:
-        if model_field.name in _DETAIL_SKIPPED:
-            continue
-        column = BY_NAME.get(model_field.name)
-        value = getattr(deal, model_field.name)
-        if column is not None:
-            shown = dashboard.display(value, column.kind)
-            label, help_text = column.label, column.help
-        else:
-            kind = "datetime" if model_field.get_internal_type() == "DateTimeField" else "text"
-            if model_field.choices:
-                value = getattr(deal, f"get_{model_field.name}_display")()
-            elif model_field.name == "now_condition":
-                value = dashboard.condition_name(value)
-            elif model_field.name == "now_total":
-                kind = "money"
-            shown = dashboard.display(value, kind)
-            label = str(model_field.verbose_name).capitalize()
-            help_text = str(model_field.help_text)
-        fields.append({"name": model_field.name, "label": label, "help": help_text, "value": shown})
-
+    fields = [
+        {
+            "label": dashboard.field_label(f.name),
+            "help": BY_NAME[f.name].help if f.name in BY_NAME else str(f.help_text),
+            "value": (
+                getattr(deal, f"get_{f.name}_display")()
+                if f.choices
+                else dashboard.field_display(f.name, getattr(deal, f.name))
+            ),
+        }
+        for f in Deal._meta.concrete_fields
+        if f.name not in _DETAIL_SKIPPED
+    ]
     offers = _offers(deal)
     events = list(DealEvent.objects.filter(asin=asin).order_by("-at", "-pk")[:500])
     price_events = [
@@ -242,7 +234,16 @@ def deal_detail(request: HttpRequest, asin: str) -> HttpResponse:
         start = price_events[0][0]
         points = dashboard.price_points(price_events, deal.now_price, start, timezone.now())
         chart = dashboard.price_svg(points, width=720, height=180, css_class="chart", axes=True)
-    context = {"deal": deal, "fields": fields, "offers": offers, "events": events, "chart": chart}
+    history = [
+        {
+            "event": e,
+            "label": dashboard.field_label(e.field) if e.field in _DEAL_FIELDS else e.field,
+            "old": dashboard.field_display(e.field, e.old_value) if e.field in _DEAL_FIELDS else "",
+            "new": dashboard.field_display(e.field, e.new_value) if e.field in _DEAL_FIELDS else "",
+        }
+        for e in events
+    ]
+    context = {"deal": deal, "fields": fields, "offers": offers, "history": history, "chart": chart}
     return render(request, "deals/deal_detail.html", context)
 
 

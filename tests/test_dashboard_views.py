@@ -680,6 +680,14 @@ def test_the_deal_page_shows_every_column_offers_history_and_links(client):
         new_value=900,
     )
 
+    DealEvent.objects.create(
+        asin=deal.asin,
+        kind=DealEvent.Kind.CHANGED,
+        field="now_condition",
+        old_value=2,
+        new_value=3,
+    )
+
     response = client.get("/deal/0312850123")
 
     html = response.content.decode()
@@ -693,7 +701,8 @@ def test_the_deal_page_shows_every_column_offers_history_and_links(client):
     assert "BookBarn" in html and "A2SELLER" in html and "$16.49" in html  # 12.50 + 3.99
     assert html.index("BookBarn") < html.index("A2SELLER")  # cheapest offer first
     assert "entered</strong> the deals at $15.00" in html
-    assert "$15.00 → <strong>$9.00</strong>" in html
+    assert "Now: $15.00 → <strong>$9.00</strong>" in html
+    assert "Now condition: Like New → <strong>Very Good</strong>" in html
 
 
 def test_the_deal_page_is_404_for_an_unknown_asin(client):

@@ -76,3 +76,17 @@ def due(value: Any) -> SafeString:
 def field_label(form: Any, name: str) -> str:
     field = form.fields.get(name)
     return str(field.label) if field is not None and field.label else name
+
+
+@register.filter
+def offer_summary(deal: Any) -> str:
+    """The cheapest live offer in one line: "$21.49 · BookBarn · Very Good · FBA"."""
+    parts = [
+        dashboard.money(deal.now_total),
+        deal.now_seller_name or deal.now_seller_id or "unknown seller",
+    ]
+    if deal.now_condition is not None:
+        parts.append(dashboard.condition_name(deal.now_condition))
+    if deal.now_is_fba:
+        parts.append("FBA")
+    return " · ".join(parts)

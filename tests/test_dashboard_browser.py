@@ -1,0 +1,141 @@
+"""The live dashboard in a real browser (Debian's Chromium driven by Playwright).
+
+Django serves the page from a thread of this process (pytest-django's `live_server`, on the
+test database); the upserter runs from the test against the Keepa simulator, and the page
+must follow without a reload.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import F
+
+from deals import dashboard, ingest
+from deals.models import Deal, DealEvent, SyncRun
+from tests.deals_fixtures import fast_client, next_cycle
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# One live poll is 5 s; a change shows within one poll plus the request.
+LIVE_WAIT_MS = 15_000
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="needs Debian's Chromium at /usr/bin/chromium"
+    ),
+]
+
+
+def sync(keepa) -> SyncRun:
+    next_cycle(keepa)  # past Keepa's 120 s /deal cache, or the sweep is skipped
+    run = ingest.run(trigger="test", client=fast_client(keepa))
+    assert run.status == SyncRun.Status.OK, run.summary()
+    return run
+
+
+def test_the_dashboard_follows_the_database_without_a_reload(live_server, keepa, monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the test makes
+    # between browser steps are ordinary blocking calls, which Django would otherwise refuse.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import expect, sync_playwright
+
+    keepa.quiet(True)  # only the changes this test makes
+    first = ingest.run(trigger="test", client=fast_client(keepa))
+    assert first.status == SyncRun.Status.OK and first.inserted > 50, first.summary()
+    User.objects.create_user("reseller", password="a-long-test-password")
+    total = Deal.objects.count()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 900})
+            # Offline like the reseller's laptop on a train: only our server answers
+            # (product images from Amazon's CDN are not fetched).
+            page.route(
+                re.compile(r"^(?!" + re.escape(live_server.url) + ").*"),
+                lambda route: route.abort(),
+            )
+
+            # Log in through the form; land on the "what moved last" view.
+            page.goto(f"{live_server.url}/?sort=-price_changed_at", wait_until="domcontentloaded")
+            assert "/login/" in page.url
+            page.fill("#id_username", "reseller")
+            page.fill("#id_password", "a-long-test-password")
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{live_server.url}/?sort=-price_changed_at")
+            rows = page.locator("#deal-rows tr")
+            expect(rows).to_have_count(50)
+            expect(page.locator("#total-deals")).to_have_text(f"{total:,}")
+            page.evaluate("window.notReloaded = true")
+
+            # A price drop on a deal shown on page 1 reaches its row by itself.
+            shown = [i.removeprefix("deal-") for i in rows.evaluate_all("r => r.map(e => e.id)")]
+            # One that still matches the shipped query after a $3 drop (Now >= $20, and
+            # average - Now <= $99: `currentRange` and `deltaRange` in settings.json).
+            deal = (
+                Deal.objects.filter(asin__in=shown, now_price__gte=2300)
+                .filter(avg_price__lte=F("now_price") + 9900 - 300)
+                .order_by("asin")
+                .first()
+            )
+            new_price = deal.now_price - 300
+            keepa.set_offer(deal.asin, "ABROWSERTEST01", price=new_price, shipping=0, condition=2)
+            sync(keepa)
+            assert Deal.objects.get(asin=deal.asin).now_price == new_price
+            expect(page.locator(f"#deal-{deal.asin} .now-price")).to_have_text(
+                dashboard.money(new_price), timeout=LIVE_WAIT_MS
+            )
+            assert page.evaluate("window.notReloaded") is True
+
+            # A new deal appears where the sort puts it (its price is the newest: first row).
+            created = keepa.post("/_sim/product", {"root_category": 283155})
+            sync(keepa)
+            assert Deal.objects.filter(asin=created["asin"]).exists()
+            new_row = page.locator(f"#deal-{created['asin']}")
+            expect(new_row).to_be_visible(timeout=LIVE_WAIT_MS)
+            expect(new_row).to_have_class(re.compile(r"\bis-new\b"))
+            expect(new_row.locator(".badge")).to_have_text("new")
+            assert rows.first.get_attribute("id") == f"deal-{created['asin']}"
+            expect(page.locator("#total-deals")).to_have_text(f"{total + 1:,}")
+            assert page.evaluate("window.notReloaded") is True
+
+            # Refresh: a spinner, then the run's outcome.
+            next_cycle(keepa)
+            page.click("#refresh-button")
+            expect(page.locator("#refresh-status .spinner")).to_be_visible(timeout=10_000)
+            expect(page.locator("#refresh-status")).to_contain_text(
+                "Sync finished — ok:", timeout=20_000
+            )
+            expect(page.locator("#refresh-status .spinner")).to_have_count(0)
+            assert SyncRun.objects.filter(trigger="manual", status="ok").count() == 1
+
+            # A deal pruned (its "left" event and the delete in one transaction, as prune
+            # does) leaves the table, and the count drops.
+            gone = page.locator("#deal-rows tr").nth(3).get_attribute("id").removeprefix("deal-")
+            with transaction.atomic():
+                DealEvent.objects.create(asin=gone, kind=DealEvent.Kind.LEFT, reason="test")
+                Deal.objects.filter(asin=gone).delete()
+            expect(page.locator(f"#deal-{gone}")).to_have_count(0, timeout=LIVE_WAIT_MS)
+            expect(page.locator("#total-deals")).to_have_text(f"{total:,}")
+            expect(rows).to_have_count(50)  # the next deal moved up into the page
+            assert page.evaluate("window.notReloaded") is True
+
+            if os.environ.get("DASHBOARD_SCREENSHOT"):
+                page.screenshot(path=os.environ["DASHBOARD_SCREENSHOT"])
+        finally:
+            browser.close()
