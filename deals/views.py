@@ -99,6 +99,9 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
 @require_GET
 def live(request: HttpRequest) -> HttpResponse:
     """What changed since the reader's cursor: 204 when nothing did (one small query)."""
+    # The cursor assumes event ids become visible in id order. SQLite has one writer, so
+    # they do; on PostgreSQL a transaction holding a lower id can commit after a higher one,
+    # and that change would show with the row's next change (or on reload), not at once.
     cursor = _int_param(request, "cursor")
     latest = DealEvent.objects.filter(pk__gt=cursor).aggregate(latest=Max("pk"))["latest"]
     if latest is None:
