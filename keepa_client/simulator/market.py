@@ -1088,12 +1088,14 @@ class Market:
                 yield p.deal_view()
 
 
-# Pristine markets by (seed, products, changes per minute), started at minute 0. A reset or a
-# clock change copies one instead of generating the catalogue again (seconds at 6,000 products).
+# Pristine markets by (seed, products, changes per minute). A reset or a clock change copies one
+# instead of generating the catalogue again (seconds at 6,000 products). They start late enough
+# that every time in them is positive: -1 marks "no time" and must not be shifted.
 # Large markets are not kept: a second copy would double the memory of a benchmark run.
 _TEMPLATES: dict[tuple[int, int, int], Market] = {}
 _TEMPLATE_LOCK = threading.Lock()
 TEMPLATE_MAX_PRODUCTS = 10_000
+TEMPLATE_GENESIS = 10_000_000  # a Keepa minute in 2030
 
 
 def build_market(*, seed: int, products: int, changes_per_minute: int, genesis: int) -> Market:
@@ -1107,7 +1109,10 @@ def build_market(*, seed: int, products: int, changes_per_minute: int, genesis: 
         template = _TEMPLATES.get(key)
         if template is None:
             template = Market(
-                seed=seed, products=products, changes_per_minute=changes_per_minute, genesis=0
+                seed=seed,
+                products=products,
+                changes_per_minute=changes_per_minute,
+                genesis=TEMPLATE_GENESIS,
             )
             _TEMPLATES[key] = template
     return template.shifted(genesis)

@@ -94,6 +94,11 @@ def averages(hist: list[int], step: int, end: int, windows: tuple[int, ...]) -> 
     ``windows`` must be ascending. -1 where a window holds no value >= 0. One backward pass:
     the running integral is read off as each window's start is crossed.
     """
+    n = len(hist)
+    if hist[n - step] <= end - windows[-1]:
+        # The last value holds over every window (a list price, a long-unchanged offer).
+        v = value_of(hist, n - step, step)
+        return [v if v >= 0 else -1] * len(windows)
     starts = [end - w for w in windows]
     count = len(starts)
     result = [-1] * count
@@ -101,19 +106,24 @@ def averages(hist: list[int], step: int, end: int, windows: tuple[int, ...]) -> 
     covered = 0
     seg_end = end
     j = 0
+    next_start = starts[0]
     triplet = step == 3
-    i = len(hist) - step
-    while i >= 0 and j < count:
+    i = n - step
+    while i >= 0:
         t = hist[i]
         if t < seg_end:
             v = hist[i + 1]
             if triplet and v >= 0 and hist[i + 2] > 0:
                 v += hist[i + 2]
-            while j < count and starts[j] >= t:
-                part = seg_end - starts[j] if v >= 0 and seg_end > starts[j] else 0
-                c = covered + part
-                result[j] = java_round((total + v * part) / c) if c else -1
-                j += 1
+            if next_start >= t:
+                while j < count and starts[j] >= t:
+                    part = seg_end - starts[j] if v >= 0 and seg_end > starts[j] else 0
+                    c = covered + part
+                    result[j] = java_round((total + v * part) / c) if c else -1
+                    j += 1
+                if j == count:
+                    return result
+                next_start = starts[j]
             if v >= 0:
                 total += v * (seg_end - t)
                 covered += seg_end - t
