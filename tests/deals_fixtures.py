@@ -6,6 +6,7 @@ Loaded as a pytest plugin (see pyproject.toml), so Django imports stay inside fu
 from __future__ import annotations
 
 import json
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -53,3 +54,37 @@ def next_cycle(simulator, minutes: int = 5) -> None:
 def product_calls(simulator) -> tuple[int, int]:
     stats = simulator.stats()
     return stats["requests"].get("/product", 0), stats["products_requested"]
+
+
+class _KeyLeakWatch(logging.Handler):
+    """Collects every log line (message and traceback) that carries the test key."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.leaks: list[str] = []
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = self.format(record)
+        if SECRET in text:
+            self.leaks.append(text[:300])
+
+
+@pytest.fixture(autouse=True)
+def no_key_in_logs():
+    """Every test: no log line, at any level, from any logger, may contain the Keepa key."""
+    watch = _KeyLeakWatch()
+    root = logging.getLogger()
+    noisy = [logging.getLogger(n) for n in ("keepa_client", "urllib3", "deals", "django_q")]
+    levels = [(lg, lg.level) for lg in (root, *noisy)]
+    for lg, _ in levels:
+        lg.setLevel(logging.DEBUG)
+    # First in line: it sees each record before any redacting handler filter touches it.
+    root.handlers.insert(0, watch)
+    try:
+        yield watch
+    finally:
+        root.removeHandler(watch)
+        for lg, level in levels:
+            lg.setLevel(level)
+    assert not watch.leaks, f"the Keepa key reached the logs: {watch.leaks[:3]}"

@@ -46,14 +46,14 @@ def test_the_first_run_on_an_empty_database_fills_it(keepa):
 
 def test_a_price_drop_shows_after_the_next_run_and_only_that_deal_costs_a_product_call(keepa):
     keepa.quiet(True)
-    ingest.run(trigger="test")
+    first = ingest.run(trigger="test")
     next_cycle(keepa)
     before = product_calls(keepa)
     quiet = ingest.run(trigger="test")
     assert quiet.status == SyncRun.Status.OK, quiet.summary()
     assert not quiet.full_sweep
     assert product_calls(keepa) == before  # nothing changed: no /product call at all
-    assert quiet.pages == 1 and quiet.updated == 0
+    assert quiet.pages < first.pages and quiet.updated == quiet.inserted == 0
 
     deal = Deal.objects.filter(now_price__gt=2600).order_by("asin").first()
     old_price, old_seller = deal.now_price, deal.now_seller_id
@@ -70,7 +70,7 @@ def test_a_price_drop_shows_after_the_next_run_and_only_that_deal_costs_a_produc
     assert sync.price_drops == 1 and sync.updated == 1
     calls, asins = product_calls(keepa)
     assert (calls - before[0], asins - before[1]) == (1, 1)  # one call, for that ASIN only
-    changed = DealEvent.objects.filter(asin=deal.asin, field="now_price").get()
+    changed = DealEvent.objects.filter(asin=deal.asin, kind="changed", field="now_price").get()
     assert (changed.old_value, changed.new_value) == (old_price, old_price - 500)
 
 
@@ -186,7 +186,7 @@ class FaultAfterFirstPage(KeepaClient):
         ({"status": 500, "count": 10}, "ServerError"),
         ({"status": 503, "count": 10}, "ServerError"),
         ({"malformed": True, "count": 1}, "MalformedResponse"),
-        ({"truncated": True, "count": 1}, "MalformedResponse"),
+        ({"truncated": True, "count": 10}, "Keepa"),
         ({"status": 429, "count": 10}, "TokensExhausted"),
     ],
 )
@@ -201,11 +201,20 @@ def test_a_keepa_failure_mid_run_keeps_what_was_done_and_hides_the_key(keepa, fa
     assert Deal.objects.count() == 150
     assert not Deal.objects.filter(title="").exists()
     assert not Deal.objects.filter(deal_snapshot={}).exists()
-    # The next run carries on and completes the sweep.
+    # Once Keepa is well again, the next run carries on and completes the sweep.
+    keepa.fault(clear=True)
     next_cycle(keepa)
     again = ingest.run(trigger="test", client=fast_client(keepa))
     assert again.status == SyncRun.Status.OK, again.summary()
     assert again.full_sweep and Deal.objects.count() > 150
+
+
+def test_a_single_truncated_response_is_retried_and_the_run_completes(keepa):
+    sync = ingest.run(
+        trigger="test", client=FaultAfterFirstPage(keepa, {"truncated": True, "count": 1})
+    )
+    assert sync.status == SyncRun.Status.OK, sync.summary()
+    assert sync.sweep_complete and Deal.objects.count() == sync.deals_seen
 
 
 def test_a_failure_before_anything_was_read_fails_the_run(keepa):
@@ -265,10 +274,15 @@ def test_a_page_of_deals_is_written_with_a_bounded_number_of_queries(keepa):
     from deals.config import load_config
 
     updater = ingest.Updater(sync, load_config(), client)
-    with CaptureQueriesContext(connection) as first:
-        updater.apply_deals(page.deals)
-    with CaptureQueriesContext(connection) as second:
+    with CaptureQueriesContext(connection) as few:
+        updater.apply_deals(page.deals[:10])
+    with CaptureQueriesContext(connection) as many:
+        updater.apply_deals(page.deals[10:])
+    with CaptureQueriesContext(connection) as again:
         updater.apply_deals(page.deals)
     assert len(page.deals) == 150
-    assert len(first) <= 8, [q["sql"][:80] for q in first]
-    assert len(second) <= 8, [q["sql"][:80] for q in second]
+    # A handful of statements a page, however many deals it holds: never one per deal.
+    # (Django 5.2 caps a statement at 999 SQLite parameters, about 30 deal rows.)
+    assert len(few) <= 8, [q["sql"][:60] for q in few]
+    assert len(many) <= 12, [q["sql"][:60] for q in many]
+    assert len(again) <= 12, [q["sql"][:60] for q in again]

@@ -16,6 +16,7 @@ from tests.deals_fixtures import ROOT, SECRET, next_cycle
 
 @pytest.mark.django_db(transaction=True)
 def test_a_worker_killed_mid_run_leaves_whole_rows_and_the_next_run_succeeds(keepa, settings):
+    keepa.quiet(True)
     keepa.fault(delay_s=0.7, count=200)  # slow Keepa down so the kill lands mid-sweep
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "KEEPA_"))}
     env.update(
@@ -50,8 +51,7 @@ def test_a_worker_killed_mid_run_leaves_whole_rows_and_the_next_run_succeeds(kee
         assert deal.now_price == deal.deal_snapshot["current"][2]
     assert SyncRun.objects.get().status == SyncRun.Status.RUNNING  # it died holding the lock
 
-    keepa.fault(delay_s=0, count=0)
-    keepa.post("/_sim/faults", {"clear": True})
+    keepa.fault(clear=True)
     next_cycle(keepa, minutes=3)
     sync = ingest.run(trigger="test")
 

@@ -61,7 +61,7 @@ def test_the_scheduled_task_runs_the_upserter(keepa):
         next_run=Schedule.objects.get(name="update_recent_deals").next_run.replace(year=2020)
     )
     scheduler(broker=get_broker())
-    run = SyncRun.objects.get()
+    run = SyncRun.objects.get(kind="update")
     assert run.trigger == "schedule" and run.status == "ok"
     assert Deal.objects.count() == run.inserted > 0
     task_id = Schedule.objects.get(name="update_recent_deals").task
