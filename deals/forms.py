@@ -15,6 +15,7 @@ from django import forms
 from django.db.models import Q
 
 from deals.columns import COLUMNS, SORTABLE, Column, category_name
+from deals.config import SellerCosts
 
 DEFAULT_SORT = "-delta_percent"
 
@@ -129,3 +130,50 @@ class DealFilterForm(forms.Form):
         if self.ordering != DEFAULT_SORT:
             params["sort"] = self.ordering
         return params
+
+
+def _dollars(cents: int) -> Decimal:
+    return (Decimal(cents) / 100).quantize(Decimal("0.01"))
+
+
+class SellerCostsForm(forms.Form):
+    """The seller's costs, in dollars and percent as a reseller thinks of them."""
+
+    prep_fee = forms.DecimalField(
+        label="Prep fee per item ($)", min_value=0, max_value=100, decimal_places=2
+    )
+    inbound_shipping = forms.DecimalField(
+        label="Inbound shipping per item ($)", min_value=0, max_value=100, decimal_places=2
+    )
+    closing_fee = forms.DecimalField(
+        label="Amazon closing fee per item ($)", min_value=0, max_value=100, decimal_places=2
+    )
+    sales_tax_percent = forms.DecimalField(
+        label="Sales tax (%)", min_value=0, max_value=30, decimal_places=3
+    )
+    tax_exempt = forms.BooleanField(label="I buy tax-exempt", required=False)
+    target_markup_percent = forms.DecimalField(
+        label="Target markup / ROI (%)", min_value=0, max_value=1000, decimal_places=1
+    )
+
+    @classmethod
+    def initial_from(cls, costs: SellerCosts) -> dict[str, Any]:
+        return {
+            "prep_fee": _dollars(costs.prep_fee_cents),
+            "inbound_shipping": _dollars(costs.inbound_shipping_cents),
+            "closing_fee": _dollars(costs.closing_fee_cents),
+            "sales_tax_percent": costs.sales_tax_percent,
+            "tax_exempt": costs.tax_exempt,
+            "target_markup_percent": costs.target_markup_percent,
+        }
+
+    def to_costs(self) -> SellerCosts:
+        data = self.cleaned_data
+        return SellerCosts(
+            prep_fee_cents=int(data["prep_fee"] * 100),
+            inbound_shipping_cents=int(data["inbound_shipping"] * 100),
+            closing_fee_cents=int(data["closing_fee"] * 100),
+            sales_tax_percent=float(data["sales_tax_percent"]),
+            tax_exempt=data["tax_exempt"],
+            target_markup_percent=float(data["target_markup_percent"]),
+        )

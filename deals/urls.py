@@ -14,4 +14,5 @@ urlpatterns = [
     path("api/total_deals", views.total_deals, name="total_deals"),
     path("api/deals", views.api_deals, name="api_deals"),
     path("deals.csv", views.deals_csv, name="deals_csv"),
+    path("costs", views.seller_costs, name="seller_costs"),
 ]

@@ -31,7 +31,10 @@ from django_q.tasks import async_task, fetch
 
 from deals import dashboard, ingest
 from deals.columns import BY_NAME, COLUMNS
+from deals.config import ConfigError, load_config
+from deals.costs import save_seller_costs
 from deals.dashboard import DashboardQuery
+from deals.forms import SellerCostsForm
 from deals.models import Deal, DealEvent, JobLock, Seller
 from keepa_client.redact import redact
 
@@ -325,3 +328,24 @@ def deals_csv(request: HttpRequest) -> StreamingHttpResponse:
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="deals-{stamp}.csv"'
     return response
+
+
+@login_required
+def seller_costs(request: HttpRequest) -> HttpResponse:
+    """Edit the seller's costs; saving recomputes the economics columns without Keepa calls."""
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        return render(request, "deals/costs.html", {"config_error": str(exc)}, status=503)
+    message = ""
+    if request.method == "POST":
+        form = SellerCostsForm(request.POST)
+        if form.is_valid():
+            save_seller_costs(form.to_costs())
+            message = (
+                "Saved. Profit, margin, ROI and max buy are being recomputed for every deal "
+                "(no Keepa tokens needed)."
+            )
+    else:
+        form = SellerCostsForm(initial=SellerCostsForm.initial_from(config.seller_costs))
+    return render(request, "deals/costs.html", {"form": form, "message": message})

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+import responses
+from django.contrib.auth.models import User
+from django.test import Client
+
+from deals import economics
+from deals.config import load_config
+from deals.models import Deal
+from tests.deals_fixtures import write_settings
+
+NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def client():
+    client = Client()
+    client.force_login(User.objects.create_user("reseller", password="pw-for-tests-1"))
+    return client
+
+
+@pytest.fixture
+def deals(settings, tmp_path):
+    settings.DEALS_SETTINGS_FILE = write_settings(tmp_path)
+    Deal.objects.bulk_create(
+        Deal(
+            asin=f"B{i:09d}",
+            price_type=2,
+            now_price=1500 + i,
+            now_total=1500 + i,
+            avg_price=4000,
+            profit=-1,
+            product_snapshot={"fbaFees": {"pickAndPackFee": 344}, "referralFeePercentage": 15.0},
+            first_seen_utc=NOW,
+            last_seen_utc=NOW,
+            changed_at=NOW,
+        )
+        for i in range(120)
+    )
+    return settings.DEALS_SETTINGS_FILE
+
+
+FORM = {
+    "prep_fee": "0.75",
+    "inbound_shipping": "0.60",
+    "closing_fee": "1.80",
+    "sales_tax_percent": "0",
+    "tax_exempt": "on",
+    "target_markup_percent": "40",
+}
+
+
+def test_the_form_shows_the_current_costs(client, deals):
+    html = client.get("/costs").content.decode()
+    assert 'value="0.50"' in html and 'value="8.25"' in html
+
+
+def test_saving_costs_writes_settings_and_recomputes_every_row_without_keepa(client, deals):
+    before = json.loads(deals.read_text())
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as keepa:
+        response = client.post("/costs", FORM)
+        assert len(keepa.calls) == 0
+    assert response.status_code == 200
+    assert "being recomputed" in response.content.decode()
+
+    after = json.loads(deals.read_text())
+    assert after["seller_costs"] == {
+        "prep_fee_cents": 75,
+        "inbound_shipping_cents": 60,
+        "closing_fee_cents": 180,
+        "sales_tax_percent": 0.0,
+        "tax_exempt": True,
+        "target_markup_percent": 40.0,
+    }
+    assert after["deal_query"] == before["deal_query"]  # the rest of the file is kept
+    costs = load_config().seller_costs
+    for deal in Deal.objects.all():
+        assert deal.profit == economics.for_deal(deal, costs).profit != -1
+    # Tax-exempt, so the all-in cost is the offer plus prep and inbound only.
+    assert Deal.objects.get(asin="B000000000").all_in_cost == 1500 + 75 + 60
+
+
+def test_invalid_costs_are_named_and_change_nothing(client, deals):
+    before = deals.read_text()
+    response = client.post("/costs", FORM | {"sales_tax_percent": "45"})
+    assert response.status_code == 200
+    assert "less than or equal to 30" in response.content.decode()
+    assert deals.read_text() == before
+    assert set(Deal.objects.values_list("profit", flat=True)) == {-1}
+
+
+def test_costs_need_a_login(deals):
+    response = Client().get("/costs")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
