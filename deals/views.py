@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from functools import wraps
 from typing import Any
 
@@ -39,6 +40,7 @@ from deals.models import Deal, DealEvent, JobLock, Seller
 from keepa_client.redact import redact
 
 UPDATE_TASK = "deals.tasks.update_recent_deals"
+REFRESH_CLAIM = "refresh_queued"
 # A Refresh whose task has neither finished nor started after this long stops being
 # watched (no worker running?); its data, if it ever runs, arrives through the live poll.
 REFRESH_WATCH_SECONDS = settings.Q_CLUSTER.get("timeout", 600) + 60
@@ -160,7 +162,12 @@ def refresh(request: HttpRequest) -> HttpResponse:
     if JobLock.is_held(ingest.LOCK_NAME):
         message = "A sync is already running — its changes will appear by themselves."
         return render(request, "deals/_refresh.html", {"message": message})
-    if _update_queued():
+    # The claim is one conditional UPDATE, so of many simultaneous clicks exactly one
+    # enqueues; the task gives the claim back as it starts (deals.tasks).
+    claimed = not _update_queued() and JobLock.acquire(
+        REFRESH_CLAIM, JobLock.owner_token(), timedelta(seconds=REFRESH_WATCH_SECONDS)
+    )
+    if not claimed:
         message = "A sync is already queued — its changes will appear by themselves."
         return render(request, "deals/_refresh.html", {"message": message})
     task_id = async_task(UPDATE_TASK, "manual")
