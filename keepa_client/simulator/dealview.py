@@ -92,33 +92,34 @@ class DealView:
     def type_arrays(self, t: int) -> tuple[list[int], list[int], list[int]]:
         """(avg, delta, deltaPercent) of price type ``t`` for the four date ranges.
 
-        Computed on first use: a /deal query only needs its own price type, the full
-        arrays are only needed for the deals on the page served.
+        Kept for the types queries ask about; the full matrices are only needed once, for
+        the JSON, and are not kept (they would double the memory of a large market).
         """
         arrays = self._per_type.get(t)
         if arrays is None:
-            hist = self.hists[t]
-            if hist is None:
-                arrays = ([-2, -2, -2, -2], [0, 0, 0, 0], [0, 0, 0, 0])
-            else:
-                avg = averages(hist, step_of(t), self.last_update, DEAL_WINDOWS)
-                c = self.current[t]
-                if c >= 0:
-                    delta = [a - c if a >= 0 else 0 for a in avg]
-                    dpct = [delta_percent(d, c) if d else 0 for d in delta]
-                else:
-                    delta = dpct = [0, 0, 0, 0]
-                arrays = (avg, delta, dpct)
-            self._per_type[t] = arrays
+            arrays = self._per_type[t] = self._compute(t)
         return arrays
+
+    def _compute(self, t: int) -> tuple[list[int], list[int], list[int]]:
+        hist = self.hists[t]
+        if hist is None:
+            return [-2, -2, -2, -2], [0, 0, 0, 0], [0, 0, 0, 0]
+        avg = averages(hist, step_of(t), self.last_update, DEAL_WINDOWS)
+        c = self.current[t]
+        if c < 0:
+            return avg, [0, 0, 0, 0], [0, 0, 0, 0]
+        delta = [a - c if a >= 0 else 0 for a in avg]
+        return avg, delta, [delta_percent(d, c) if d else 0 for d in delta]
 
     def matrices(self) -> tuple[list[list[int]], list[list[int]], list[list[int]]]:
         """avg, delta and deltaPercent as Keepa sends them: ``x[dateRange][priceType]``."""
-        columns = [self.type_arrays(t) for t in range(DEAL_LENGTH)]
-        return tuple(  # type: ignore[return-value]
+        known = self._per_type
+        columns = [known.get(t) or self._compute(t) for t in range(DEAL_LENGTH)]
+        avg, delta, dpct = (
             [[column[k][r] for column in columns] for r in range(len(DEAL_WINDOWS))]
             for k in range(3)
         )
+        return avg, delta, dpct
 
     def flags(self, t: int) -> tuple[bool, bool, bool]:
         """(isLowest, isLowest90, isHighest) of price type ``t`` as of the last update."""

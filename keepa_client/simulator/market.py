@@ -13,7 +13,8 @@ import heapq
 import math
 import random
 import threading
-from collections.abc import Iterable
+from array import array
+from collections.abc import Iterable, Sequence
 
 from keepa_client.simulator import catalog
 from keepa_client.simulator.catalog import AMAZON_SELLER_ID, BOOKS, WAREHOUSE_SELLER_ID
@@ -43,6 +44,7 @@ from keepa_client.simulator.series import (
     USED,
     USED_TYPE_BY_CONDITION,
     WAREHOUSE,
+    history,
     step_of,
     trim,
     value_of,
@@ -237,7 +239,7 @@ class Product:
     def __init__(self, asin: str) -> None:
         self.asin = asin
         self.cur = [-1] * CSV_LENGTH
-        self.hist: list[list[int] | None] = [None] * CSV_LENGTH
+        self.hist: list[array | None] = [None] * CSV_LENGTH
         self.since = [-1] * CSV_LENGTH
         self.prev = [-1] * CSV_LENGTH
         self.delta_last = [0] * CSV_LENGTH
@@ -256,16 +258,16 @@ class Product:
         if hist is None:
             if value < 0 and t not in COUNT_TYPES:
                 return False
-            hist = self.hist[t] = []
+            hist = self.hist[t] = history()
         step = step_of(t)
         if hist and hist[-step] == now:
             del hist[-step:]  # a second change within the same minute replaces the first
         else:
             self.prev[t] = self.cur[t]
         if step == 3:
-            hist += [now, value - shipping, shipping] if value >= 0 else [now, -1, -1]
+            hist.extend((now, value - shipping, shipping) if value >= 0 else (now, -1, -1))
         else:
-            hist += [now, value]
+            hist.extend((now, value))
         self.cur[t] = value
         self.since[t] = now
         before = self.prev[t]
@@ -378,9 +380,10 @@ _PRODUCT_VALUES = tuple(
 )
 
 
-def _shift_times(hist: list[int], step: int, d: int) -> list[int]:
+def _shift_times(hist: Sequence, step: int, d: int) -> Sequence:
     shifted = hist[:]
-    shifted[0::step] = [t + d for t in hist[0::step]]
+    times = [t + d for t in hist[0::step]]
+    shifted[0::step] = history(times) if isinstance(hist, array) else times
     return shifted
 
 
@@ -634,14 +637,16 @@ class Market:
             level = before_values[t]
             self._synthesize(rng, p, t, level, value, shippings.get(t, 0), start, since)
         self._synthesize_rank(rng, p, rank, start)
-        p.hist[LISTPRICE] = [start, p.list_price]
+        p.hist[LISTPRICE] = history((start, p.list_price))
         p.cur[LISTPRICE] = p.list_price
         p.since[LISTPRICE] = start
         p.last_rating_update = p.last_update - rng.randint(0, 3 * DAY)
         if rating >= 0:
             earlier = max(0, min(50, rating + rng.choice((-1, 0, 0, 1))))
-            p.hist[RATING] = [start, earlier, p.last_rating_update - DAY, rating]
-            p.hist[COUNT_REVIEWS] = [start, reviews * 8 // 10, p.last_rating_update, reviews]
+            p.hist[RATING] = history((start, earlier, p.last_rating_update - DAY, rating))
+            p.hist[COUNT_REVIEWS] = history(
+                (start, reviews * 8 // 10, p.last_rating_update, reviews)
+            )
             p.cur[RATING], p.cur[COUNT_REVIEWS] = rating, reviews
             p.since[RATING] = p.last_rating_update - DAY
             p.since[COUNT_REVIEWS] = p.last_rating_update
@@ -698,7 +703,7 @@ class Market:
             hist += [since, value - shipping, shipping] if value >= 0 else [since, -1, -1]
         else:
             hist += [since, value]
-        p.hist[t] = hist
+        p.hist[t] = history(hist)
         p.cur[t] = value
         p.since[t] = since
         p.prev[t] = previous
@@ -714,7 +719,7 @@ class Market:
             moment += int((1 + 5 * rand()) * DAY)
         previous = hist[-1] if hist else -1
         hist += [since, rank]
-        p.hist[SALES] = hist
+        p.hist[SALES] = history(hist)
         p.cur[SALES] = rank
         p.since[SALES] = since
         p.prev[SALES] = previous
@@ -1033,14 +1038,14 @@ class Market:
                     rng, p, t, usual[t], usual[t], usual_shipping.get(t, 0), start, start + DAY
                 )
         rank = int(spec.get("sales_rank", 250_000))
-        p.hist[SALES] = [start, rank]
+        p.hist[SALES] = history((start, rank))
         p.cur[SALES], p.since[SALES] = rank, start
         rating = int(spec.get("rating", 45))
-        p.hist[RATING] = [start, rating]
-        p.hist[COUNT_REVIEWS] = [start, 120]
+        p.hist[RATING] = history((start, rating))
+        p.hist[COUNT_REVIEWS] = history((start, 120))
         p.cur[RATING], p.cur[COUNT_REVIEWS] = rating, 120
         p.since[RATING] = p.since[COUNT_REVIEWS] = start
-        p.hist[LISTPRICE] = [start, p.list_price]
+        p.hist[LISTPRICE] = history((start, p.list_price))
         p.cur[LISTPRICE], p.since[LISTPRICE] = p.list_price, start
         p.last_rating_update = start
         p.last_price_change = p.creation_date = start + DAY
@@ -1098,16 +1103,24 @@ TEMPLATE_MAX_PRODUCTS = 10_000
 TEMPLATE_GENESIS = 10_000_000  # a Keepa minute in 2030
 
 
-def build_market(*, seed: int, products: int, changes_per_minute: int, genesis: int) -> Market:
-    """The initial market for ``seed``, started at Keepa minute ``genesis``."""
-    if products > TEMPLATE_MAX_PRODUCTS:
-        return Market(
-            seed=seed, products=products, changes_per_minute=changes_per_minute, genesis=genesis
-        )
+def build_market(
+    *, seed: int, products: int, changes_per_minute: int, genesis: int, again: bool = True
+) -> Market:
+    """The initial market for ``seed``, started at Keepa minute ``genesis``.
+
+    ``again``: expect to build it again (a reset), so keep a pristine copy to build from.
+    """
     key = (seed, products, changes_per_minute)
     with _TEMPLATE_LOCK:
         template = _TEMPLATES.get(key)
         if template is None:
+            if products > TEMPLATE_MAX_PRODUCTS or not again:
+                return Market(
+                    seed=seed,
+                    products=products,
+                    changes_per_minute=changes_per_minute,
+                    genesis=genesis,
+                )
             template = Market(
                 seed=seed,
                 products=products,

@@ -73,15 +73,15 @@ class Simulator:
         self.initial_keys = tuple(keys)
         self.changes_per_minute = changes_per_minute
         self.lock = threading.RLock()
-        self.reset()
+        self.reset(first=True)
 
     # --- state --------------------------------------------------------------------------------
 
-    def reset(self) -> None:
+    def reset(self, *, first: bool = False) -> None:
         with self.lock:
             self.clock = SimClock()
             now = self.clock.now_ms()
-            self.market = self._new_market(now)
+            self.market = self._new_market(now, again=not first)
             self.buckets = {key: Bucket(self.refill_rate, now) for key in self.initial_keys}
             self.requests: Counter[str] = Counter()
             self.tokens_consumed: Counter[str] = Counter()
@@ -91,12 +91,13 @@ class Simulator:
             self.faults: list[dict[str, Any]] = []
             self.deal_cache: dict[str, tuple[int, deals.DealResult]] = {}
 
-    def _new_market(self, now_ms: int) -> Market:
+    def _new_market(self, now_ms: int, *, again: bool = True) -> Market:
         return build_market(
             seed=self.seed,
             products=self.product_count,
             changes_per_minute=self.changes_per_minute,
             genesis=keepa_minute(now_ms),
+            again=again,
         )
 
     def catch_up(self) -> int:

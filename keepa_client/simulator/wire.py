@@ -25,11 +25,10 @@ from keepa_client.simulator.series import (
     SALES,
     USED,
     averages,
-    extremes,
-    out_of_stock_percent,
+    out_of_stock_percents,
+    scan,
     step_of,
     trim,
-    value_at,
 )
 
 ONLY_WITH_RATING = frozenset((16, 17))
@@ -205,10 +204,9 @@ def _stats(p: Product, start: int, end: int, fetched: list[Offer] | None) -> dic
         values = averages(hist, step, end, tuple(windows[k] for k in order))
         for k, value in zip(order, values, strict=True):
             arrays[names[k]][t] = value
-        at_start[t] = value_at(hist, step, start)
-        low, high = extremes(hist, step, -(2**62), end)
-        low_in, high_in = extremes(hist, step, start, end)
-        low90, _ = extremes(hist, step, end - 90 * DAY, end)
+        at_start[t], low, high, low_in, high_in, low90 = scan(
+            hist, step, start, end, end - 90 * DAY
+        )
         lows[t] = list(low) if low else None
         highs[t] = list(high) if high else None
         lows_in[t] = list(low_in) if low_in else None
@@ -216,8 +214,10 @@ def _stats(p: Product, start: int, end: int, fetched: list[Offer] | None) -> dic
         lowest[t] = c >= 0 and low is not None and c <= low[1]
         lowest90[t] = c >= 0 and low90 is not None and c <= low90[1]
         if t in STOCK_TYPES:
-            for name, width in zip(stock, (interval, *windows[1:]), strict=True):
-                stock[name][t] = out_of_stock_percent(hist, step, end - width, end)
+            widths = (interval, *windows[1:])
+            percents = out_of_stock_percents(hist, step, end, widths)
+            for name, percent in zip(stock, percents, strict=True):
+                stock[name][t] = percent
     live = [o for o in p.offers if o.live]
     obj: dict[str, Any] = {
         "atIntervalStart": at_start,
