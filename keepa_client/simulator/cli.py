@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from typing import Any
 
 from keepa_client.simulator.server import SimulatorServer
@@ -46,7 +47,13 @@ def serve(options: dict[str, Any], write: Any = print) -> None:
         f"Keepa simulator at {server.url} (seed {options['seed']}, "
         f"{options['products']} products, keys: {', '.join(keys)}); Ctrl-C stops it."
     )
+    # honcho (make run) stops its processes with SIGTERM: treat it like Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     server.serve_forever()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> None:
