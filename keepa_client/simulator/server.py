@@ -112,54 +112,13 @@ class Simulator:
         started = time.perf_counter()
         endpoint = path.strip("/")
         params = {k: v[0] for k, v in parse_qs(query, keep_blank_values=True).items()}
-        if endpoint not in API_PATHS:
-            return self._reply(404, {"error": _error("notFound", "Not found.", None)}, None, 0)
         with self.lock:
-            now_ms = self.clock.now_ms()
+            if endpoint not in API_PATHS:
+                error = {"error": _error("notFound", "Not found.", None)}
+                return self._reply(404, error, None, 0, started)
             self.requests[endpoint] += 1
             fault = self._take_fault()
-            key = params.get("key", "")
-            bucket = self.buckets.get(key)
-            if bucket is not None:
-                bucket.refill(now_ms)
-            if fault and "status" in fault:
-                status = int(fault["status"])
-                payload = {} if status == 429 else {"error": _fault_error(status)}
-                return self._reply(status, payload, bucket, 0, started)
-            if bucket is None:
-                # Unknown key: 400 with every token field 0 [UNCERTAIN, REFERENCE §1.3].
-                error = _error("invalidParameter", INVALID_PARAMETER, "key")
-                return self._reply(400, {"error": error}, None, 0, started)
-            if bucket.lapsed:
-                error = _error("paymentRequired", "Your subscription is not active.", None)
-                return self._reply(402, {"error": error}, bucket, 0, started)
-            if endpoint == "token":
-                return self._reply(200, {}, bucket, 0, started)
-            if bucket.tokens <= 0:
-                # Only the envelope, as in the real capture (fixture 8).
-                return self._reply(429, {}, bucket, 0, started)
-            if method == "POST" and endpoint != "deal":
-                error = _error("methodNotAllowed", "Method not allowed.", None)
-                return self._reply(405, {"error": error}, bucket, 0, started)
-            self.market.advance_to(keepa_minute(now_ms))
-            try:
-                if endpoint == "deal":
-                    raw = body if method == "POST" and body.strip() else params.get("selection")
-                    text, cost = self._deal(raw, now_ms)
-                elif endpoint == "product":
-                    payload, cost = self._product(params, now_ms)
-                    text = None
-                else:
-                    payload, cost = self._seller(params, now_ms)
-                    text = None
-            except ApiError as exc:
-                return self._reply(exc.status, {"error": exc.error}, bucket, 0, started)
-            bucket.tokens -= cost
-            self.tokens_consumed[endpoint] += cost
-            if text is not None:
-                reply = self._reply_text(200, text, bucket, cost, started)
-            else:
-                reply = self._reply(200, payload, bucket, cost, started)
+            reply = self._answer(endpoint, method, params, body, fault, started)
         if fault:
             reply.delay_s = float(fault.get("delay_s", 0))
             if fault.get("malformed"):
@@ -167,6 +126,57 @@ class Simulator:
             elif fault.get("truncated"):
                 reply.corrupt = "truncated"
         return reply
+
+    def _answer(
+        self,
+        endpoint: str,
+        method: str,
+        params: dict[str, str],
+        body: bytes,
+        fault: dict[str, Any] | None,
+        started: float,
+    ) -> Reply:
+        now_ms = self.clock.now_ms()
+        bucket = self.buckets.get(params.get("key", ""))
+        if bucket is not None:
+            bucket.refill(now_ms)
+        if fault and "status" in fault:
+            status = int(fault["status"])
+            payload = {} if status == 429 else {"error": _fault_error(status)}
+            return self._reply(status, payload, bucket, 0, started)
+        if bucket is None:
+            # Unknown key: 400 with every token field 0 [UNCERTAIN, REFERENCE §1.3].
+            error = _error("invalidParameter", INVALID_PARAMETER, "key")
+            return self._reply(400, {"error": error}, None, 0, started)
+        if bucket.lapsed:
+            error = _error("paymentRequired", "Your subscription is not active.", None)
+            return self._reply(402, {"error": error}, bucket, 0, started)
+        if endpoint == "token":
+            return self._reply(200, {}, bucket, 0, started)
+        if bucket.tokens <= 0:
+            # Only the envelope, as in the real capture (fixture 8).
+            return self._reply(429, {}, bucket, 0, started)
+        if method == "POST" and endpoint != "deal":
+            error = _error("methodNotAllowed", "Method not allowed.", None)
+            return self._reply(405, {"error": error}, bucket, 0, started)
+        self.market.advance_to(keepa_minute(now_ms))
+        try:
+            if endpoint == "deal":
+                raw = body if method == "POST" and body.strip() else params.get("selection")
+                text, cost = self._deal(raw, now_ms)
+            elif endpoint == "product":
+                payload, cost = self._product(params, now_ms)
+                text = None
+            else:
+                payload, cost = self._seller(params, now_ms)
+                text = None
+        except ApiError as exc:
+            return self._reply(exc.status, {"error": exc.error}, bucket, 0, started)
+        bucket.tokens -= cost
+        self.tokens_consumed[endpoint] += cost
+        if text is not None:
+            return self._reply_text(200, text, bucket, cost, started)
+        return self._reply(200, payload, bucket, cost, started)
 
     def _envelope(self, bucket: Bucket | None, cost: int, started: float | None) -> dict:
         now_ms = self.clock.now_ms()
@@ -284,7 +294,7 @@ class Simulator:
                 # but moves lastUpdate. Older data is served as it is [assumption: whether
                 # Keepa's default refresh (update=1 h) moves a /deal entry is not documented].
                 self.market.refresh(product, now)
-            obj, live = wire.product_json(self.market, product, now, options)
+            obj, live = wire.product_json(product, now, options)
             products.append(obj)
             # With offers: 6 tokens per page of up to 10 live offers returned, instead of the
             # base token; a product without live offers still costs one page (Keepa looked).

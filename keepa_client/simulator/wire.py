@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keepa_client.simulator import catalog
-from keepa_client.simulator.market import Market, Offer, Product, Seller
+from keepa_client.simulator.market import Offer, Product, Seller
 from keepa_client.simulator.series import (
     AMAZON,
     BUY_BOX_SHIPPING,
@@ -64,7 +64,7 @@ class ProductOptions:
     rating: bool = False
 
 
-def product_json(market: Market, p: Product, now: int, opt: ProductOptions) -> tuple[dict, int]:
+def product_json(p: Product, now: int, opt: ProductOptions) -> tuple[dict, int]:
     """The Product object, and how many live offers it carries (for the token cost)."""
     group, kind, keyword = PRODUCT_GROUPS[p.root]
     live = sorted(p.live_offers(), key=lambda o: (o.landed, o.offer_id))
