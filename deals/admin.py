@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
 from django.http import HttpRequest
 
 from deals.models import BackfillCheckpoint, Deal, DealEvent, Seller, SyncRun
@@ -31,6 +32,7 @@ def start_backfill(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset:
 @admin.register(Deal)
 class DealAdmin(admin.ModelAdmin):
     actions = [start_backfill]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = (
         "asin",
         "title",
