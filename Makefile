@@ -33,5 +33,8 @@ format: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+bench: $(VENV)/.installed-dev
+	$(PY) -m bench.run
+
 clean:
 	rm -rf $(VENV) var/*.sqlite3* var/test_db.sqlite3*

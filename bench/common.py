@@ -1,0 +1,312 @@
+"""What the scenarios share: the bench database, the simulator, percentiles and result rows.
+
+Nothing here imports Django at module level: `setup_django()` must run first, pointed at the
+bench's own SQLite file under `bench/out/` (never `var/db.sqlite3`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT_DIR = ROOT / "bench" / "out"
+SEED = 1
+# The simulated start instant, pinned on both clocks (the market's minute-by-minute events are
+# seeded by (seed, minute), so the same instant gives the same market history every run).
+T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
+# The simulator's default churn at its default size (keepa_client.simulator.cli), scaled with the
+# product count in the scenarios that need "realistic churn".
+DEFAULT_PRODUCTS = 6000
+DEFAULT_CHANGES_PER_MINUTE = 40
+# freezegun must not freeze the in-process simulator's threads (its HTTP server and ticker).
+# Nor the bench's own stopwatch and log lines (bench.common), which measure real time.
+SIM_IGNORE = [
+    "keepa_client.simulator",
+    "socketserver",
+    "http.server",
+    "threading",
+    "selectors",
+    "bench.common",
+]
+
+
+def log(message: str) -> None:
+    """Progress on stderr, so stdout stays the result."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- numbers ------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) with linear interpolation between ranks (numpy's default)."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100
+    low = math.floor(pos)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def median(values: Sequence[float]) -> float:
+    return percentile(values, 50)
+
+
+def ms(seconds: Iterable[float]) -> list[float]:
+    return [s * 1000 for s in seconds]
+
+
+@contextmanager
+def stopwatch() -> Iterator[list[float]]:
+    """`with stopwatch() as t: ...` then `t[0]` is the elapsed wall time in seconds."""
+    box: list[float] = []
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box.append(time.perf_counter() - start)
+
+
+# -- results ------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of the results table. `value` is always a plain number."""
+
+    id: str
+    measure: str
+    value: float
+    unit: str
+    target: str = ""
+    met: bool | None = None
+
+
+@dataclass
+class Result:
+    scenario: str
+    title: str
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    error: str = ""
+
+    def add(
+        self,
+        id: str,
+        measure: str,
+        value: float,
+        unit: str,
+        target: str = "",
+        met: bool | None = None,
+    ) -> None:
+        self.rows.append(Row(id, measure, float(value), unit, target, met))
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Result:
+        rows = [Row(**row) for row in data.pop("rows", [])]
+        return cls(rows=rows, **data)
+
+
+# -- the bench database -------------------------------------------------------------------
+
+
+def remove_db(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def django_env(db_path: Path, **extra: str) -> dict[str, str]:
+    """The environment the app runs with in the bench: its own SQLite file, quiet logs."""
+    env = dict(os.environ)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "dealsite.settings",
+            "DJANGO_DEBUG": "true",
+            "DATABASE_URL": f"sqlite:///{db_path}",
+            "DJANGO_LOG_LEVEL": "WARNING",
+            "DEALS_SETTINGS_FILE": str(ROOT / "settings.json"),
+            "KEEPA_API_KEY": "bench",
+            "KEEPA_API_URL": "http://127.0.0.1:9",  # every job gets an explicit client
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def setup_django(db_path: Path, *, fresh: bool = True) -> None:
+    """Point Django at the bench database (fresh unless told), set it up and migrate."""
+    if fresh:
+        remove_db(db_path)
+    db_path.parent.mkdir(parents=True, exist_ok=True)
+    os.environ.update(django_env(db_path))
+    import django
+    from django.conf import settings
+    from django.core.management import call_command
+
+    django.setup()
+    # DEBUG keeps a formatted copy of every SQL statement; that would be measured too.
+    settings.DEBUG = False
+    call_command("migrate", verbosity=0)
+
+
+def reset_tables() -> None:
+    """Empty the app's tables between measurements (bench only: the product never deletes)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in (
+            "deals_dealevent",
+            "deals_deal",
+            "deals_syncrun",
+            "deals_joblock",
+            "deals_seller",
+            "deals_backfillcheckpoint",
+        ):
+            cursor.execute(f"DELETE FROM {table}")
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM")
+
+
+def load_settings_json() -> dict[str, Any]:
+    import json
+
+    return json.loads((ROOT / "settings.json").read_text())
+
+
+def deal_selection() -> dict[str, Any]:
+    """The default query of settings.json, as the upserter sends it (newest first)."""
+    return {**load_settings_json()["deal_query"], "sortType": 1}
+
+
+# -- the simulator ------------------------------------------------------------------------
+
+
+class Sim:
+    """An in-process simulator and its control API over HTTP."""
+
+    def __init__(
+        self,
+        products: int,
+        *,
+        changes_per_minute: int | None = None,
+        at: datetime | None = T0,
+        keys: Sequence[str] = ("bench",),
+        refill_rate: int = 20,
+    ) -> None:
+        from freezegun import freeze_time
+
+        from keepa_client.simulator import SimulatorServer
+
+        if changes_per_minute is None:
+            changes_per_minute = scaled_churn(products)
+        self.products = products
+        self.changes_per_minute = changes_per_minute
+        # Built while time reads `at`, so the market starts there; pinning the clock at the
+        # same instant afterwards needs no second build (a /_sim/clock call rebuilds it).
+        with freeze_time(at or datetime.now(UTC)):
+            self.server = SimulatorServer(
+                seed=SEED,
+                products=products,
+                refill_rate=refill_rate,
+                keys=tuple(keys),
+                changes_per_minute=changes_per_minute,
+            )
+        if at is not None:
+            self.server.simulator.clock.freeze(int(at.timestamp() * 1000))
+        self.server.start()
+        self.url = self.server.url
+        self.session = requests.Session()
+
+    @property
+    def simulator(self) -> Any:
+        return self.server.simulator
+
+    @property
+    def market(self) -> Any:
+        return self.server.market
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.session.post(f"{self.url}{path}", json=body or {}, timeout=120)
+        response.raise_for_status()
+        return response.json()
+
+    def stats(self) -> dict[str, Any]:
+        response = self.session.get(f"{self.url}/_sim/stats", timeout=120)
+        response.raise_for_status()
+        return response.json()
+
+    def advance(self, minutes: float) -> dict[str, Any]:
+        return self.post("/_sim/advance", {"minutes": minutes})
+
+    def pin(self, at: datetime) -> dict[str, Any]:
+        """Pin the clock at `at` (rebuilds the market from the seed at that instant)."""
+        return self.post("/_sim/clock", {"freeze": at.isoformat()})
+
+    def key(self, key: str, **fields: Any) -> dict[str, Any]:
+        return self.post("/_sim/keys", {"key": key, **fields})
+
+    def stop(self) -> None:
+        self.session.close()
+        self.server.stop()
+
+
+def scaled_churn(products: int) -> int:
+    return max(1, round(DEFAULT_CHANGES_PER_MINUTE * products / DEFAULT_PRODUCTS))
+
+
+def client(sim: Sim, key: str, **kw: Any) -> Any:
+    """The product's Keepa client over real HTTP, without real sleeps (simulated time)."""
+    from keepa_client.client import KeepaClient
+
+    kw.setdefault("sleep", lambda s: None)
+    kw.setdefault("max_token_wait_s", 0)
+    return KeepaClient(key, base_url=sim.url, **kw)
+
+
+_TOKENS_CONSUMED = re.compile(rb'"tokensConsumed":\s*(\d+)')
+
+
+class CallCounter:
+    """Counts the HTTP requests of one or more clients, and the tokens Keepa says each cost,
+    by endpoint (a requests response hook)."""
+
+    def __init__(self, keepa_client: Any = None) -> None:
+        self.calls: dict[str, int] = {}
+        self.tokens: dict[str, int] = {}
+        self.statuses: dict[int, int] = {}
+        if keepa_client is not None:
+            self.attach(keepa_client)
+
+    def attach(self, keepa_client: Any) -> Any:
+        session = getattr(keepa_client, "session", keepa_client)
+        session.hooks["response"].append(self._hook)
+        return keepa_client
+
+    def _hook(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        path = "/" + response.request.path_url.split("?", 1)[0].strip("/")
+        self.calls[path] = self.calls.get(path, 0) + 1
+        self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
+        # The simulator writes the envelope last: read the tail, not the whole body.
+        found = _TOKENS_CONSUMED.search(response.content[-600:])
+        if found:
+            self.tokens[path] = self.tokens.get(path, 0) + int(found.group(1))
+
+    def snapshot(self) -> tuple[dict[str, int], dict[str, int]]:
+        return dict(self.calls), dict(self.tokens)
