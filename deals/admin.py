@@ -18,7 +18,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.action(description="Backfill computed columns for every deal (runs in the worker)")
+@admin.action(description="Backfill computed columns for all deals (runs in the worker)")
 def start_backfill(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: object) -> None:
     from django_q.tasks import async_task
 
@@ -30,7 +30,9 @@ def start_backfill(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset:
 
 
 @admin.register(Deal)
-class DealAdmin(admin.ModelAdmin):
+class DealAdmin(ReadOnlyAdmin):
+    """Read-only: rows change through the jobs, which keep events and computed columns right."""
+
     actions = [start_backfill]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = (
@@ -51,7 +53,6 @@ class DealAdmin(admin.ModelAdmin):
     search_fields = ("asin", "title")
     ordering = ("-delta_percent",)
     list_per_page = 50
-    readonly_fields = ("first_seen_utc", "last_seen_utc", "changed_at", "enriched_at")
 
 
 @admin.register(SyncRun)

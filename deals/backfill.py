@@ -14,10 +14,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from deals.columns import BY_NAME, COMPUTED, SOURCE_FIELDS, Column, recompute
@@ -33,6 +32,7 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = "backfill_all_deals"
 LOCK_TTL = timedelta(hours=6)
+RECOMPUTE_CHUNK = 1000
 # Product data (fees, dimensions) is fetched without offers: 1 token a product.
 PRODUCT_KEYS_FETCHED = ("fbaFees", "referralFeePercentage", "packageWeight", "binding", "format")
 
@@ -68,7 +68,10 @@ def resolve_columns(names: Sequence[str] | None) -> list[Column]:
     return [BY_NAME[n] for n in names]
 
 
-def lacks_data(deal: Deal, columns: Sequence[Column]) -> bool:
+def lacks_data(deal: Deal, columns: Sequence[Column], looked_up_since: int = 0) -> bool:
+    """True when a column needs snapshot data this row lacks and Keepa was not asked lately."""
+    if (deal.product_snapshot or {}).get("lookedUp", 0) >= looked_up_since > 0:
+        return False  # asked recently; Keepa had nothing more to give
     for column in columns:
         for need in column.needs:
             field_name, _, key = need.partition(".")
@@ -85,7 +88,7 @@ def run(
     dry_run: bool = False,
     limit: int | None = None,
     batch_size: int = 500,
-    client: Any = None,
+    client: KeepaClient | None = None,
     progress: Callable[[Progress], None] | None = None,
     trigger: str = "command",
 ) -> SyncRun:
@@ -109,6 +112,32 @@ def run(
             JobLock.release(LOCK_NAME, owner)
 
 
+def recompute_all(columns: Sequence[str]) -> int:
+    """Recompute `columns` for every deal from the stored rows: no Keepa call, no lock.
+
+    Settings are re-read for every chunk, so when costs are saved twice in a row the last
+    save wins whichever recompute finishes first. Returns the number of rows changed.
+    """
+    chosen = resolve_columns(columns)
+    names = [c.name for c in chosen]
+    changed, last = 0, ""
+    while True:
+        config = load_config()
+        with transaction.atomic():
+            rows = list(
+                Deal.objects.select_for_update()
+                .filter(asin__gt=last)
+                .order_by("asin")
+                .only(*SOURCE_FIELDS, *names)[:RECOMPUTE_CHUNK]
+            )
+            if not rows:
+                return changed
+            dirty = recompute(rows, chosen, config)
+            Deal.objects.bulk_update(dirty, names, batch_size=500)
+        changed += len(dirty)
+        last = rows[-1].asin
+
+
 class Backfill:
     def __init__(
         self,
@@ -117,7 +146,7 @@ class Backfill:
         dry_run: bool,
         limit: int | None,
         batch_size: int,
-        client: Any,
+        client: KeepaClient | None,
         trigger: str,
     ) -> None:
         self.columns = columns
@@ -130,7 +159,7 @@ class Backfill:
         self.trigger = trigger
         self.notes: list[str] = []
 
-    def queryset(self) -> Any:
+    def queryset(self) -> QuerySet[Deal]:
         qs = Deal.objects.order_by("asin")
         if self.only_missing:
             missing = Q()
@@ -161,6 +190,9 @@ class Backfill:
         )
         budget = None
         status, error = SyncRun.Status.OK, ""
+        looked_up_since = datetime_to_keepa_minute(
+            timezone.now() - timedelta(hours=config.reenrich_after_hours)
+        )
         last = start_after
         try:
             while state.rows_done < state.total:
@@ -170,7 +202,7 @@ class Backfill:
                 )
                 if not rows:
                     break
-                lacking = [d.asin for d in rows if lacks_data(d, self.columns)]
+                lacking = [d.asin for d in rows if lacks_data(d, self.columns, looked_up_since)]
                 if lacking:
                     per_asin = KeepaClient.estimate_product_cost(1)
                     state.tokens_needed += len(lacking) * per_asin
@@ -184,6 +216,9 @@ class Backfill:
                     progress(state)
         except KeepaError as exc:
             status, error = SyncRun.Status.PARTIAL, redact_error(exc)
+        except Exception as exc:
+            log.exception("backfill failed")
+            status, error = SyncRun.Status.FAILED, redact_error(exc)
         else:
             if checkpoint and state.rows_done >= state.total and not self.limit:
                 checkpoint.finished_at = timezone.now()
@@ -216,7 +251,7 @@ class Backfill:
             sync.finish(status, **fields)
         return sync
 
-    def keepa(self) -> Any:
+    def keepa(self) -> KeepaClient:
         if self.client is None:
             self.client = make_client(load_config().domain_id)
         return self.client
@@ -239,13 +274,15 @@ class Backfill:
     def fetch(self, asins: list[str], budget: Budget, state: Progress) -> None:
         """Fetch product data for rows that lack it, merging it into their snapshots."""
         client = self.keepa()
-        if client.tokens is None:
-            client.token_status()
+        # Free, and fresh: the worker may be spending the same key while this runs.
+        client.token_status()
         affordable = max(0, budget.spare()) // client.estimate_product_cost(1)
         todo, skipped = asins[:affordable], asins[affordable:]
         state.rows_lacking += len(skipped)
         for start in range(0, len(todo), 100):
             chunk = todo[start : start + 100]
+            if start:
+                client.token_status()
             try:
                 budget.check(client.estimate_product_cost(len(chunk)))
             except BudgetExhausted:

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import CheckMessage, Warning, register
 
 REAL_KEEPA_URL = "https://api.keepa.com"
 
 
 @register()
-def keepa_key_configured(app_configs, **kwargs):
+def keepa_key_configured(app_configs: object, **kwargs: object) -> list[CheckMessage]:
     if settings.KEEPA_API_URL == REAL_KEEPA_URL and not settings.KEEPA_API_KEY:
         return [
             Warning(

@@ -8,7 +8,7 @@ from a stored row (its snapshots and settings) and which Keepa data that needs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from deals import economics
@@ -39,7 +39,6 @@ class Column:
     needs: tuple[str, ...] = ()
     # Sort NULLs last whichever way the column is sorted.
     default_descending: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 COLUMNS: list[Column] = [
@@ -98,7 +97,8 @@ def _economics(attribute: str) -> Callable[[Deal, Any], Any]:
 
 
 # Reseller economics: see deals/economics.py and the README for the formulas.
-_FEES = ("product_snapshot.fbaFees", "product_snapshot.referralFeePercentage")
+# Keepa's referral percentage is optional (15 % stands in), the FBA fee is not.
+_FEES = ("product_snapshot.fbaFees",)
 COLUMNS += [
     Column(
         "all_in_cost",

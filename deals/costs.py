@@ -34,7 +34,5 @@ def save_seller_costs(costs: SellerCosts) -> str:
         Path(tmp).unlink(missing_ok=True)
         raise
     return async_task(
-        "deals.tasks.backfill_all_deals",
-        ECONOMICS_COLUMNS,
-        task_name="recompute economics",
+        "deals.tasks.recompute_columns", ECONOMICS_COLUMNS, task_name="recompute economics"
     )

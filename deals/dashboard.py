@@ -134,7 +134,10 @@ def rows_for(
 
 
 def price_points(
-    events: Iterable[tuple[datetime, Any, Any, str]], current: int | None, start: datetime, now
+    events: Iterable[tuple[datetime, Any, Any, str]],
+    current: int | None,
+    start: datetime,
+    now: datetime,
 ) -> list[tuple[datetime, int]]:
     """(time, price) steps from Now-price events (at, old, new, kind), ending at `now`."""
     points: list[tuple[datetime, int]] = []
@@ -451,11 +454,6 @@ def field_display(name: str, value: Any) -> str | SafeString:
     if kind == "condition":
         return condition_name(value) if value is not None else display(None, "text")
     return display(value, kind)
-
-
-def column_display(deal: Deal, name: str) -> str | SafeString:
-    column = BY_NAME[name]
-    return display(getattr(deal, name), column.kind)
 
 
 def csv_value(value: Any, kind: str) -> Any:

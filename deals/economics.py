@@ -88,12 +88,22 @@ def compute(
     )
 
 
+def buy_total(deal: Any) -> int | None:
+    """What buying costs: the cheapest live offer's total, or Now while no offer is known.
+
+    When the two disagree the higher one counts: a Now above the last offer means that copy
+    sold and the seller look-up has not caught up; a profit must never be overstated.
+    """
+    known = [v for v in (deal.now_total, deal.now_price) if v is not None]
+    return max(known) if known else None
+
+
 def for_deal(deal: Any, costs: SellerCosts) -> Economics | None:
     """Economics of a stored deal: buy at the cheapest live offer (or Now), sell at the average."""
     fees = fees_from_snapshot(deal.product_snapshot)
     if fees is None:
         return None
-    buy = deal.now_total if deal.now_total is not None else deal.now_price
+    buy = buy_total(deal)
     return compute(
         buy_total=buy,
         sale_price=deal.avg_price,

@@ -7,9 +7,11 @@ dashboard's Refresh button all call `run()`.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from itertools import pairwise
 from typing import Any
 
 from django.conf import settings
@@ -30,6 +32,7 @@ from deals.models import (
     SyncRun,
 )
 from deals.snapshots import product_snapshot
+from keepa_client.client import LAST_DEAL_PAGE, MAX_ASINS_PER_REQUEST, KeepaClient
 from keepa_client.errors import KeepaError
 from keepa_client.models import Deal as KeepaDeal
 from keepa_client.models import Product
@@ -37,6 +40,11 @@ from keepa_client.models import Product
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "update_recent_deals"
+UPDATE_TASK = "deals.tasks.update_recent_deals"
+# Held from a Refresh click until its run is over, so more clicks queue nothing more; it
+# expires by itself if no worker ever runs the task.
+REQUEST_CLAIM = "refresh_queued"
+REQUEST_CLAIM_TTL = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
 # Longer than the django-q2 task timeout, so a live run never loses its lock, and short
 # enough that a crashed holder's lock frees itself.
 LOCK_TTL = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
@@ -47,7 +55,8 @@ DEAL_CACHE = timedelta(seconds=120)
 # minutes and a product updated while the last sweep was paging may have been missed.
 WATERMARK_OVERLAP = timedelta(minutes=15)
 OFFERS_PER_LOOKUP = 20  # Keepa's minimum; one page of offers costs 6 tokens per 10 found.
-MAX_ASINS_PER_CALL = 100
+# A run stops itself well inside the django-q2 task timeout, keeping what it did.
+RUN_TIME_LIMIT_S = settings.Q_CLUSTER["timeout"] - 90
 # Re-checking offers of deals that did not move is optional work: it only uses tokens above
 # this headroom, so the next scheduled sweep always finds its pages paid for.
 STALE_ENRICH_HEADROOM = 60
@@ -81,11 +90,15 @@ class BudgetExhausted(Exception):
     """The next call would spend tokens below the configured reserve."""
 
 
+class RunStopped(Exception):
+    """The run must end now (time limit reached, or its lock was lost); what it did stays."""
+
+
 @dataclass
 class Budget:
     """Tokens a run may still spend, from the balance Keepa reported last."""
 
-    client: Any
+    client: KeepaClient
     reserve: int
     spent: int = 0
 
@@ -117,12 +130,39 @@ class Counts:
     unchanged: int = 0
     price_drops: int = 0
     enriched: int = 0
-    newest_last_update: Any = None
-    seen: set[str] = field(default_factory=set)
+    newest_last_update: datetime | None = None
+    oldest_last_update: datetime | None = None
 
 
-def run(*, trigger: str = "schedule", full: bool | None = None, client: Any = None) -> SyncRun:
-    """Run one update unless another holds the lock; return the recorded SyncRun."""
+def request_run() -> tuple[str | None, str]:
+    """Queue one manual update for the worker: (task id, message), or (None, why not).
+
+    Of many simultaneous requests exactly one queues: the claim is a conditional UPDATE,
+    and the task gives it back when its run is over (`release_run_request`).
+    """
+    from django_q.models import OrmQ
+    from django_q.tasks import async_task
+
+    if JobLock.is_held(LOCK_NAME):
+        return None, "A sync is already running — its changes will appear by themselves."
+    queued = any(row.func() == UPDATE_TASK for row in OrmQ.objects.all())
+    if queued or not JobLock.acquire(REQUEST_CLAIM, JobLock.owner_token(), REQUEST_CLAIM_TTL):
+        return None, "A sync is already queued — its changes will appear by themselves."
+    return async_task(UPDATE_TASK, "manual"), "Starting the sync…"
+
+
+def release_run_request() -> None:
+    JobLock.objects.filter(name=REQUEST_CLAIM).update(locked_until=timezone.now())
+
+
+def run(
+    *, trigger: str = "schedule", full: bool | None = None, client: KeepaClient | None = None
+) -> SyncRun:
+    """Run one update unless another holds the lock; return the recorded SyncRun.
+
+    `full=None` lets the schedule decide (a full sweep every `full_sweep_every_minutes`);
+    True forces a fresh full sweep, False an incremental one.
+    """
     owner = JobLock.owner_token()
     if not JobLock.acquire(LOCK_NAME, owner, LOCK_TTL):
         now = timezone.now()
@@ -135,12 +175,14 @@ def run(*, trigger: str = "schedule", full: bool | None = None, client: Any = No
             note="already running",
         )
     try:
-        return _run_locked(trigger=trigger, full=full, client=client)
+        return _run_locked(trigger=trigger, full=full, client=client, owner=owner)
     finally:
         JobLock.release(LOCK_NAME, owner)
 
 
-def _run_locked(*, trigger: str, full: bool | None, client: Any) -> SyncRun:
+def _run_locked(
+    *, trigger: str, full: bool | None, client: KeepaClient | None, owner: str
+) -> SyncRun:
     # Holding the lock, no other update can be running: a "running" row is a dead run's.
     SyncRun.objects.updates().filter(status=SyncRun.Status.RUNNING).update(
         status=SyncRun.Status.FAILED,
@@ -150,17 +192,18 @@ def _run_locked(*, trigger: str, full: bool | None, client: Any) -> SyncRun:
     sync = SyncRun.objects.create(kind=SyncRun.Kind.UPDATE, trigger=trigger)
     try:
         config = load_config()
-    except ConfigError as exc:
-        sync.finish(SyncRun.Status.FAILED, error=str(exc))
+        client = client or make_client(config.domain_id)
+    except (ConfigError, ValueError) as exc:
+        # ValueError: the client refuses to start without a key.
+        sync.finish(SyncRun.Status.FAILED, error=redact_error(exc).split(": ", 1)[-1])
         return sync
-    client = client or make_client(config.domain_id)
-    updater = Updater(sync, config, client)
+    updater = Updater(sync, config, client, owner=owner)
     status, error = SyncRun.Status.OK, ""
     try:
         updater.start()
         updater.sweep(full)
         updater.enrich()
-    except BudgetExhausted as exc:
+    except (BudgetExhausted, RunStopped) as exc:
         status, error = SyncRun.Status.PARTIAL, ""
         updater.notes.append(str(exc))
     except KeepaError as exc:
@@ -178,15 +221,18 @@ def _run_locked(*, trigger: str, full: bool | None, client: Any) -> SyncRun:
 
 
 class Updater:
-    def __init__(self, sync: SyncRun, config: DealsConfig, client: Any) -> None:
+    def __init__(
+        self, sync: SyncRun, config: DealsConfig, client: KeepaClient, owner: str = ""
+    ) -> None:
         self.sync = sync
         self.config = config
         self.client = client
+        self.owner = owner
         self.budget = Budget(client, config.token_reserve)
         self.counts = Counts()
         self.notes: list[str] = []
         self.left_undone = False
-        self.sweep_complete = False
+        self.started = time.monotonic()
 
     @property
     def did_work(self) -> bool:
@@ -196,51 +242,137 @@ class Updater:
         if self.client.tokens is None:
             self.client.token_status()  # free: learn the balance before spending any
 
+    def keep_going(self) -> None:
+        """Stop before the task's time limit, and stop if another run took over the lock."""
+        if time.monotonic() - self.started > RUN_TIME_LIMIT_S:
+            raise RunStopped(f"time limit of {RUN_TIME_LIMIT_S} s reached")
+        if self.owner and not JobLock.renew(LOCK_NAME, self.owner, LOCK_TTL):
+            raise RunStopped("the run lost its lock (it was stalled past the lock's expiry)")
+
     # -- sweep ----------------------------------------------------------------------------
 
     def sweep(self, full: bool | None) -> None:
+        """Read /deal pages: the changes since the watermark, then a full sweep when due.
+
+        A full sweep can take several runs on a small plan: its progress is saved after every
+        page and the next run resumes there, after reading what changed meanwhile.
+        """
         now = timezone.now()
-        last_sweep = (
+        recently_polled = (
             SyncRun.objects.updates()
             .filter(pages__gt=0, started_at__gt=now - DEAL_CACHE)
             .exclude(pk=self.sync.pk)
             .exists()
         )
-        if last_sweep:
+        if recently_polled:
             self.notes.append("sweep skipped: Keepa caches /deal results for 120 s")
             return
-        watermark = None
+        watermark = SyncRun.objects.watermark()
+        resume = None
         if full is None:
             last_full = SyncRun.objects.last_complete_sweep(full=True)
-            full = last_full is None or last_full.started_at < now - timedelta(
-                minutes=self.config.full_sweep_every_minutes
+            cycle_start = now - timedelta(minutes=self.config.full_sweep_every_minutes)
+            due = (
+                last_full is None
+                or (last_full.sweep_started_at or last_full.started_at) < cycle_start
             )
-        if not full:
-            last = SyncRun.objects.last_complete_sweep(full=False)
-            if last is None or last.newest_last_update is None:
-                full = True
-            else:
-                watermark = last.newest_last_update - WATERMARK_OVERLAP
-        self.sync.full_sweep = full
-        self.sync.save(update_fields=["full_sweep"])
-
-        # Newest first, so an incremental sweep can stop at the watermark.
+            if due:
+                resume = SyncRun.objects.unfinished_full_sweep(since=cycle_start)
+        else:
+            due = full
+        if watermark is None:
+            due = True
+        # Newest first, so an incremental pass can stop at the watermark.
         selection = {**self.config.deal_query, "sortType": 1}
-        page = 0
+
+        next_page: int | None = 0
+        if watermark is not None and full is not True:
+            next_page = self.read_pages(selection, 0, watermark=watermark - WATERMARK_OVERLAP)
+            # Everything updated since the last watermark has been read: it may move on.
+            self.save_progress(newest_last_update=self.counts.newest_last_update)
+        if not due:
+            return
+        self.sync.full_sweep = True
+        if next_page is None:
+            # The incremental pass read to the end of the list: that is a whole sweep.
+            self.sync.sweep_started_at = now
+            self.save_progress(sweep_complete=True, next_page=None)
+            return
+        if resume is not None:
+            # No page of overlap: deals leaving the list can shift a few others past the
+            # boundary unseen, which costs them one "seen" bump, not a price; changed deals
+            # move to the front, where the incremental pass reads them.
+            start = max(resume.next_page, next_page)
+            self.sync.sweep_started_at = resume.sweep_started_at
+            self.notes.append(f"full sweep resumed at page {start}")
+        else:
+            start = next_page
+            self.sync.sweep_started_at = now
+        self.save_progress(next_page=start)
+        # A fresh sweep from page 0 sees the newest deals first; the watermark may follow it
+        # at once, because the rest of the list is covered by this sweep or its resumption.
+        self.read_pages(selection, start, watermark=None, full=True, newest_from_start=start == 0)
+        self.save_progress(sweep_complete=True, next_page=None)
+
+    def read_pages(
+        self,
+        selection: dict[str, Any],
+        page: int,
+        *,
+        watermark: datetime | None,
+        full: bool = False,
+        newest_from_start: bool = False,
+    ) -> int | None:
+        """Read pages from `page` on; return the next page to read, or None at the list's end."""
+        previous_oldest = None
+        first = page
         while True:
+            self.keep_going()
             self.budget.check(self.client.estimate_deal_cost(1))
             result = self.client.deals(selection, page=page)
             self.budget.record()
             self.counts.pages += 1
             self.apply_deals(result.deals)
-            if result.is_last or page >= 66:  # 67 pages x 150 reach Keepa's 10,000 cap
-                break
-            if watermark is not None and all(
-                d.last_update is not None and d.last_update < watermark for d in result.deals
-            ):
-                break
+            stamps = [d.last_update for d in result.deals if d.last_update is not None]
+            out_of_order = any(a < b for a, b in pairwise(stamps)) or (
+                stamps and previous_oldest is not None and max(stamps) > previous_oldest
+            )
+            if out_of_order:
+                # sortType 1 should list the most recently updated first; if Keepa's order
+                # says otherwise, the watermark cannot be trusted: read on to the end.
+                if watermark is not None:
+                    log.warning("Keepa's deal order is not by lastUpdate; reading every page")
+                    self.notes.append("deal order not by lastUpdate: read every page")
+                watermark = None
+            previous_oldest = min(stamps) if stamps else previous_oldest
+            if full:
+                progress: dict[str, Any] = {"next_page": page + 1}
+                if newest_from_start and page == first:
+                    progress["newest_last_update"] = self.counts.newest_last_update
+                self.save_progress(**progress)
+            if result.is_last or page >= LAST_DEAL_PAGE:
+                if not result.is_last:
+                    self.sync.capped = True
+                    self.notes.append("Keepa's 10,000-deal cap reached")
+                return None
+            # Newest first: once a page reaches back past the watermark, the rest is older.
+            if watermark is not None and stamps and min(stamps) < watermark:
+                return page + 1
             page += 1
-        self.sweep_complete = True
+
+    def save_progress(self, **fields: Any) -> None:
+        """Persist sweep progress at once, so a killed run still counts what it read."""
+        for name, value in fields.items():
+            setattr(self.sync, name, value)
+        SyncRun.objects.filter(pk=self.sync.pk).update(
+            pages=self.counts.pages,
+            deals_seen=self.counts.deals_seen,
+            full_sweep=self.sync.full_sweep,
+            sweep_started_at=self.sync.sweep_started_at,
+            capped=self.sync.capped,
+            oldest_last_update=self.counts.oldest_last_update,
+            **fields,
+        )
 
     def apply_deals(self, deals: Iterable[KeepaDeal]) -> None:
         """Upsert one page of deal objects in one short transaction."""
@@ -250,27 +382,44 @@ class Updater:
             return
         counts = self.counts
         counts.deals_seen += len(by_asin)
-        counts.seen.update(by_asin)
-        existing = {
-            row["asin"]: row
-            for row in Deal.objects.filter(asin__in=list(by_asin)).values(
-                "asin", *DEAL_SHOWN_FIELDS, "enrich_priority", "enrich_requested_at"
+        values = {asin: self.deal_values(item) for asin, item in by_asin.items()}
+        stamps = [item.last_update for item in by_asin.values() if item.last_update]
+        if stamps:
+            counts.newest_last_update = max([*stamps, counts.newest_last_update or stamps[0]])
+            counts.oldest_last_update = min([*stamps, counts.oldest_last_update or stamps[0]])
+        # Read and write in one transaction (IMMEDIATE on SQLite): a prune or backfill cannot
+        # slip in between, so what is compared is what gets overwritten.
+        with transaction.atomic():
+            existing = {
+                row["asin"]: row
+                for row in Deal.objects.filter(asin__in=list(by_asin)).values(
+                    "asin", *DEAL_SHOWN_FIELDS, "enrich_priority", "enrich_requested_at"
+                )
+            }
+            changed_rows, quiet_rows, events = self.diff(values, existing, now)
+            Deal.objects.upsert_by_asin(
+                changed_rows,
+                [*_SWEEP_FIELDS, "changed_at", "enrich_priority", "enrich_requested_at"],
             )
-        }
+            Deal.objects.upsert_by_asin(quiet_rows, _SWEEP_FIELDS)
+            DealEvent.objects.bulk_create(events, batch_size=500)
+            # Same transaction: the dashboard never shows a new price with the old profit.
+            recompute_asins([row.asin for row in changed_rows], self.config)
+
+    def diff(
+        self, values: dict[str, dict[str, Any]], existing: dict[str, dict[str, Any]], now: datetime
+    ) -> tuple[list[Deal], list[Deal], list[DealEvent]]:
+        """Split a page into new or changed rows (with their events) and unchanged rows."""
+        counts = self.counts
         changed_rows, quiet_rows, events = [], [], []
-        for asin, item in by_asin.items():
-            values = self.deal_values(item)
-            if item.last_update and (
-                counts.newest_last_update is None or item.last_update > counts.newest_last_update
-            ):
-                counts.newest_last_update = item.last_update
+        for asin, new in values.items():
             old = existing.get(asin)
             if old is None:
                 counts.inserted += 1
                 changed_rows.append(
                     Deal(
                         asin=asin,
-                        **values,
+                        **new,
                         first_seen_utc=now,
                         last_seen_utc=now,
                         changed_at=now,
@@ -283,14 +432,14 @@ class Updater:
                         asin=asin,
                         kind=DealEvent.Kind.ENTERED,
                         field="now_price",
-                        new_value=values["now_price"],
+                        new_value=new["now_price"],
                         at=now,
                         run=self.sync,
                     )
                 )
                 continue
-            diffs = [f for f in DEAL_SHOWN_FIELDS if old[f] != values[f]]
-            row = Deal(asin=asin, **values, first_seen_utc=now, last_seen_utc=now, changed_at=now)
+            diffs = [f for f in DEAL_SHOWN_FIELDS if old[f] != new[f]]
+            row = Deal(asin=asin, **new, first_seen_utc=now, last_seen_utc=now, changed_at=now)
             if not diffs:
                 counts.unchanged += 1
                 quiet_rows.append(row)
@@ -298,8 +447,8 @@ class Updater:
             counts.updated += 1
             priority, requested = old["enrich_priority"], old["enrich_requested_at"]
             if "now_price" in diffs:
-                if old["now_price"] is not None and values["now_price"] is not None:
-                    counts.price_drops += values["now_price"] < old["now_price"]
+                if old["now_price"] is not None and new["now_price"] is not None:
+                    counts.price_drops += new["now_price"] < old["now_price"]
                 # Same seller or another: the offers look-up tells who sells at the new price.
                 if priority < EnrichPriority.PRICE_CHANGED:
                     priority, requested = EnrichPriority.PRICE_CHANGED, now
@@ -311,21 +460,13 @@ class Updater:
                     kind=DealEvent.Kind.CHANGED,
                     field=f,
                     old_value=old[f],
-                    new_value=values[f],
+                    new_value=new[f],
                     at=now,
                     run=self.sync,
                 )
                 for f in diffs
             )
-        with transaction.atomic():
-            Deal.objects.upsert_by_asin(
-                changed_rows,
-                [*_SWEEP_FIELDS, "changed_at", "enrich_priority", "enrich_requested_at"],
-            )
-            Deal.objects.upsert_by_asin(quiet_rows, _SWEEP_FIELDS)
-            DealEvent.objects.bulk_create(events, batch_size=500)
-            # Same transaction: the dashboard never shows a new price with the old profit.
-            recompute_asins([row.asin for row in changed_rows], self.config)
+        return changed_rows, quiet_rows, events
 
     def deal_values(self, item: KeepaDeal) -> dict[str, Any]:
         price_type, date_range = self.config.price_type, self.config.date_range
@@ -352,21 +493,23 @@ class Updater:
         """Look up offers for queued deals (new, then price-changed, then stale) within budget."""
         stale_before = timezone.now() - timedelta(hours=self.config.reenrich_after_hours)
         per_asin = self.client.estimate_product_cost(1, offers=OFFERS_PER_LOOKUP)
+        waiting = EnrichPriority.PRICE_CHANGED  # new and price-changed deals: the real queue
         for _ in range(MAX_ENRICH_CALLS_PER_RUN):
+            self.keep_going()
             queue = Deal.objects.enrichment_queue(stale_before)
-            head = list(queue.values_list("asin", "enrich_priority")[:MAX_ASINS_PER_CALL])
+            head = list(queue.values_list("asin", "enrich_priority")[:MAX_ASINS_PER_REQUEST])
             if not head:
                 return
-            if head[0][1] > EnrichPriority.STALE:
-                head = [item for item in head if item[1] > EnrichPriority.STALE]
+            if head[0][1] >= waiting:
+                head = [item for item in head if item[1] >= waiting]
                 affordable = self.budget.spare() // per_asin
             else:
                 affordable = self.budget.spare(STALE_ENRICH_HEADROOM) // per_asin
             if affordable < 1:
-                if head[0][1] > EnrichPriority.STALE:
+                if head[0][1] >= waiting:
                     self.left_undone = True
                     self.notes.append(
-                        f"{queue.filter(enrich_priority__gt=EnrichPriority.STALE).count()} "
+                        f"{queue.filter(enrich_priority__gte=waiting).count()} "
                         "deals wait for an offers look-up (token budget)"
                     )
                 return
@@ -389,7 +532,11 @@ class Updater:
             asin: product.cheapest_live_offer(set(conditions) if conditions else None)
             for asin, product in by_asin.items()
         }
-        self.learn_seller_names({o.seller_id for o in cheapest.values() if o and o.seller_id})
+        try:
+            self.learn_seller_names({o.seller_id for o in cheapest.values() if o and o.seller_id})
+        except KeepaError as exc:
+            # Names are a nicety; the offers just paid for must not be thrown away.
+            self.notes.append(f"seller names not fetched: {redact_error(exc)}")
         names = dict(
             Seller.objects.filter(
                 seller_id__in={o.seller_id for o in cheapest.values() if o}
@@ -401,6 +548,7 @@ class Updater:
             events = []
             for deal in rows:
                 product = by_asin.get(deal.asin)
+                was_waiting = deal.enrich_priority >= EnrichPriority.PRICE_CHANGED
                 deal.enrich_priority = EnrichPriority.NONE
                 deal.enrich_requested_at = None
                 deal.enriched_at = now
@@ -428,7 +576,19 @@ class Updater:
                         )
                     )
                     setattr(deal, f, new[f])
-                if diffs:
+                if was_waiting and not diffs:
+                    # Nothing shown changed, but the row stops saying "updating…": tell the
+                    # dashboard's live poll (it follows events).
+                    events.append(
+                        DealEvent(
+                            asin=deal.asin,
+                            kind=DealEvent.Kind.CHANGED,
+                            field="enriched",
+                            at=now,
+                            run=self.sync,
+                        )
+                    )
+                if diffs or was_waiting:
                     deal.changed_at = now
                 deal.product_snapshot = product_snapshot(product.raw)
             recompute(rows, COMPUTED, self.config)
@@ -453,7 +613,8 @@ class Updater:
         known = set(
             Seller.objects.filter(seller_id__in=seller_ids).values_list("seller_id", flat=True)
         )
-        unknown = sorted(seller_ids - known)[: max(0, self.budget.spare())][:100]
+        affordable = max(0, self.budget.spare()) // self.client.estimate_seller_cost(1)
+        unknown = sorted(seller_ids - known)[: min(affordable, MAX_ASINS_PER_REQUEST)]
         if not unknown:
             return
         sellers = self.client.sellers(unknown)
@@ -478,8 +639,6 @@ class Updater:
         self.sync.finish(
             status,
             error=error,
-            sweep_complete=self.sweep_complete,
-            newest_last_update=c.newest_last_update,
             pages=c.pages,
             deals_seen=c.deals_seen,
             inserted=c.inserted,

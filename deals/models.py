@@ -8,11 +8,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 # The columns the upserter derives from a /deal object; a change to one of them is a
 # DealEvent and moves `changed_at` (the dashboard's live poll follows those events).
+# Sales rank is stored by every sweep but is not among them: it moves on nearly every
+# re-crawl, and an event (and a flashing row) for each would drown the real changes.
 DEAL_SHOWN_FIELDS = (
     "title",
     "image_url",
@@ -20,7 +22,6 @@ DEAL_SHOWN_FIELDS = (
     "now_price",
     "avg_price",
     "delta_percent",
-    "sales_rank",
 )
 # The columns enrichment derives from the cheapest live offer (a /product call with offers).
 OFFER_SHOWN_FIELDS = (
@@ -147,13 +148,41 @@ class SyncRunQuerySet(models.QuerySet):
         return self.filter(kind=SyncRun.Kind.UPDATE)
 
     def last_ok(self) -> SyncRun | None:
-        return self.updates().filter(status=SyncRun.Status.OK).order_by("-started_at").first()
+        """The last run that brought the data up to date: ok, or partial for lack of tokens
+        to look up every seller once the sweep itself had been read."""
+        return (
+            self.updates()
+            .filter(
+                Q(status=SyncRun.Status.OK)
+                | Q(status=SyncRun.Status.PARTIAL, newest_last_update__isnull=False, error="")
+            )
+            .order_by("-started_at")
+            .first()
+        )
 
     def last_complete_sweep(self, *, full: bool) -> SyncRun | None:
         qs = self.updates().filter(sweep_complete=True)
         if full:
             qs = qs.filter(full_sweep=True)
         return qs.order_by("-started_at").first()
+
+    def watermark(self) -> datetime | None:
+        """Newest Keepa lastUpdate up to which every change has been read."""
+        return self.updates().aggregate(newest=Max("newest_last_update"))["newest"]
+
+    def unfinished_full_sweep(self, *, since: datetime) -> SyncRun | None:
+        """A full sweep of this cycle that stopped part-way, to resume where it got to."""
+        return (
+            self.updates()
+            .filter(
+                full_sweep=True,
+                sweep_complete=False,
+                next_page__isnull=False,
+                sweep_started_at__gte=since,
+            )
+            .order_by("-started_at")
+            .first()
+        )
 
 
 class SyncRun(models.Model):
@@ -178,8 +207,14 @@ class SyncRun(models.Model):
     sweep_complete = models.BooleanField(
         default=False, help_text="every page the sweep meant to read was read"
     )
-    # Newest Keepa lastUpdate the sweep saw: the next incremental sweep's watermark.
+    # Newest Keepa lastUpdate up to which this run read every change: the next incremental
+    # sweep's watermark. Empty when the run could not read that far.
     newest_last_update = models.DateTimeField(null=True, blank=True)
+    oldest_last_update = models.DateTimeField(null=True, blank=True)
+    # A full sweep may span several runs on a small plan: when it began, and where to resume.
+    sweep_started_at = models.DateTimeField(null=True, blank=True)
+    next_page = models.IntegerField(null=True, blank=True)
+    capped = models.BooleanField(default=False, help_text="stopped at Keepa's 10,000-deal cap")
     pages = models.IntegerField(default=0)
     deals_seen = models.IntegerField(default=0)
     inserted = models.IntegerField(default=0)
@@ -210,7 +245,8 @@ class SyncRun(models.Model):
         if self.status == self.Status.SKIPPED:
             return self.note or "skipped"
         if self.kind == self.Kind.PRUNE:
-            text = f"{self.pruned} removed" if self.status != self.Status.FAILED else ""
+            dry_run = self.note.startswith("dry run")
+            text = "" if self.status == self.Status.FAILED or dry_run else f"{self.pruned} removed"
         elif self.kind == self.Kind.BACKFILL:
             text = f"{self.updated} rows updated, {self.tokens_spent} tokens"
         else:
@@ -233,9 +269,6 @@ class SyncRun(models.Model):
 
 
 class DealEventQuerySet(models.QuerySet):
-    def after(self, cursor: int) -> DealEventQuerySet:
-        return self.filter(pk__gt=cursor).order_by("pk")
-
     def price_history(self, asins: Iterable[str], since: datetime) -> DealEventQuerySet:
         return self.filter(
             asin__in=list(asins), field="now_price", at__gte=since, new_value__isnull=False
@@ -349,6 +382,14 @@ class JobLock(models.Model):
                 locked_until=now + ttl, owner=owner
             )
         return claimed == 1
+
+    @classmethod
+    def renew(cls, name: str, owner: str, ttl: timedelta) -> bool:
+        """Extend a held lock; False if it is no longer ours."""
+        return (
+            cls.objects.filter(name=name, owner=owner).update(locked_until=timezone.now() + ttl)
+            == 1
+        )
 
     @classmethod
     def release(cls, name: str, owner: str) -> None:

@@ -8,10 +8,11 @@ period started has missed it; if no such sweep exists, nothing is deleted and th
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from deals.config import ConfigError, load_config
@@ -31,6 +32,7 @@ class PrunePlan:
     guard_sweep: SyncRun | None
     candidates: int
     reason: str
+    examples: list[str] = field(default_factory=list)
 
 
 def plan(now=None) -> PrunePlan:
@@ -40,8 +42,8 @@ def plan(now=None) -> PrunePlan:
     cutoff = now - timedelta(hours=config.stale_after_hours)
     guard = (
         SyncRun.objects.updates()
-        .filter(full_sweep=True, sweep_complete=True, started_at__gte=cutoff)
-        .order_by("-started_at")
+        .filter(full_sweep=True, sweep_complete=True, sweep_started_at__gte=cutoff)
+        .order_by("-sweep_started_at")
         .first()
     )
     if guard is None:
@@ -52,13 +54,24 @@ def plan(now=None) -> PrunePlan:
             f"no successful full sweep in the last {config.stale_after_hours} h "
             "(Keepa down, key lapsed or token budget exhausted?): nothing deleted",
         )
-    candidates = Deal.objects.stale(cutoff).filter(last_seen_utc__lt=guard.started_at).count()
+    candidates = list(stale_deals(cutoff, guard).values_list("asin", flat=True)[:11])
     return PrunePlan(
         cutoff,
         guard,
-        candidates,
+        stale_deals(cutoff, guard).count(),
         f"not seen by successful full sweeps for over {config.stale_after_hours} h",
+        candidates[:10],
     )
+
+
+def stale_deals(cutoff: datetime, guard: SyncRun) -> QuerySet[Deal]:
+    """Deals the guard sweep should have seen and did not, for longer than the grace period."""
+    stale = Deal.objects.stale(cutoff).filter(last_seen_utc__lt=guard.sweep_started_at)
+    if guard.capped and guard.oldest_last_update:
+        # Past Keepa's 10,000-deal cap the sweep could not look: only deals Keepa updated
+        # more recently than the last one it could list count as missed.
+        stale = stale.filter(keepa_last_update__gte=guard.oldest_last_update)
+    return stale
 
 
 def run(*, dry_run: bool = False, trigger: str = "schedule") -> SyncRun:
@@ -80,17 +93,22 @@ def run(*, dry_run: bool = False, trigger: str = "schedule") -> SyncRun:
         except ConfigError as exc:
             sync.finish(SyncRun.Status.FAILED, error=str(exc))
             return sync
+        # History beyond the retention goes whatever the sweeps did.
+        expired = 0 if dry_run else _expire_events(now)
         if decision.guard_sweep is None:
             sync.finish(SyncRun.Status.SKIPPED, note=decision.reason)
             return sync
         if dry_run:
+            examples = ", ".join(decision.examples)
+            more = "…" if decision.candidates > len(decision.examples) else ""
+            listed = f": {examples}{more}" if examples else ""
             sync.finish(
                 SyncRun.Status.OK,
-                note=f"dry run: would remove {decision.candidates} deals ({decision.reason})",
+                note=f"dry run: would remove {decision.candidates} deals "
+                f"({decision.reason}){listed}",
             )
             return sync
         removed = _delete_stale(decision, sync)
-        expired = _expire_events(now)
         note = decision.reason if removed else "no stale deals"
         if expired:
             note += f"; {expired} history events older than the retention removed"
@@ -106,12 +124,16 @@ def run(*, dry_run: bool = False, trigger: str = "schedule") -> SyncRun:
 
 def _delete_stale(decision: PrunePlan, sync: SyncRun) -> int:
     removed = 0
-    stale = Deal.objects.stale(decision.cutoff).filter(
-        last_seen_utc__lt=decision.guard_sweep.started_at
-    )
+    stale = stale_deals(decision.cutoff, decision.guard_sweep)
     while True:
+        # Select and delete in one transaction (IMMEDIATE on SQLite; locked rows elsewhere):
+        # a deal an upserter sees meanwhile is either still stale here or not selected.
         with transaction.atomic():
-            batch = list(stale.order_by("pk").values_list("pk", "asin", "now_price")[:BATCH_SIZE])
+            batch = list(
+                stale.select_for_update()
+                .order_by("pk")
+                .values_list("pk", "asin", "now_price")[:BATCH_SIZE]
+            )
             if not batch:
                 return removed
             now = timezone.now()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.utils import timezone
 from django_q.models import Schedule
 
 from deals.config import DealsConfig
@@ -31,6 +34,11 @@ def ensure_schedules(config: DealsConfig, using: str = "default") -> list[str]:
         schedule, created = Schedule.objects.using(using).update_or_create(
             name=name, defaults=defaults
         )
+        # A shorter interval takes effect now, not after the old, longer wait.
+        soonest = timezone.now() + timedelta(minutes=minutes)
+        if schedule.next_run and schedule.next_run > soonest:
+            schedule.next_run = soonest
+            schedule.save(update_fields=["next_run"])
         verb = "created" if created else "updated"
         report.append(
             f"{verb} schedule {name}: every {minutes} min, "

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from django.utils import timezone
-
 from deals import backfill, ingest, prune
-from deals.models import JobLock
 
 
 def update_recent_deals(trigger: str = "schedule") -> str:
@@ -13,8 +10,7 @@ def update_recent_deals(trigger: str = "schedule") -> str:
         return ingest.run(trigger=trigger).summary()
     finally:
         if trigger == "manual":
-            # Give back the Refresh button's claim (deals.views.refresh) once the run is over.
-            JobLock.objects.filter(name="refresh_queued").update(locked_until=timezone.now())
+            ingest.release_run_request()
 
 
 def prune_stale_deals() -> str:
@@ -23,3 +19,7 @@ def prune_stale_deals() -> str:
 
 def backfill_all_deals(columns: list[str] | None = None, only_missing: bool = False) -> str:
     return backfill.run(columns, only_missing=only_missing, trigger="task").summary()
+
+
+def recompute_columns(columns: list[str]) -> str:
+    return f"{backfill.recompute_all(columns)} rows recomputed"

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 from functools import wraps
 from typing import Any
 
@@ -27,8 +26,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
-from django_q.models import OrmQ
-from django_q.tasks import async_task, fetch
+from django_q.tasks import fetch
 
 from deals import dashboard, ingest
 from deals.columns import BY_NAME, COLUMNS
@@ -39,8 +37,6 @@ from deals.forms import SellerCostsForm
 from deals.models import Deal, DealEvent, JobLock, Seller
 from keepa_client.redact import redact
 
-UPDATE_TASK = "deals.tasks.update_recent_deals"
-REFRESH_CLAIM = "refresh_queued"
 # A Refresh whose task has neither finished nor started after this long stops being
 # watched (no worker running?); its data, if it ever runs, arrives through the live poll.
 REFRESH_WATCH_SECONDS = settings.Q_CLUSTER.get("timeout", 600) + 60
@@ -151,30 +147,17 @@ def status_line(request: HttpRequest) -> HttpResponse:
 # -- Refresh Deals ------------------------------------------------------------------------
 
 
-def _update_queued() -> bool:
-    return any(row.func() == UPDATE_TASK for row in OrmQ.objects.all())
-
-
 @require_POST
 @fragment_login_required
 def refresh(request: HttpRequest) -> HttpResponse:
     """Enqueue one update run now, unless one is already running or queued."""
-    if JobLock.is_held(ingest.LOCK_NAME):
-        message = "A sync is already running — its changes will appear by themselves."
+    task_id, message = ingest.request_run()
+    if task_id is None:
         return render(request, "deals/_refresh.html", {"message": message})
-    # The claim is one conditional UPDATE, so of many simultaneous clicks exactly one
-    # enqueues; the task gives the claim back as it starts (deals.tasks).
-    claimed = not _update_queued() and JobLock.acquire(
-        REFRESH_CLAIM, JobLock.owner_token(), timedelta(seconds=REFRESH_WATCH_SECONDS)
-    )
-    if not claimed:
-        message = "A sync is already queued — its changes will appear by themselves."
-        return render(request, "deals/_refresh.html", {"message": message})
-    task_id = async_task(UPDATE_TASK, "manual")
     return render(
         request,
         "deals/_refresh.html",
-        {"task_id": task_id, "since": int(time.time()), "state": "Starting the sync…"},
+        {"task_id": task_id, "since": int(time.time()), "state": message},
     )
 
 

@@ -48,7 +48,10 @@ def next_cycle(simulator, minutes: int = 5) -> None:
     from deals.models import SyncRun
 
     simulator.advance(minutes)
-    SyncRun.objects.update(started_at=F("started_at") - timedelta(minutes=minutes))
+    SyncRun.objects.update(
+        started_at=F("started_at") - timedelta(minutes=minutes),
+        sweep_started_at=F("sweep_started_at") - timedelta(minutes=minutes),
+    )
 
 
 def product_calls(simulator) -> tuple[int, int]:

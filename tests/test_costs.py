@@ -43,6 +43,16 @@ def deals(settings, tmp_path):
         )
         for i in range(120)
     )
+    # A new deal still waiting for its first offers look-up: nothing to compute from yet.
+    Deal.objects.create(
+        asin="B999999999",
+        price_type=2,
+        now_price=2000,
+        avg_price=5000,
+        first_seen_utc=NOW,
+        last_seen_utc=NOW,
+        changed_at=NOW,
+    )
     return settings.DEALS_SETTINGS_FILE
 
 
@@ -80,7 +90,8 @@ def test_saving_costs_writes_settings_and_recomputes_every_row_without_keepa(cli
     }
     assert after["deal_query"] == before["deal_query"]  # the rest of the file is kept
     costs = load_config().seller_costs
-    for deal in Deal.objects.all():
+    assert Deal.objects.get(asin="B999999999").profit is None  # waits; no token spent on it
+    for deal in Deal.objects.exclude(asin="B999999999"):
         assert deal.profit == economics.for_deal(deal, costs).profit != -1
     # Tax-exempt, so the all-in cost is the offer plus prep and inbound only.
     assert Deal.objects.get(asin="B000000000").all_in_cost == 1500 + 75 + 60
@@ -92,7 +103,7 @@ def test_invalid_costs_are_named_and_change_nothing(client, deals):
     assert response.status_code == 200
     assert "less than or equal to 30" in response.content.decode()
     assert deals.read_text() == before
-    assert set(Deal.objects.values_list("profit", flat=True)) == {-1}
+    assert set(Deal.objects.values_list("profit", flat=True)) == {-1, None}
 
 
 def test_costs_need_a_login(deals):

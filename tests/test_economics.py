@@ -20,7 +20,7 @@ def worked_example(**costs: object) -> economics.Economics:
     """The README's example: a used book at $15.00 delivered, averaging $40.00."""
     deal = SimpleNamespace(
         now_total=1500,
-        now_price=1450,
+        now_price=1500,
         avg_price=4000,
         product_snapshot={"fbaFees": {"pickAndPackFee": 344}, "referralFeePercentage": 15.0},
     )
@@ -74,6 +74,17 @@ def test_the_now_price_stands_in_while_no_offer_is_known():
         product_snapshot={"fbaFees": {"pickAndPackFee": 344}, "referralFeePercentage": 15.0},
     )
     assert economics.for_deal(deal, COSTS).buy_total == 1450
+
+
+def test_the_higher_of_now_and_the_last_offer_counts_while_the_seller_catches_up():
+    # Now rose above the cheapest offer seen: that copy sold; do not promise its profit.
+    deal = SimpleNamespace(
+        now_total=1500,
+        now_price=2100,
+        avg_price=4000,
+        product_snapshot={"fbaFees": {"pickAndPackFee": 344}, "referralFeePercentage": 15.0},
+    )
+    assert economics.for_deal(deal, COSTS).buy_total == 2100
 
 
 def test_without_fee_data_or_an_average_there_is_no_answer_rather_than_a_wrong_one():

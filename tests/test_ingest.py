@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -80,8 +81,8 @@ def test_a_lower_price_waits_for_its_seller_when_tokens_are_short(keepa):
     deal = Deal.objects.filter(now_price__gt=2600).order_by("asin").first()
     keepa.set_offer(deal.asin, "AOTHER00SELLER", price=deal.now_price - 300, condition=2)
     next_cycle(keepa)
-    # Enough for a /deal page, not for an offers look-up above the reserve.
-    keepa.keys(key=SECRET, tokens=30, refill_rate=1)
+    # Above the reserve of 10: one /deal page (5), but not an offers look-up (up to 12).
+    keepa.keys(key=SECRET, tokens=26, refill_rate=1)
 
     sync = ingest.run(trigger="test")
 
@@ -260,10 +261,62 @@ def test_an_incremental_sweep_stops_at_the_watermark(keepa):
     assert second.pages < first.pages
 
 
+def test_a_full_sweep_too_big_for_the_budget_resumes_over_several_runs(keepa, settings, tmp_path):
+    keepa.quiet(True)
+    settings.DEALS_SETTINGS_FILE = write_settings(
+        tmp_path, full_sweep_every_minutes=15, token_reserve=100
+    )
+    first = ingest.run(trigger="test", full=True)
+    assert first.pages >= 3
+    next_cycle(keepa, minutes=16)  # the next full sweep is due
+    runs = []
+    for _ in range(first.pages):
+        # Two pages above the reserve a run: the changes since last time, then one more page.
+        keepa.keys(key=SECRET, tokens=111, refill_rate=1)
+        runs.append(ingest.run(trigger="test"))
+        next_cycle(keepa, minutes=3)
+        if runs[-1].sweep_complete:
+            break
+
+    assert runs[-1].sweep_complete and runs[-1].full_sweep, [r.summary() for r in runs]
+    assert all(r.status == SyncRun.Status.PARTIAL for r in runs[:-1])
+    assert all(r.pages == 2 for r in runs[:-1])
+    assert "full sweep resumed at page 2" in runs[1].note
+    assert len(runs) == first.pages - 1  # page 0 every run, and each other page once
+    started = SyncRun.objects.filter(pk__in=[r.pk for r in runs]).values_list("sweep_started_at")
+    assert len(set(started)) == 1
+    # The resumed sweep counts as one complete full sweep for the pruner.
+    assert SyncRun.objects.last_complete_sweep(full=True).pk == runs[-1].pk
+
+
 def test_a_full_sweep_comes_round_again_when_due(keepa):
     ingest.run(trigger="test")
     next_cycle(keepa, minutes=361)
     assert ingest.run(trigger="test").full_sweep
+
+
+class NewestOnPageOne(KeepaClient):
+    """A Keepa whose 'newest first' order is not by lastUpdate after all."""
+
+    def deals(self, selection, page=0):
+        if page == 0:
+            first, second = super().deals(selection, 0), super().deals(selection, 1)
+            self.second = replace(second, deals=(first.deals[0], *second.deals[1:]))
+            return replace(first, deals=(second.deals[0], *first.deals[1:]))
+        if page == 1:
+            return self.second
+        return super().deals(selection, page)
+
+
+def test_an_order_not_by_last_update_makes_the_sweep_read_every_page(keepa):
+    keepa.quiet(True)
+    first = ingest.run(trigger="test")
+    next_cycle(keepa)
+    keepa.set_offer(Deal.objects.order_by("asin").first().asin, "ANEW0SELLER", price=2100)
+    client = NewestOnPageOne(SECRET, base_url=keepa.url, sleep=lambda s: None, max_token_wait_s=0)
+    sync = ingest.run(trigger="test", client=client)
+    assert "deal order not by lastUpdate" in sync.note
+    assert sync.pages == first.pages
 
 
 def test_a_page_of_deals_is_written_with_a_bounded_number_of_queries(keepa):

@@ -73,7 +73,9 @@ def make_deal(asin: str, last_seen: datetime) -> Deal:
     )
 
 
-def record_run(status: str, started: datetime, *, full: bool = True, complete: bool = False):
+def record_run(
+    status: str, started: datetime, *, full: bool = True, complete: bool = False, **extra
+):
     return SyncRun.objects.create(
         kind="update",
         status=status,
@@ -81,6 +83,8 @@ def record_run(status: str, started: datetime, *, full: bool = True, complete: b
         finished_at=started + timedelta(minutes=2),
         full_sweep=full,
         sweep_complete=complete,
+        sweep_started_at=started,
+        **extra,
     )
 
 
@@ -119,6 +123,24 @@ def test_a_complete_sweep_that_ran_out_of_tokens_while_enriching_still_counts():
     assert list(Deal.objects.values_list("asin", flat=True)) == ["0000000002"]
 
 
+def test_past_keepas_cap_only_deals_it_could_have_listed_count_as_missed():
+    listed_but_missed = make_deal("0000000001", NOW - timedelta(hours=60))
+    beyond_the_cap = make_deal("0000000002", NOW - timedelta(hours=60))
+    Deal.objects.filter(pk=listed_but_missed.pk).update(keepa_last_update=NOW - timedelta(hours=2))
+    Deal.objects.filter(pk=beyond_the_cap.pk).update(keepa_last_update=NOW - timedelta(hours=11))
+    record_run(
+        "ok",
+        NOW - timedelta(hours=1),
+        complete=True,
+        capped=True,
+        oldest_last_update=NOW - timedelta(hours=5),
+    )
+    with freeze_time(NOW):
+        sync = prune.run(trigger="test")
+    assert sync.pruned == 1
+    assert list(Deal.objects.values_list("asin", flat=True)) == ["0000000002"]
+
+
 def test_dry_run_reports_and_deletes_nothing():
     for i in range(3):
         make_deal(f"000000000{i}", NOW - timedelta(hours=50))
@@ -127,6 +149,8 @@ def test_dry_run_reports_and_deletes_nothing():
     with freeze_time(NOW):
         call_command("prune_stale_deals", "--dry-run", stdout=out)
     assert "would remove 3 deals" in out.getvalue()
+    assert "0000000000, 0000000001, 0000000002" in out.getvalue()
+    assert "0 removed" not in out.getvalue()
     assert Deal.objects.count() == 3
 
 

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.core.management import call_command
+from django.utils.timezone import now
 from django_q.models import Schedule
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +39,17 @@ def test_editing_settings_and_rerunning_updates_the_schedules(settings, tmp_path
     call_command("setup_schedules", stdout=out)
 
     assert Schedule.objects.filter(name="update_recent_deals").count() == 1
+    # From once a day to every 15 minutes: the next run comes within 15 minutes.
+    data.update(update_every_minutes=1440, full_sweep_every_minutes=1440)
+    path.write_text(json.dumps(data))
+    call_command("setup_schedules", stdout=out)
+    Schedule.objects.filter(name="update_recent_deals").update(next_run=now() + timedelta(days=1))
+    data.update(update_every_minutes=15)
+    path.write_text(json.dumps(data))
+    call_command("setup_schedules", stdout=out)
+    assert Schedule.objects.get(name="update_recent_deals").next_run <= now() + timedelta(
+        minutes=15
+    )
     assert Schedule.objects.get(name="update_recent_deals").minutes == 15
     assert Schedule.objects.get(name="prune_stale_deals").minutes == 12 * 60
     assert "every 15 min" in out.getvalue()
