@@ -6,10 +6,14 @@ bench's own SQLite file under `bench/out/` (never `var/db.sqlite3`).
 
 from __future__ import annotations
 
+import cProfile
+import io
 import math
 import os
+import pstats
 import re
 import sys
+import sysconfig
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -78,6 +82,40 @@ def stopwatch() -> Iterator[list[float]]:
         yield box
     finally:
         box.append(time.perf_counter() - start)
+
+
+def profiled(job: Any, label: str, hot_spots: Sequence[tuple[str, str]], top: int = 10) -> str:
+    """Run `job()` under cProfile; as markdown, the cumulative time of `hot_spots` (label,
+    substring of "file:function") and the top functions by own time."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    job()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = stats.total_tt
+    lines = [
+        f"cProfile of {label} ({total:.2f} s profiled, {stats.total_calls:,} calls):",
+        "",
+        "| where (cumulative; nested calls overlap) | s | share |",
+        "|---|---|---|",
+    ]
+    for name, pattern in hot_spots:
+        seconds = sum(
+            row[3]
+            for (file, _line, func), row in stats.stats.items()
+            if pattern in f"{file}:{func}" or pattern in func
+        )
+        if seconds >= 0.005 * total:
+            lines.append(f"| {name} | {seconds:.2f} | {seconds / total:.0%} |")
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    text = out.getvalue()
+    body = text[text.find("   ncalls") :].rstrip()
+    paths = sysconfig.get_paths()
+    for prefix in (paths["purelib"], paths["stdlib"], str(ROOT)):
+        body = body.replace(prefix.rstrip("/") + "/", "")
+    lines += ["", f"Top {top} by own time:", "", "```", body, "```"]
+    return "\n".join(lines)
 
 
 # -- results ------------------------------------------------------------------------------

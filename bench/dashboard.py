@@ -28,14 +28,31 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import OperationalError, connection, connections
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
-from bench.common import ROOT, Result, django_env, log, percentile, stopwatch
+from bench.common import ROOT, Result, django_env, log, percentile, profiled, stopwatch
 from bench.fill import fill
 from deals import ingest
 from deals.config import load_config
 from deals.models import Deal, SyncRun
 from keepa_client.models import Deal as KeepaDeal
 
+# Where a page request spends its time: (label, substring of "file:function").
+PAGE_HOT_SPOTS = [
+    ("deals: views.dashboard_page", "deals/views.py:dashboard_page"),
+    ("django: rendering the template (shortcuts.render)", "django/shortcuts.py:render"),
+    ("django: template variable lookups", "django/template/base.py:_resolve_lookup"),
+    ("deals: dashboard.rows_for (rows + sparklines)", "deals/dashboard.py:rows_for"),
+    ("deals: dashboard.sparklines", "deals/dashboard.py:sparklines"),
+    ("deals: dashboard.price_svg", "deals/dashboard.py:price_svg"),
+    ("deals: template tags (deals_extras)", "deals/templatetags/deals_extras.py"),
+    ("django: forms (filter form)", "django/forms/"),
+    ("django: format_html", "django/utils/html.py:format_html"),
+    ("django: executing SQL", "django/db/backends/utils.py:execute"),
+    ("django: running querysets (_fetch_all)", "django/db/models/query.py:_fetch_all"),
+    ("deals: dashboard.status", "deals/dashboard.py:status"),
+    ("deals: dashboard.present_categories", "deals/dashboard.py:present_categories"),
+]
 USER, PASSWORD = "bench", "bench-dashboard-password-1"
 POLLER = re.compile(r'id="live-poller"[^>]*hx-get="([^"]+)"')
 WRITE_PAGE = 150
@@ -139,6 +156,27 @@ class Writer:
             time.sleep(WRITE_PAUSE_S)
 
 
+def query_breakdown(client: Client, kind: str, path: str) -> str:
+    """One more request, its SQL captured: time in SQL against the whole, the slowest query
+    and SQLite's plan for it."""
+    with CaptureQueriesContext(connection) as queries:
+        start = time.perf_counter()
+        client.get(path)
+        total = time.perf_counter() - start
+    timed = sorted(((float(q["time"]), q["sql"]) for q in queries.captured_queries), reverse=True)
+    in_sql = sum(t for t, _ in timed)
+    slowest_time, slowest = timed[0]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN QUERY PLAN " + slowest)
+        plan = "; ".join(row[-1] for row in cursor.fetchall())
+    sql = re.sub(r"\s+", " ", slowest)
+    sql = sql if len(sql) < 300 else sql[:200] + " … " + sql[-90:]
+    return (
+        f"| {kind} | {total * 1000:.0f} | {len(timed)} | {in_sql * 1000:.0f} | "
+        f"{slowest_time * 1000:.0f}: `{sql}` | {plan} |"
+    )
+
+
 def in_process(result: Result, sizes: Sizes, paths: dict[str, str]) -> None:
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     client = Client()
@@ -158,6 +196,14 @@ def in_process(result: Result, sizes: Sizes, paths: dict[str, str]) -> None:
             f"< {PAGE_P95_MS}",
             p95 < PAGE_P95_MS,
         )
+    breakdown = [
+        "Where a page's time goes (one more request each, SQL captured; Django's per-query "
+        "times are wall times of `cursor.execute` and the fetch):",
+        "",
+        "| page | total ms | queries | in SQL ms | slowest query (ms: SQL) | its SQLite plan |",
+        "|---|---|---|---|---|---|",
+    ]
+    breakdown += [query_breakdown(client, kind, path) for kind, path in paths.items()]
     url, shown = live_url(client)
     times = timed_get(client, url, sizes.repeat_poll, 204, HTTP_HX_REQUEST="true")
     p95 = percentile(times, 95) * 1000
@@ -195,6 +241,14 @@ def in_process(result: Result, sizes: Sizes, paths: dict[str, str]) -> None:
         f"One request at a time through Django's test Client (logged in, DEBUG off): "
         f"{sizes.repeat_page} requests per page kind, {sizes.repeat_poll} per poll and total, "
         f"after 3 warm-ups each. The 50-row poll returned {rows_sent} rows."
+    )
+    result.notes.append("\n".join(breakdown))
+    result.notes.append(
+        profiled(
+            lambda: [client.get("/") for _ in range(5)],
+            "5 requests of the default page",
+            PAGE_HOT_SPOTS,
+        )
     )
 
 
@@ -274,7 +328,15 @@ def load_phase(
 
 
 def report_load(
-    result: Result, name: str, label: str, data: dict[str, Any], writer: Writer, log_text: str
+    result: Result,
+    name: str,
+    label: str,
+    data: dict[str, Any],
+    writer: Writer,
+    log_text: str,
+    *,
+    threads: int,
+    paced: bool,
 ) -> None:
     samples = {k: [s * 1000 for s in v] for k, v in data["samples"].items()}
     pages = [t for k, v in samples.items() if k.startswith("page_") for t in v]
@@ -330,7 +392,15 @@ def report_load(
         f"{label}: {data['requests']} requests in {data['seconds']:.1f} s, statuses "
         f"{data['statuses']}; writer: {len(writer.times)} pages of {WRITE_PAGE}, each "
         f"p50 {percentile(writer.times, 50) * 1000:.0f} ms / p95 "
-        f"{percentile(writer.times, 95) * 1000:.0f} ms.",
+        f"{percentile(writer.times, 95) * 1000:.0f} ms."
+        + (
+            ""
+            if paced
+            else f" With {threads} users always waiting on an answer, Little's law puts the "
+            f"mean response time at users / throughput = {threads / throughput * 1000:,.0f} ms: "
+            "requests queue for the server's one Python process (one core at a time, the GIL) "
+            "rather than for the database."
+        ),
         "",
         "| request | n | p50 ms | p95 ms | max ms |",
         "|---|---|---|---|---|",
@@ -369,14 +439,23 @@ def run(quick: bool) -> Result:
         for paced in (False, True):
             name = "paced" if paced else "load"
             label = (
-                f"{sizes.threads} paced users (poll every 5 s, a page every 30 s)"
+                f"{sizes.threads} paced users (poll every 5 s, a page every 12 s)"
                 if paced
                 else f"{sizes.threads} users back to back"
             )
             seen = len(log_path.read_text())
             data, writer = load_phase(url, sizes, paths, out_dir / f"load-{name}.json", paced=paced)
             log(f"scenario 3: {label}: {data['requests']} requests, {data['error_count']} errors")
-            report_load(result, name, label, data, writer, log_path.read_text()[seen:])
+            report_load(
+                result,
+                name,
+                label,
+                data,
+                writer,
+                log_path.read_text()[seen:],
+                threads=sizes.threads,
+                paced=paced,
+            )
     finally:
         server.terminate()
         try:

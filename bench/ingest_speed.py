@@ -8,12 +8,11 @@ UPDATE` carrying the same columns and values. Then a whole `ingest.run(full=True
 
 from __future__ import annotations
 
-import cProfile
-import io
-import pstats
+import json
 import sqlite3
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection
@@ -26,6 +25,7 @@ from bench.common import (
     deal_selection,
     log,
     median,
+    profiled,
     reset_tables,
     stopwatch,
 )
@@ -99,11 +99,54 @@ class RawUpsert:
                     tuple(f.get_db_prep_save(getattr(deal, f.attname), connection) for f in fields)
                 )
             self.pages.append(rows)
+        self.fields = fields
+        self.updater = updater
+        self.now = now
 
-    def run(self, db_path: str) -> float:
+    def serialize(self, item: Any) -> tuple:
+        """One row as the simplest hand-written code would build it from a parsed deal."""
+        values = {
+            **self.updater.deal_values(item),
+            "asin": item.asin,
+            "first_seen_utc": self.now,
+            "last_seen_utc": self.now,
+            "changed_at": self.now,
+            "enrich_priority": int(EnrichPriority.NEW),
+            "enrich_requested_at": self.now,
+        }
+        out = []
+        for f in self.fields:
+            value = values.get(f.attname, f.get_default())
+            if f.get_internal_type() == "JSONField":
+                value = None if value is None else json.dumps(value)
+            elif isinstance(value, datetime):
+                value = str(value.astimezone(UTC).replace(tzinfo=None))
+            out.append(value)
+        return tuple(out)
+
+    def run_serializing(self, db_path: str, pages: list[list[Any]]) -> float:
+        """Like run(), but the timing includes building the rows from the parsed deals."""
+        db = self.connect(db_path)
+        total = 0.0
+        for deals in pages:
+            start = time.perf_counter()
+            rows = [self.serialize(item) for item in deals]
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany(self.sql, rows)
+            db.execute("COMMIT")
+            total += time.perf_counter() - start
+        db.close()
+        return total
+
+    @staticmethod
+    def connect(db_path: str) -> sqlite3.Connection:
         db = sqlite3.connect(db_path, isolation_level=None)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
+        return db
+
+    def run(self, db_path: str) -> float:
+        db = self.connect(db_path)
         total = 0.0
         for rows in self.pages:
             start = time.perf_counter()
@@ -115,24 +158,21 @@ class RawUpsert:
         return total
 
 
-def profile(pages: list[list[Any]], label: str, limit: int = 12) -> str:
-    profiler = cProfile.Profile()
-    profiler.enable()
-    product_pass(pages)
-    profiler.disable()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    stats.sort_stats("cumulative").print_stats(limit)
-    text = out.getvalue()
-    body = text[text.find("   ncalls") :] if "   ncalls" in text else text
-    head = [line for line in text.splitlines() if "function calls" in line]
-    return (
-        f"cProfile of the write path ({label}), top {limit} by cumulative time:\n\n```\n"
-        + "\n".join(head)
-        + "\n"
-        + body.rstrip()
-        + "\n```"
-    )
+# Where the write paths spend their time: (label, substring of "file:function").
+WRITE_HOT_SPOTS = [
+    ("deals: Updater.apply_deals", "deals/ingest.py:apply_deals"),
+    ("deals: Updater.apply_products", "deals/ingest.py:apply_products"),
+    ("django: QuerySet.bulk_create", "django/db/models/query.py:bulk_create"),
+    ("django: QuerySet.bulk_update", "django/db/models/query.py:bulk_update"),
+    ("django: compiling SQL (all as_sql)", "django/db/models/sql/compiler.py:as_sql"),
+    ("django: per-value prepare_value (INSERT)", "compiler.py:prepare_value"),
+    ("django: Model.__init__", "django/db/models/base.py:__init__"),
+    ("json: encoding (JSON fields)", "json/encoder.py:encode"),
+    ("sqlite3: executing statements", "SQLiteCursorWrapper.execute"),
+    ("deals: columns.recompute_asins", "deals/columns.py:recompute_asins"),
+    ("deals: columns.recompute", "deals/columns.py:recompute"),
+    ("deals: snapshots.product_snapshot", "deals/snapshots.py:product_snapshot"),
+]
 
 
 def timed(record: dict[str, float], name: str, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -146,12 +186,20 @@ def timed(record: dict[str, float], name: str, func: Callable[..., Any]) -> Call
     return wrapper
 
 
-def end_to_end(sim: Sim) -> tuple[SyncRun, dict[str, float]]:
-    """`ingest.run(full=True)` on an empty table, timed in parts."""
+def end_to_end(sim: Sim) -> tuple[SyncRun, dict[str, float], list[tuple[list[str], Any]]]:
+    """`ingest.run(full=True)` on an empty table, timed in parts; also the products it got."""
     record: dict[str, float] = {}
+    looked_up: list[tuple[list[str], Any]] = []
     keepa = client(sim, KEY)
     keepa.deals = timed(record, "deal_fetch", keepa.deals)
-    keepa.products = timed(record, "product_fetch", keepa.products)
+    fetch_products = timed(record, "product_fetch", keepa.products)
+
+    def products(asins: Any, **kw: Any) -> Any:
+        found = fetch_products(asins, **kw)
+        looked_up.append((list(asins), found))
+        return found
+
+    keepa.products = products
     keepa.sellers = timed(record, "seller_fetch", keepa.sellers)
     updater = ingest.Updater
     sweep, enrich = updater.sweep, updater.enrich
@@ -164,7 +212,23 @@ def end_to_end(sim: Sim) -> tuple[SyncRun, dict[str, float]]:
         updater.sweep, updater.enrich = sweep, enrich
         keepa.close()
     record["total"] = took[0]
-    return sync, record
+    return sync, record, looked_up
+
+
+def enrichment_pass(sim: Sim, looked_up: list[tuple[list[str], Any]]) -> tuple[int, float]:
+    """Rows and seconds `Updater.apply_products` takes to write these look-ups again."""
+    keepa = client(sim, KEY)
+    keepa.token_status()  # every seller is known by now: no /seller call, only the budget
+    updater = ingest.Updater(
+        SyncRun.objects.create(kind=SyncRun.Kind.UPDATE, trigger="bench"), load_config(), keepa
+    )
+    total, rows = 0.0, 0
+    for asins, products in looked_up:
+        start = time.perf_counter()
+        updater.apply_products(asins, products)
+        total += time.perf_counter() - start
+        rows += len(asins)
+    return rows, total
 
 
 def run(quick: bool) -> Result:
@@ -178,9 +242,8 @@ def run(quick: bool) -> Result:
         log(f"scenario 2: fetched {len(pages)} pages, {rows} deals in {fetch_s:.1f} s")
         raw = RawUpsert(pages)
         db_path = connection.settings_dict["NAME"]
-        timings: dict[str, list[float]] = {
-            k: [] for k in ("p_empty", "p_full", "r_empty", "r_full")
-        }
+        kinds = ("p_empty", "p_full", "r_empty", "r_full", "s_empty", "s_full")
+        timings: dict[str, list[float]] = {k: [] for k in kinds}
         for i in range(repeats):
             reset_tables()
             timings["p_empty"].append(product_pass(pages))
@@ -188,14 +251,17 @@ def run(quick: bool) -> Result:
             reset_tables()
             timings["r_empty"].append(raw.run(db_path))
             timings["r_full"].append(raw.run(db_path))
+            reset_tables()
+            timings["s_empty"].append(raw.run_serializing(db_path, pages))
+            timings["s_full"].append(raw.run_serializing(db_path, pages))
             log(
-                f"scenario 2: pass {i + 1}/{repeats}: product "
-                f"{timings['p_empty'][-1]:.2f}/{timings['p_full'][-1]:.2f} s, raw "
-                f"{timings['r_empty'][-1]:.2f}/{timings['r_full'][-1]:.2f} s (empty/full)"
+                f"scenario 2: pass {i + 1}/{repeats}: "
+                + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in timings.items())
             )
         for table in ("empty", "full"):
             product_rate = rows / median(timings[f"p_{table}"])
             raw_rate = rows / median(timings[f"r_{table}"])
+            built_rate = rows / median(timings[f"s_{table}"])
             ratio = product_rate / raw_rate
             result.add(
                 f"2.write_{table}",
@@ -205,7 +271,7 @@ def run(quick: bool) -> Result:
             )
             result.add(
                 f"2.raw_{table}",
-                f"write path into the {table} table: raw sqlite3 executemany upsert",
+                "… raw sqlite3 executemany upsert of the same rows (prepared tuples)",
                 raw_rate,
                 "rows/s",
             )
@@ -217,23 +283,46 @@ def run(quick: bool) -> Result:
                 f"≥ {TARGET_RATIO}",
                 ratio >= TARGET_RATIO,
             )
+            result.add(
+                f"2.raw_built_{table}",
+                f"… raw upsert timed with building the rows from the parsed deals "
+                f"(product / this: {product_rate / built_rate:.2f})",
+                built_rate,
+                "rows/s",
+            )
+        sample = raw.serialize(pages[0][0])
+        same = sample == raw.pages[0][0]
         result.notes.append(
             f"Sweep of {rows:,} deals ({len(pages)} pages of the default query from a "
             f"{sim.products:,}-product market) fetched and parsed in {fetch_s:.1f} s before any "
             f"write; each write-path figure is the median of {repeats} passes, each pass one "
             "transaction per page as the upserter does. The product's pass also reads the "
             "existing rows, diffs them, writes DealEvents (one `entered` per new deal) and "
-            "recomputes the economics columns; the raw pass only upserts prepared tuples. "
-            "The full-table pass sends the same deals again (nothing changed: every row takes "
-            "the upserter's quiet path)."
+            "recomputes the economics columns in the same transaction. The raw pass upserts "
+            "tuples prepared beforehand with Django's own `get_db_prep_save` (the same values "
+            "byte for byte); the 'building the rows' variant also times `Updater.deal_values` "
+            "and a hand-written `json.dumps`/datetime conversion per row"
+            + ("" if same else " (**its tuples differ from Django's: check the bench**)")
+            + ". The full-table pass sends the same deals again (nothing changed: every row "
+            "takes the upserter's quiet path)."
         )
         reset_tables()
-        result.notes.append(profile(pages, "empty table"))
-        result.notes.append(profile(pages, "full table, nothing changed"))
+        result.notes.append(
+            profiled(
+                lambda: product_pass(pages), "`Updater.apply_deals`, empty table", WRITE_HOT_SPOTS
+            )
+        )
+        result.notes.append(
+            profiled(
+                lambda: product_pass(pages),
+                "`Updater.apply_deals`, full table, unchanged",
+                WRITE_HOT_SPOTS,
+            )
+        )
 
         reset_tables()
         sim.advance(3)  # past Keepa's 120 s cache of the fetch above
-        sync, parts = end_to_end(sim)
+        sync, parts, looked_up = end_to_end(sim)
         log(f"scenario 2: end to end {parts['total']:.1f} s: {sync.summary()}")
         result.add(
             "2.sweep_end_to_end",
@@ -250,6 +339,9 @@ def run(quick: bool) -> Result:
             parts["enrich"],
             "s",
         )
+        enrich_write = (
+            parts["enrich"] - parts.get("product_fetch", 0) - parts.get("seller_fetch", 0)
+        )
         result.notes.append(
             f"End to end: status {sync.status}, {sync.pages} pages, {sync.inserted:,} inserted, "
             f"{sync.enriched:,} enriched, {sync.tokens_spent:,} tokens. Sweep "
@@ -257,9 +349,24 @@ def run(quick: bool) -> Result:
             f"+ write {parts['sweep'] - parts.get('deal_fetch', 0):.1f} s; enrichment "
             f"{parts['enrich']:.1f} s = /product fetch and parse "
             f"{parts.get('product_fetch', 0):.1f} s + /seller "
-            f"{parts.get('seller_fetch', 0):.1f} s + write "
-            f"{parts['enrich'] - parts.get('product_fetch', 0) - parts.get('seller_fetch', 0):.1f}"
-            " s. Tokens plentiful (no waits); the simulator's /deal cache expired first."
+            f"{parts.get('seller_fetch', 0):.1f} s + the rest (queue reads and writes) "
+            f"{enrich_write:.1f} s. Tokens plentiful (no waits); the simulator's /deal cache "
+            "expired first."
+        )
+        share = max(1, len(looked_up) // 5)
+        done, seconds = enrichment_pass(sim, looked_up[:share])
+        result.add(
+            "2.enrich_write",
+            "enrichment write path alone: Updater.apply_products (offers already fetched)",
+            done / seconds,
+            "rows/s",
+        )
+        result.notes.append(
+            profiled(
+                lambda: enrichment_pass(sim, looked_up[:share]),
+                f"`Updater.apply_products` ({share} look-ups of 100 written again)",
+                WRITE_HOT_SPOTS,
+            )
         )
     finally:
         sim.stop()

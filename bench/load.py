@@ -5,7 +5,7 @@
 
 Closed loop (default): each user sends its next request as soon as the last one is answered.
 Paced: each user behaves like an open dashboard tab (a live poll every 5 s, a page view every
-30 s). Every request is timed; the JSON holds latencies by kind and counts by status.
+12 s). Every request is timed; the JSON holds latencies by kind and counts by status.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ POLLER = re.compile(r'id="live-poller"[^>]*hx-get="([^"]+)"')
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 MAX_REQUESTS_PER_USER = 20_000  # a bound besides the time
 POLL_EVERY_S = 5.0
-PAGE_EVERY_S = 30.0
+PAGE_EVERY_S = 12.0
 
 
 def login(session: requests.Session, url: str, user: str, password: str) -> None:
