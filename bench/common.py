@@ -188,7 +188,7 @@ def django_env(db_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def setup_django(db_path: Path, *, fresh: bool = True) -> None:
+def setup_django(db_path: Path, *, fresh: bool = True, migrate: bool = True) -> None:
     """Point Django at the bench database (fresh unless told), set it up and migrate."""
     if fresh:
         remove_db(db_path)
@@ -201,7 +201,8 @@ def setup_django(db_path: Path, *, fresh: bool = True) -> None:
     django.setup()
     # DEBUG keeps a formatted copy of every SQL statement; that would be measured too.
     settings.DEBUG = False
-    call_command("migrate", verbosity=0)
+    if migrate:
+        call_command("migrate", verbosity=0)
 
 
 def reset_tables() -> None:

@@ -51,7 +51,7 @@ class Sizes:
 
 
 FULL = Sizes(products=21_000, window=360, steady_from=60)
-QUICK = Sizes(products=1_500, window=30, steady_from=10)
+QUICK = Sizes(products=1_500, window=20, steady_from=5)
 
 
 # -- what changed, and what each store shows ----------------------------------------------

@@ -67,9 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     results = [spawn(s, args.quick, out_dir) for s in ids]
-    command = "python -m bench.run" + (" --quick" if args.quick else "")
-    if argv is None and len(sys.argv) > 1:
-        command = "python -m bench.run " + shlex.join(sys.argv[1:])
+    python = Path(sys.executable)
+    if python.is_relative_to(ROOT):
+        python = python.relative_to(ROOT)
+    given = sys.argv[1:] if argv is None else argv
+    command = shlex.join([str(python), "-m", "bench.run", *given])
     text = render(results, command, time.monotonic() - started, args.quick)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text)
@@ -168,8 +170,8 @@ def render(results: list[Result], command: str, seconds: float, quick: bool) -> 
         "",
         f"- Date: {now}",
         f"- Machine: {machine()}",
-        f"- Command: `{command}` (from the project folder, with `.venv/bin/python`;"
-        " `make bench` runs the full set)",
+        f"- Command: `{command}` (from the project folder; `make bench` runs "
+        "`.venv/bin/python -m bench.run`)",
         f"- Wall time: {seconds / 60:.1f} min",
         "",
         "Against the bundled Keepa simulator (seed 1, clock pinned at "
@@ -189,6 +191,13 @@ def render(results: list[Result], command: str, seconds: float, quick: bool) -> 
             )
         if result.error:
             lines.append(f"| {result.scenario}.error | scenario failed | n/a | | | **no** |")
+    missed = [row for result in results for row in result.rows if row.met is False]
+    if missed:
+        lines += ["", "Targets missed (what limits each is in its scenario's section below):", ""]
+        lines += [
+            f"- `{row.id}`: {row.measure}: {fmt(row.value)} {row.unit}, target {row.target}"
+            for row in missed
+        ]
     for result in results:
         lines += ["", f"## {result.scenario}. {result.title}", ""]
         lines.append(f"Ran in {result.seconds:.0f} s.")
