@@ -73,6 +73,15 @@ CONDITIONS_FOR_PRICE_TYPE: dict[int, frozenset[int] | None] = {
     3: None,
 }  # fmt: skip
 
+# The offer columns once the offer they described is gone.
+_CLEARED = {
+    "now_total": None,
+    "now_seller_id": "",
+    "now_seller_name": "",
+    "now_condition": None,
+    "now_is_fba": None,
+}
+
 # Deal columns refreshed from every /deal object.
 _SWEEP_FIELDS = (
     *DEAL_SHOWN_FIELDS,
@@ -393,10 +402,16 @@ class Updater:
             existing = {
                 row["asin"]: row
                 for row in Deal.objects.filter(asin__in=list(by_asin)).values(
-                    "asin", *DEAL_SHOWN_FIELDS, "enrich_priority", "enrich_requested_at"
+                    "asin",
+                    *DEAL_SHOWN_FIELDS,
+                    *OFFER_SHOWN_FIELDS,
+                    "enrich_priority",
+                    "enrich_requested_at",
                 )
             }
-            changed_rows, quiet_rows, events = self.diff(values, existing, now)
+            changed_rows, quiet_rows, events, rises = self.diff(values, existing, now)
+            if rises:
+                Deal.objects.filter(asin__in=rises).update(**_CLEARED)
             Deal.objects.upsert_by_asin(
                 changed_rows,
                 [*_SWEEP_FIELDS, "changed_at", "enrich_priority", "enrich_requested_at"],
@@ -408,10 +423,11 @@ class Updater:
 
     def diff(
         self, values: dict[str, dict[str, Any]], existing: dict[str, dict[str, Any]], now: datetime
-    ) -> tuple[list[Deal], list[Deal], list[DealEvent]]:
+    ) -> tuple[list[Deal], list[Deal], list[DealEvent], list[str]]:
         """Split a page into new or changed rows (with their events) and unchanged rows."""
         counts = self.counts
         changed_rows, quiet_rows, events = [], [], []
+        rises: list[str] = []
         for asin, new in values.items():
             old = existing.get(asin)
             if old is None:
@@ -447,11 +463,18 @@ class Updater:
             counts.updated += 1
             priority, requested = old["enrich_priority"], old["enrich_requested_at"]
             if "now_price" in diffs:
-                if old["now_price"] is not None and new["now_price"] is not None:
-                    counts.price_drops += new["now_price"] < old["now_price"]
-                # Same seller or another: the offers look-up tells who sells at the new price.
-                if priority < EnrichPriority.PRICE_CHANGED:
+                before, after = old["now_price"], new["now_price"]
+                dropped = after is not None and (before is None or after < before)
+                counts.price_drops += dropped and before is not None
+                if dropped and priority < EnrichPriority.PRICE_CHANGED:
+                    # Same seller or another: the offers look-up tells who sells at the new
+                    # price. Drops are what a reseller buys, so they are worth the tokens.
                     priority, requested = EnrichPriority.PRICE_CHANGED, now
+                elif not dropped and old["now_total"] is not None:
+                    # A rise means the cheapest copy went: its offer no longer stands, and
+                    # nobody buys into a rise, so no tokens go on it until the row is stale.
+                    rises.append(asin)
+                    diffs += [f for f in OFFER_SHOWN_FIELDS if old[f] not in (None, "")]
             row.enrich_priority, row.enrich_requested_at = priority, requested
             changed_rows.append(row)
             events.extend(
@@ -460,13 +483,13 @@ class Updater:
                     kind=DealEvent.Kind.CHANGED,
                     field=f,
                     old_value=old[f],
-                    new_value=new[f],
+                    new_value=new.get(f, _CLEARED.get(f)),
                     at=now,
                     run=self.sync,
                 )
                 for f in diffs
             )
-        return changed_rows, quiet_rows, events
+        return changed_rows, quiet_rows, events, rises
 
     def deal_values(self, item: KeepaDeal) -> dict[str, Any]:
         price_type, date_range = self.config.price_type, self.config.date_range

@@ -75,6 +75,35 @@ def test_a_price_drop_shows_after_the_next_run_and_only_that_deal_costs_a_produc
     assert (changed.old_value, changed.new_value) == (old_price, old_price - 500)
 
 
+def test_a_price_rise_spends_no_tokens_and_drops_the_offer_that_went(keepa):
+    keepa.quiet(True)
+    ingest.run(trigger="test")
+    # A deal deep enough in the query that a $1.50 rise keeps it listed.
+    deal = (
+        Deal.objects.exclude(now_total=None)
+        .filter(delta_percent__gte=60, avg_price__gte=F("now_price") + 2500)
+        .order_by("asin")
+        .first()
+    )
+    for seller in keepa.market_offers(deal.asin):
+        if seller != deal.now_seller_id:
+            keepa.set_offer(deal.asin, seller, price=deal.now_price + 150, condition=2)
+    keepa.post("/_sim/remove_offer", {"asin": deal.asin, "seller_id": deal.now_seller_id})
+    next_cycle(keepa)
+    before = product_calls(keepa)
+
+    sync = ingest.run(trigger="test")
+
+    deal.refresh_from_db()
+    assert sync.status == SyncRun.Status.OK and sync.price_drops == 0
+    assert product_calls(keepa) == before  # nobody buys into a rise: no look-up for it
+    assert deal.now_price == deal.deal_snapshot["current"][2]
+    assert deal.now_total is None and deal.now_seller_id == ""
+    assert not deal.is_updating
+    assert deal.all_in_cost > deal.now_price  # the economics follow the new, higher price
+    assert DealEvent.objects.filter(asin=deal.asin, field="now_seller_id", new_value="").exists()
+
+
 def test_a_lower_price_waits_for_its_seller_when_tokens_are_short(keepa):
     keepa.quiet(True)
     ingest.run(trigger="test")
