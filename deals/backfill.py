@@ -133,7 +133,7 @@ def recompute_all(columns: Sequence[str]) -> int:
             if not rows:
                 return changed
             dirty = recompute(rows, chosen, config)
-            Deal.objects.bulk_update(dirty, names, batch_size=500)
+            Deal.objects.update_rows(dirty, names)
         changed += len(dirty)
         last = rows[-1].asin
 
@@ -303,7 +303,7 @@ class Backfill:
                         )
                     snapshot["lookedUp"] = looked_up
                     deal.product_snapshot = snapshot
-                Deal.objects.bulk_update(rows, ["product_snapshot"])
+                Deal.objects.update_rows(rows, ["product_snapshot"])
 
     def write_chunk(
         self,
@@ -322,7 +322,7 @@ class Backfill:
                 .only(*SOURCE_FIELDS, *self.names)
             )
             changed = recompute(fresh, self.columns, config)
-            Deal.objects.bulk_update(changed, self.names, batch_size=500)
+            Deal.objects.update_rows(changed, self.names)
             if checkpoint:
                 # Same transaction as the rows: a killed backfill never redoes a chunk it wrote.
                 checkpoint.last_asin = rows[-1].asin

@@ -188,7 +188,7 @@ def recompute_asins(asins: Sequence[str], config: DealsConfig) -> int:
         Deal.objects.filter(asin__in=list(asins)).only(*SOURCE_FIELDS, *(c.name for c in columns))
     )
     changed = recompute(rows, columns, config)
-    Deal.objects.bulk_update(changed, [c.name for c in columns], batch_size=500)
+    Deal.objects.update_rows(changed, [c.name for c in columns])
     return len(changed)
 
 

@@ -615,7 +615,7 @@ class Updater:
                     deal.changed_at = now
                 deal.product_snapshot = product_snapshot(product.raw)
             recompute(rows, COMPUTED, self.config)
-            Deal.objects.bulk_update(
+            Deal.objects.update_rows(
                 rows,
                 [
                     *(column.name for column in COMPUTED),
@@ -626,7 +626,6 @@ class Updater:
                     "changed_at",
                     "product_snapshot",
                 ],
-                batch_size=100,
             )
             DealEvent.objects.bulk_create(events, batch_size=500)
         self.counts.enriched += len(by_asin)
