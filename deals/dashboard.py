@@ -68,6 +68,22 @@ def present_categories() -> list[int]:
     )
 
 
+class KeysFirstPaginator(Paginator):
+    """Find the page's ids first, then load just those rows.
+
+    SQLite walks an OFFSET row by row: reading only ids lets it walk the sort's index
+    instead of whole rows, which keeps page 500 of 50,000 deals about as fast as page 1.
+    """
+
+    def page(self, number: int | str) -> Page:
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = min(bottom + self.per_page, self.count)
+        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        rows = {deal.pk: deal for deal in self.object_list.order_by().filter(pk__in=ids)}
+        return self._get_page([rows[i] for i in ids if i in rows], number, self)
+
+
 @dataclass
 class DashboardQuery:
     """A request's validated view of the deals: the form, the filters, the sort and the page."""
@@ -94,7 +110,7 @@ class DashboardQuery:
         return deals_for_dashboard(self.form.filters(), self.sort)
 
     def page(self) -> Page:
-        return Paginator(self.queryset(), PAGE_SIZE).get_page(self.page_number)
+        return KeysFirstPaginator(self.queryset(), PAGE_SIZE).get_page(self.page_number)
 
     def url_params(self, **changes: Any) -> str:
         """The query string for this view with some parameters changed (None removes one)."""

@@ -169,8 +169,11 @@ class Deal(models.Model):
             models.Index(
                 fields=["-enrich_priority", "enrich_requested_at"], name="deal_enrich_queue_idx"
             ),
-            # Used by the dashboard's default sort.
-            models.Index(fields=["-delta_percent"], name="deal_delta_percent_idx"),
+            # Used by the dashboard's default sort (with its tie-break, so deep pages walk
+            # only the index) and its "% below average" filter.
+            models.Index(fields=["-delta_percent", "asin"], name="deal_delta_pct_asin_idx"),
+            # Used by the dashboard's category choices and filter.
+            models.Index(fields=["root_category"], name="deal_root_category_idx"),
         ]
 
     def __str__(self) -> str:

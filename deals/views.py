@@ -279,7 +279,7 @@ def api_deals(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"errors": query.form.errors.get_json_data()}, status=400)
     page = query.page()
     names = [c.name for c in COLUMNS]
-    results = list(page.object_list.values(*names))
+    results = [{name: getattr(deal, name) for name in names} for deal in page.object_list]
     return JsonResponse(
         {
             "count": page.paginator.count,
