@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
@@ -84,9 +85,12 @@ def stopwatch() -> Iterator[list[float]]:
         box.append(time.perf_counter() - start)
 
 
-def profiled(job: Any, label: str, hot_spots: Sequence[tuple[str, str]], top: int = 10) -> str:
-    """Run `job()` under cProfile; as markdown, the cumulative time of `hot_spots` (label,
-    substring of "file:function") and the top functions by own time."""
+def profiled(
+    job: Any, label: str, hot_spots: Sequence[tuple[str, str]], top: int = 10
+) -> tuple[str, dict[str, float]]:
+    """Run `job()` under cProfile. Return markdown with the cumulative time of `hot_spots`
+    (label, substring of "file:function") and the top functions by own time, and each hot
+    spot's share of the profiled time."""
     profiler = cProfile.Profile()
     profiler.enable()
     job()
@@ -99,12 +103,14 @@ def profiled(job: Any, label: str, hot_spots: Sequence[tuple[str, str]], top: in
         "| where (cumulative; nested calls overlap) | s | share |",
         "|---|---|---|",
     ]
+    shares = {}
     for name, pattern in hot_spots:
         seconds = sum(
             row[3]
             for (file, _line, func), row in stats.stats.items()
             if pattern in f"{file}:{func}" or pattern in func
         )
+        shares[name] = seconds / total if total else 0.0
         if seconds >= 0.005 * total:
             lines.append(f"| {name} | {seconds:.2f} | {seconds / total:.0%} |")
     out = io.StringIO()
@@ -115,7 +121,7 @@ def profiled(job: Any, label: str, hot_spots: Sequence[tuple[str, str]], top: in
     for prefix in (paths["purelib"], paths["stdlib"], str(ROOT)):
         body = body.replace(prefix.rstrip("/") + "/", "")
     lines += ["", f"Top {top} by own time:", "", "```", body, "```"]
-    return "\n".join(lines)
+    return "\n".join(lines), shares
 
 
 # -- results ------------------------------------------------------------------------------
@@ -330,6 +336,7 @@ class CallCounter:
         self.calls: dict[str, int] = {}
         self.tokens: dict[str, int] = {}
         self.statuses: dict[int, int] = {}
+        self.asins = 0  # ASINs asked for in /product calls
         if keepa_client is not None:
             self.attach(keepa_client)
 
@@ -341,11 +348,14 @@ class CallCounter:
     def _hook(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         path = "/" + response.request.path_url.split("?", 1)[0].strip("/")
         self.calls[path] = self.calls.get(path, 0) + 1
+        if path == "/product":
+            asins = parse_qs(urlsplit(response.request.url).query).get("asin", [""])[0]
+            self.asins += len([a for a in asins.split(",") if a])
         self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
         # The simulator writes the envelope last: read the tail, not the whole body.
         found = _TOKENS_CONSUMED.search(response.content[-600:])
         if found:
             self.tokens[path] = self.tokens.get(path, 0) + int(found.group(1))
 
-    def snapshot(self) -> tuple[dict[str, int], dict[str, int]]:
-        return dict(self.calls), dict(self.tokens)
+    def snapshot(self) -> tuple[dict[str, int], dict[str, int], int]:
+        return dict(self.calls), dict(self.tokens), self.asins

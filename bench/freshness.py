@@ -228,6 +228,7 @@ class Entry:
     tokens: int
     calls: dict[str, int]
     endpoint_tokens: dict[str, int]
+    asins: int  # ASINs looked up with /product
     seconds: float
 
 
@@ -258,7 +259,7 @@ def balances(sim: Sim) -> dict[str, int]:
 def measured(sim: Sim, key: str, counter: CallCounter, minute: int, job: Any) -> tuple[Any, Entry]:
     """Run `job()` and account for it: the key's balance fall, calls and tokens by endpoint."""
     before = balances(sim)[key]
-    calls, tokens = counter.snapshot()
+    calls, tokens, asins = counter.snapshot()
     with stopwatch() as took:
         outcome = job()
     entry = Entry(
@@ -266,6 +267,7 @@ def measured(sim: Sim, key: str, counter: CallCounter, minute: int, job: Any) ->
         tokens=before - balances(sim)[key],
         calls={k: v - calls.get(k, 0) for k, v in counter.calls.items()},
         endpoint_tokens={k: v - tokens.get(k, 0) for k, v in counter.tokens.items()},
+        asins=counter.asins - asins,
         seconds=took[0],
     )
     return outcome, entry
@@ -522,6 +524,11 @@ def report_economy(
         f"the key balances' fall in `/_sim/stats`; (b)'s own `SyncRun.tokens_spent` sums to "
         f"{spent_by_runs:,} against {spent_by_key:,} by the key."
     )
+    steady_tokens = fresh.per_hour(s, w, lambda e: e.tokens) or 1
+    product_share = fresh.endpoint_tokens_per_hour(s, w, "/product") / steady_tokens
+    deal_share = fresh.endpoint_tokens_per_hour(s, w, "/deal") / steady_tokens
+    looked_up = fresh.per_hour(s, w, lambda e: e.asins)
+    per_asin = fresh.endpoint_tokens_per_hour(s, w, "/product") / looked_up if looked_up else 0
     result.notes.append(
         "Where the tokens go, per hour (tokens by endpoint from each response's "
         f"`tokensConsumed`, calls in brackets):\n\n"
@@ -529,12 +536,11 @@ def report_economy(
         f"- (b), minutes 0-{w}: {split(fresh, 0, w)}; its first run (first fill: every deal "
         f"inserted and looked up) alone cost {first.tokens:,} tokens\n"
         f"- (b), steady state (minutes {s}-{w}): {split(fresh, s, w)}\n\n"
-        f"In steady state (b) pays mostly for `/product` offer look-ups of deals whose price "
-        f"moved: the market moves the price of about {changed_deals:,.0f} listed deals an "
-        f"hour here, and each look-up costs 6 tokens per 10 live offers (rule 6: a new Now "
-        f"price queues its seller look-up). The /deal pages cost little. So the ratio is set "
-        f"by the churn of the market against its size: the old way's cost grows with the "
-        f"number of deals, the upserter's with the number of changes."
+        f"In steady state, /product offer look-ups take {product_share:.0%} of (b)'s tokens "
+        f"({looked_up:,.0f} ASINs looked up an hour, {per_asin:.1f} tokens each: 6 per 10 live "
+        f"offers) and /deal pages {deal_share:.0%}, while the market moved the price of about "
+        f"{changed_deals:,.0f} listed deals an hour. The old way's cost grows with the number "
+        "of deals; the upserter's with the number of changes it looks up."
     )
     for name, tracker in trackers.items():
         if tracker.wrong_price:

@@ -149,6 +149,35 @@ def machine() -> str:
     )
 
 
+def code_version() -> str:
+    """The commit measured, and which product files differed from it (others' work in progress)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        status = subprocess.run(
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--",
+                "deals",
+                "keepa_client",
+                "dealsite",
+                "templates",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.splitlines()
+    except OSError:
+        return "unknown (no git)"
+    changed = sorted(line[3:] for line in status if line.strip())
+    if not changed:
+        return f"commit {head}"
+    return f"commit {head} plus uncommitted changes to {', '.join(changed)}"
+
+
 def fmt(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
@@ -172,6 +201,7 @@ def render(results: list[Result], command: str, seconds: float, quick: bool) -> 
         f"- Machine: {machine()}",
         f"- Command: `{command}` (from the project folder; `make bench` runs "
         "`.venv/bin/python -m bench.run`)",
+        f"- Code: {code_version()}",
         f"- Wall time: {seconds / 60:.1f} min",
         "",
         "Against the bundled Keepa simulator (seed 1, clock pinned at "
