@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from deals.bulk import insert_rows
 from deals.columns import COMPUTED, recompute, recompute_asins
 from deals.config import ConfigError, DealsConfig, load_config
 from deals.keepa import make_client, redact_error
@@ -410,6 +411,7 @@ class Updater:
                 )
             }
             changed_rows, quiet_rows, events, rises = self.diff(values, existing, now)
+            changed_asins = [row["asin"] for row in changed_rows]
             if rises:
                 Deal.objects.filter(asin__in=rises).update(**_CLEARED)
             Deal.objects.upsert_by_asin(
@@ -417,45 +419,46 @@ class Updater:
                 [*_SWEEP_FIELDS, "changed_at", "enrich_priority", "enrich_requested_at"],
             )
             Deal.objects.upsert_by_asin(quiet_rows, _SWEEP_FIELDS)
-            DealEvent.objects.bulk_create(events, batch_size=500)
+            insert_rows(DealEvent, events)
             # Same transaction: the dashboard never shows a new price with the old profit.
-            recompute_asins([row.asin for row in changed_rows], self.config)
+            # (New rows have no product data yet, so nothing to compute for them.)
+            recompute_asins([a for a in changed_asins if a in existing], self.config)
 
     def diff(
         self, values: dict[str, dict[str, Any]], existing: dict[str, dict[str, Any]], now: datetime
-    ) -> tuple[list[Deal], list[Deal], list[DealEvent], list[str]]:
-        """Split a page into new or changed rows (with their events) and unchanged rows."""
+    ) -> tuple[list[dict], list[dict], list[dict], list[str]]:
+        """Split a page into new or changed rows (with their events) and unchanged rows.
+
+        Rows and events are plain dicts (field -> value) for the bulk writer; the last list
+        holds the ASINs whose price rose.
+        """
         counts = self.counts
-        changed_rows, quiet_rows, events = [], [], []
+        changed_rows: list[dict] = []
+        quiet_rows: list[dict] = []
+        events: list[dict] = []
         rises: list[str] = []
+        seen = {"first_seen_utc": now, "last_seen_utc": now, "changed_at": now}
         for asin, new in values.items():
             old = existing.get(asin)
             if old is None:
                 counts.inserted += 1
                 changed_rows.append(
-                    Deal(
-                        asin=asin,
+                    {
+                        "asin": asin,
                         **new,
-                        first_seen_utc=now,
-                        last_seen_utc=now,
-                        changed_at=now,
-                        enrich_priority=EnrichPriority.NEW,
-                        enrich_requested_at=now,
-                    )
+                        **seen,
+                        "enrich_priority": EnrichPriority.NEW,
+                        "enrich_requested_at": now,
+                    }
                 )
                 events.append(
-                    DealEvent(
-                        asin=asin,
-                        kind=DealEvent.Kind.ENTERED,
-                        field="now_price",
-                        new_value=new["now_price"],
-                        at=now,
-                        run=self.sync,
+                    self.event(
+                        asin, DealEvent.Kind.ENTERED, "now_price", None, new["now_price"], now
                     )
                 )
                 continue
             diffs = [f for f in DEAL_SHOWN_FIELDS if old[f] != new[f]]
-            row = Deal(asin=asin, **new, first_seen_utc=now, last_seen_utc=now, changed_at=now)
+            row = {"asin": asin, **new, **seen}
             if not diffs:
                 counts.unchanged += 1
                 quiet_rows.append(row)
@@ -475,21 +478,29 @@ class Updater:
                     # nobody buys into a rise, so no tokens go on it until the row is stale.
                     rises.append(asin)
                     diffs += [f for f in OFFER_SHOWN_FIELDS if old[f] not in (None, "")]
-            row.enrich_priority, row.enrich_requested_at = priority, requested
+            row["enrich_priority"], row["enrich_requested_at"] = priority, requested
             changed_rows.append(row)
             events.extend(
-                DealEvent(
-                    asin=asin,
-                    kind=DealEvent.Kind.CHANGED,
-                    field=f,
-                    old_value=old[f],
-                    new_value=new.get(f, _CLEARED.get(f)),
-                    at=now,
-                    run=self.sync,
+                self.event(
+                    asin, DealEvent.Kind.CHANGED, f, old[f], new.get(f, _CLEARED.get(f)), now
                 )
                 for f in diffs
             )
         return changed_rows, quiet_rows, events, rises
+
+    def event(
+        self, asin: str, kind: str, field: str, old: Any, new: Any, now: datetime
+    ) -> dict[str, Any]:
+        return {
+            "asin": asin,
+            "kind": kind,
+            "field": field,
+            "old_value": old,
+            "new_value": new,
+            "reason": "",
+            "at": now,
+            "run_id": self.sync.pk,
+        }
 
     def deal_values(self, item: KeepaDeal) -> dict[str, Any]:
         price_type, date_range = self.config.price_type, self.config.date_range

@@ -3,11 +3,11 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connections, models
+from django.db import models
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -41,63 +41,19 @@ class EnrichPriority(models.IntegerChoices):
 
 
 class DealQuerySet(models.QuerySet):
-    def upsert_by_asin(self, rows: Sequence[Deal], update_fields: Sequence[str]) -> None:
-        """Insert new ASINs and update `update_fields` of existing ones.
+    def upsert_by_asin(
+        self, rows: Sequence[Mapping[str, Any]], update_fields: Sequence[str]
+    ) -> None:
+        """Insert new ASINs and update `update_fields` of existing ones (rows: field -> value)."""
+        from deals.bulk import insert_rows
 
-        One prepared INSERT … ON CONFLICT (asin) DO UPDATE, run with executemany: Django 5.2's
-        bulk_create compiles a statement per ~30 rows (SQLite's 999-parameter cap) and spent
-        three quarters of the write path doing so (bench/RESULTS.md, scenario 2).
-        """
-        if not rows:
-            return
-        connection = connections[self.db]
-        if connection.vendor not in ("sqlite", "postgresql"):
-            self.bulk_create(
-                rows,
-                update_conflicts=True,
-                unique_fields=["asin"],
-                update_fields=list(update_fields),
-                batch_size=500,
-            )
-            return
-        fields = [f for f in Deal._meta.concrete_fields if not f.primary_key]
-        quote = connection.ops.quote_name
-        columns = ", ".join(quote(f.column) for f in fields)
-        updates = ", ".join(
-            f"{quote(Deal._meta.get_field(name).column)} = excluded."
-            f"{quote(Deal._meta.get_field(name).column)}"
-            for name in update_fields
-        )
-        sql = (
-            f"INSERT INTO {quote(Deal._meta.db_table)} ({columns}) "
-            f"VALUES ({', '.join(['%s'] * len(fields))}) "
-            f"ON CONFLICT ({quote('asin')}) DO UPDATE SET {updates}"
-        )
-        params = [
-            [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
-            for row in rows
-        ]
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
+        insert_rows(Deal, rows, conflict="asin", update_fields=update_fields, using=self.db)
 
     def update_rows(self, rows: Sequence[Deal], update_fields: Sequence[str]) -> None:
-        """Write `update_fields` of existing rows by primary key, one prepared UPDATE.
+        """Write `update_fields` of loaded rows by primary key, in one prepared statement."""
+        from deals.bulk import update_rows
 
-        bulk_update builds a CASE per field and row and ran at ~300 rows/s here.
-        """
-        if not rows:
-            return
-        connection = connections[self.db]
-        fields = [Deal._meta.get_field(name) for name in update_fields]
-        quote = connection.ops.quote_name
-        sets = ", ".join(f"{quote(f.column)} = %s" for f in fields)
-        sql = f"UPDATE {quote(Deal._meta.db_table)} SET {sets} WHERE {quote('id')} = %s"
-        params = [
-            [*(f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields), row.pk]
-            for row in rows
-        ]
-        with connection.cursor() as cursor:
-            cursor.executemany(sql, params)
+        update_rows(Deal, rows, update_fields, using=self.db)
 
     def stale(self, before: datetime) -> DealQuerySet:
         return self.filter(last_seen_utc__lt=before)

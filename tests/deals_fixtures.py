@@ -91,3 +91,13 @@ def no_key_in_logs():
         for lg, level in levels:
             lg.setLevel(level)
     assert not watch.leaks, f"the Keepa key reached the logs: {watch.leaks[:3]}"
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """The dashboard keeps filtered counts in the cache; no test may see another's."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

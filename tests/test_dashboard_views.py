@@ -736,3 +736,11 @@ def test_the_api_answers_401_to_anonymous_clients(url):
     response = Client().get(url)
     assert response.status_code == 401
     assert response.json() == {"error": "authentication required"}
+
+
+def test_a_filtered_count_follows_the_next_entry(client):
+    for i in range(3):
+        make_deal(f"C{i:09d}", delta_percent=70, entered=True)
+    assert client.get("/api/deals?delta_percent_min=60").json()["count"] == 3
+    make_deal("C000000009", delta_percent=80, entered=True)
+    assert client.get("/api/deals?delta_percent_min=60").json()["count"] == 4
