@@ -147,6 +147,7 @@ class Result:
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
     error: str = ""
+    code: str = ""  # the commit (and uncommitted product files) this scenario ran
 
     def add(
         self,

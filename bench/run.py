@@ -111,12 +111,14 @@ def run_scenario(scenario: str, quick: bool, out_dir: Path, json_path: Path | No
     module, title = SCENARIOS[scenario]
     db_path = out_dir / f"scenario-{scenario}.sqlite3"
     result = Result(scenario, title)
+    code = code_version()  # before the product is imported: what this process runs
     try:
         setup_django(db_path)
         result = importlib.import_module(module).run(quick)
     except Exception:
         result.error = traceback.format_exc(limit=8)
         print(result.error, file=sys.stderr)
+    result.code = code
     if json_path:
         json_path.write_text(json.dumps(result.to_json(), indent=1))
     return 1 if result.error else 0
@@ -178,6 +180,14 @@ def code_version() -> str:
     return f"commit {head} plus uncommitted changes to {', '.join(changed)}"
 
 
+def codes(results: list[Result]) -> str:
+    found = list(dict.fromkeys(r.code for r in results if r.code))
+    if len(found) == 1:
+        return found[0]
+    # The code changed while the bench ran (others commit meanwhile): say which ran what.
+    return "; ".join(f"scenario {r.scenario}: {r.code or 'unknown'}" for r in results)
+
+
 def fmt(value: float) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "n/a"
@@ -201,7 +211,7 @@ def render(results: list[Result], command: str, seconds: float, quick: bool) -> 
         f"- Machine: {machine()}",
         f"- Command: `{command}` (from the project folder; `make bench` runs "
         "`.venv/bin/python -m bench.run`)",
-        f"- Code: {code_version()}",
+        f"- Code: {codes(results)}",
         f"- Wall time: {seconds / 60:.1f} min",
         "",
         "Against the bundled Keepa simulator (seed 1, clock pinned at "
