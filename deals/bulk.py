@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from django.db import connections, models
 
 Prep = Callable[[Any], Any]
@@ -29,7 +30,14 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
 
 
 def _sqlite_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value)
+    if value is None:
+        return None
+    try:
+        # orjson is several times faster on the 2-3 KB deal snapshots, and its output is
+        # ordinary JSON that Django's JSONField reads back.
+        return orjson.dumps(value).decode()
+    except TypeError:  # not plain JSON data (orjson is stricter): let json decide
+        return json.dumps(value)
 
 
 def _identity(value: Any) -> Any:
