@@ -249,8 +249,9 @@ class Updater:
         return self.counts.pages > 0 or self.counts.enriched > 0
 
     def start(self) -> None:
-        if self.client.tokens is None:
-            self.client.token_status()  # free: learn the balance before spending any
+        # Free, and always fresh: a client reused from an earlier run would still hold that
+        # run's last balance, from before Keepa refilled the bucket.
+        self.client.token_status()
 
     def keep_going(self) -> None:
         """Stop before the task's time limit, and stop if another run took over the lock."""

@@ -274,6 +274,16 @@ def test_the_run_never_spends_below_the_reserve(keepa, settings, tmp_path):
     assert Deal.objects.count() == 300
 
 
+def test_a_client_kept_between_runs_sees_the_refill(keepa, settings, tmp_path):
+    settings.DEALS_SETTINGS_FILE = write_settings(tmp_path, token_reserve=100)
+    client = fast_client(keepa)
+    keepa.keys(key=SECRET, tokens=104, refill_rate=1)
+    assert ingest.run(trigger="test", client=client).pages == 0  # below the reserve
+    keepa.keys(key=SECRET, tokens=5000, refill_rate=1)  # Keepa refilled meanwhile
+    next_cycle(keepa)
+    assert ingest.run(trigger="test", client=client).pages > 0
+
+
 def test_the_same_query_is_not_polled_again_inside_keepas_cache(keepa):
     ingest.run(trigger="test")
     deal_requests = keepa.stats()["requests"]["/deal"]
