@@ -95,14 +95,7 @@ def run(
     chosen = resolve_columns(columns)
     owner = JobLock.owner_token()
     if not dry_run and not JobLock.acquire(LOCK_NAME, owner, LOCK_TTL):
-        now = timezone.now()
-        return SyncRun.objects.create(
-            kind=SyncRun.Kind.BACKFILL,
-            trigger=trigger,
-            status=SyncRun.Status.SKIPPED,
-            finished_at=now,
-            note="already running",
-        )
+        return SyncRun.objects.record_already_running(SyncRun.Kind.BACKFILL, trigger)
     try:
         return Backfill(chosen, only_missing, dry_run, limit, batch_size, client, trigger).run(
             progress

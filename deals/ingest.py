@@ -175,15 +175,7 @@ def run(
     """
     owner = JobLock.owner_token()
     if not JobLock.acquire(LOCK_NAME, owner, LOCK_TTL):
-        now = timezone.now()
-        return SyncRun.objects.create(
-            kind=SyncRun.Kind.UPDATE,
-            trigger=trigger,
-            status=SyncRun.Status.SKIPPED,
-            started_at=now,
-            finished_at=now,
-            note="already running",
-        )
+        return SyncRun.objects.record_already_running(SyncRun.Kind.UPDATE, trigger)
     try:
         return _run_locked(trigger=trigger, full=full, client=client, owner=owner)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from keepa_client.client import KeepaClient
+from keepa_client.redact import redact
 
 
 def make_client(domain: int = 1) -> KeepaClient:
@@ -19,7 +20,5 @@ def make_client(domain: int = 1) -> KeepaClient:
 
 def redact_error(exc: BaseException) -> str:
     """A one-line description of an error, safe to store and show."""
-    from keepa_client.redact import redact
-
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return redact(text, settings.KEEPA_API_KEY)[:1000]

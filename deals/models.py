@@ -153,6 +153,18 @@ class SyncRunQuerySet(models.QuerySet):
     def updates(self) -> SyncRunQuerySet:
         return self.filter(kind=SyncRun.Kind.UPDATE)
 
+    def record_already_running(self, kind: str, trigger: str) -> SyncRun:
+        """The run a trigger records when another run of its kind holds the lock."""
+        now = timezone.now()
+        return self.create(
+            kind=kind,
+            trigger=trigger,
+            status=SyncRun.Status.SKIPPED,
+            started_at=now,
+            finished_at=now,
+            note="already running",
+        )
+
     def last_ok(self) -> SyncRun | None:
         """The last run that brought the data up to date: ok, or partial for lack of tokens
         to look up every seller once the sweep itself had been read."""

@@ -79,13 +79,7 @@ def run(*, dry_run: bool = False, trigger: str = "schedule") -> SyncRun:
     owner = JobLock.owner_token()
     now = timezone.now()
     if not JobLock.acquire(LOCK_NAME, owner, LOCK_TTL):
-        return SyncRun.objects.create(
-            kind=SyncRun.Kind.PRUNE,
-            trigger=trigger,
-            status=SyncRun.Status.SKIPPED,
-            finished_at=now,
-            note="already running",
-        )
+        return SyncRun.objects.record_already_running(SyncRun.Kind.PRUNE, trigger)
     sync = SyncRun.objects.create(kind=SyncRun.Kind.PRUNE, trigger=trigger)
     try:
         try:

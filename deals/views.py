@@ -39,7 +39,7 @@ from keepa_client.redact import redact
 
 # A Refresh whose task has neither finished nor started after this long stops being
 # watched (no worker running?); its data, if it ever runs, arrives through the live poll.
-REFRESH_WATCH_SECONDS = settings.Q_CLUSTER.get("timeout", 600) + 60
+REFRESH_WATCH_SECONDS = ingest.REQUEST_CLAIM_TTL.total_seconds()
 
 TABLE_COLUMNS = [c for c in COLUMNS if c.in_table]
 
