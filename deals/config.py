@@ -9,40 +9,7 @@ from typing import Any
 
 from django.conf import settings as django_settings
 
-# Price types Keepa accepts in a /deal query (REFERENCE §4.2).
-DEAL_PRICE_TYPES = {0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 18, 19, 20, 21, 22, 32, 33}
-DEAL_DOMAINS = {1, 2, 3, 4, 5, 6, 8, 9, 10, 11}
-
-_BOOL_KEYS = {
-    "isFilterEnabled", "isRangeEnabled", "isLowest", "isLowest90", "isLowestOffer", "isHighest",
-    "isOutOfStock", "isBackInStock", "hasReviews", "filterErotic", "singleVariation", "isRisers",
-    "isPrimeExclusive", "mustHaveAmazonOffer", "mustNotHaveAmazonOffer",
-}  # fmt: skip
-_RANGE_KEYS = {
-    "currentRange",
-    "deltaRange",
-    "deltaPercentRange",
-    "deltaLastRange",
-    "salesRankRange",
-}
-_INT_LIST_KEYS = {"includeCategories", "excludeCategories", "warehouseConditions"}
-_STRING_LIST_KEYS = {
-    "material", "type", "manufacturer", "brand", "productGroup", "model", "color", "size",
-    "unitType", "scent", "itemForm", "pattern", "style", "itemTypeKeyword",
-    "targetAudienceKeyword", "edition", "format", "author", "binding", "languages",
-    "brandStoreName", "brandStoreUrlName", "websiteDisplayGroup", "websiteDisplayGroupName",
-    "salesRankDisplayGroup",
-}  # fmt: skip
-_OTHER_KEYS = {
-    "page",
-    "domainId",
-    "priceTypes",
-    "dateRange",
-    "minRating",
-    "titleSearch",
-    "sortType",
-}
-DEAL_QUERY_KEYS = _BOOL_KEYS | _RANGE_KEYS | _INT_LIST_KEYS | _STRING_LIST_KEYS | _OTHER_KEYS
+from keepa_client.query import InvalidDealQuery, json_type, validate_deal_query
 
 
 class ConfigError(ValueError):
@@ -138,7 +105,7 @@ def parse_config(data: Any, *, path: Path = Path("settings.json")) -> DealsConfi
         value = data[key]
         if not isinstance(value, int) or isinstance(value, bool):
             raise ConfigError(
-                f"{name}: field {key!r} must be a whole number, got {_json_type(value)}"
+                f"{name}: field {key!r} must be a whole number, got {json_type(value)}"
             )
         if not low <= value <= high:
             raise ConfigError(
@@ -178,14 +145,14 @@ def parse_seller_costs(data: Any, name: str = "settings.json") -> SellerCosts:
         kind, low, high = _COST_FIELDS[key]
         if kind is bool:
             if not isinstance(value, bool):
-                raise ConfigError(f"{where}.{key}' must be true or false, got {_json_type(value)}")
+                raise ConfigError(f"{where}.{key}' must be true or false, got {json_type(value)}")
         elif kind is int:
             if not _is_int(value):
                 raise ConfigError(
-                    f"{where}.{key}' must be a whole number of cents, got {_json_type(value)}"
+                    f"{where}.{key}' must be a whole number of cents, got {json_type(value)}"
                 )
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}.{key}' must be a number, got {_json_type(value)}")
+            raise ConfigError(f"{where}.{key}' must be a number, got {json_type(value)}")
         if kind is not bool and not low <= value <= high:
             raise ConfigError(f"{where}.{key}' must be between {low} and {high}, got {value}")
         values[key] = float(value) if kind is float else value
@@ -193,84 +160,14 @@ def parse_seller_costs(data: Any, name: str = "settings.json") -> SellerCosts:
 
 
 def _validate_deal_query(query: Any, name: str) -> dict[str, Any]:
-    where = f"{name}: field 'deal_query"
-    if not isinstance(query, dict):
-        raise ConfigError(f"{where}' must be a JSON object (Keepa's /deal selection)")
-    for key, value in query.items():
-        if key not in DEAL_QUERY_KEYS:
-            raise ConfigError(f"{where}.{key}' is not a Keepa /deal query field")
-        if value is None:
-            continue
-        if key in _BOOL_KEYS and not isinstance(value, bool):
-            raise ConfigError(f"{where}.{key}' must be true or false, got {_json_type(value)}")
-        if key in _RANGE_KEYS and not (
-            isinstance(value, list) and len(value) == 2 and all(_is_int(v) for v in value)
-        ):
-            raise ConfigError(f"{where}.{key}' must be a list of two whole numbers [min, max]")
-        if key in _INT_LIST_KEYS and not (
-            isinstance(value, list) and all(_is_int(v) for v in value)
-        ):
-            raise ConfigError(f"{where}.{key}' must be a list of whole numbers")
-        if key in _STRING_LIST_KEYS and not (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-        ):
-            raise ConfigError(f"{where}.{key}' must be a list of strings")
-    query = dict(query)
-    # Keepa accepts numbers sent as strings ("domainId": "1"); normalise them here.
-    for key in ("domainId", "dateRange", "sortType", "minRating"):
-        if (
-            key in query
-            and isinstance(query[key], str)
-            and query[key].strip().lstrip("-").isdigit()
-        ):
-            query[key] = int(query[key])
-    domain = query.get("domainId")
-    if domain is None:
-        raise ConfigError(f"{where}.domainId' is required (1 = amazon.com)")
-    if not _is_int(domain) or domain not in DEAL_DOMAINS:
-        raise ConfigError(
-            f"{where}.domainId' must be one of {sorted(DEAL_DOMAINS)}, got {domain!r}"
-        )
-    price_types = query.get("priceTypes")
-    if (
-        not isinstance(price_types, list)
-        or len(price_types) != 1
-        or not _is_int(price_types[0])
-        or price_types[0] not in DEAL_PRICE_TYPES
-    ):
-        raise ConfigError(
-            f"{where}.priceTypes' must be a list of exactly one of "
-            f"{sorted(DEAL_PRICE_TYPES)} (2 = used), got {price_types!r}"
-        )
-    date_range = query.get("dateRange", 0)
-    if not _is_int(date_range) or not 0 <= date_range <= 3:
-        raise ConfigError(
-            f"{where}.dateRange' must be 0 (day), 1 (week), 2 (month) or 3 (90 days), "
-            f"got {date_range!r}"
-        )
-    sort_type = query.get("sortType")
-    if sort_type is not None and (not _is_int(sort_type) or abs(sort_type) not in (0, 1, 2, 3, 4)):
-        raise ConfigError(f"{where}.sortType' must be between -4 and 4, got {sort_type!r}")
-    title = query.get("titleSearch")
-    if title is not None and not isinstance(title, str):
-        raise ConfigError(f"{where}.titleSearch' must be a string")
+    try:
+        query = validate_deal_query(query)
+    except InvalidDealQuery as exc:
+        where = f"deal_query.{exc.field}" if exc.field else "deal_query"
+        raise ConfigError(f"{name}: field '{where}' {exc.problem}") from None
     query.pop("page", None)  # the sweep sets the page itself
     return query
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, (int, float)):
-        return f"number {value!r}"
-    if isinstance(value, str):
-        return f"string {value!r}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return "null"
