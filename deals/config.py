@@ -71,19 +71,37 @@ _INT_FIELDS = {
 def load_config(path: Path | str | None = None) -> DealsConfig:
     """Read and validate settings.json; raise ConfigError naming the field on any problem."""
     path = Path(path) if path is not None else Path(django_settings.DEALS_SETTINGS_FILE)
+    return parse_config(_decode(_read(path), path), path=path)
+
+
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path.name}: file not found ({path})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path.name}: not UTF-8 text (byte {exc.start} cannot be decoded)"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"{path.name}: cannot be read ({exc.strerror})") from None
+        raise ConfigError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _decode(text: str, path: Path) -> Any:
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"{path.name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
-    return parse_config(data, path=path)
+    except ValueError as exc:
+        # Python refuses integers of more than 4,300 digits (its int-string limit).
+        reason = str(exc).split(";")[0]
+        raise ConfigError(f"{path.name}: invalid JSON: a number is too long ({reason})") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{path.name}: invalid JSON: lists or objects nested too deeply"
+        ) from None
 
 
 def parse_config(data: Any, *, path: Path = Path("settings.json")) -> DealsConfig:

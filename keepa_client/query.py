@@ -6,6 +6,7 @@ observed 400 answers) and §3.4 (domain ids).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +42,11 @@ DEAL_QUERY_FIELDS = BOOL_FIELDS | RANGE_FIELDS | INT_LIST_FIELDS | STRING_LIST_F
 
 # Keepa accepts these numbers sent as JSON strings ("domainId": "1", REFERENCE §1 OBS).
 _NUMERIC_FIELDS = ("domainId", "dateRange", "sortType", "minRating")
+# ASCII digits only, and no longer than a Java int: int() would also take "²" or "٣" (and
+# fail on one), or spend its digit limit on a 5,000-digit string.
+_NUMERIC_STRING = re.compile(r"\s*-?[0-9]{1,10}\s*")
+# minRating is a rating times ten (0..50); -1 switches the filter off.
+MIN_RATING_RANGE = (-1, 50)
 
 
 class InvalidDealQuery(ValueError):
@@ -78,11 +84,7 @@ def validate_deal_query(query: Any) -> dict[str, Any]:
             raise InvalidDealQuery(key, "must be a list of strings")
     query = dict(query)
     for key in _NUMERIC_FIELDS:
-        if (
-            key in query
-            and isinstance(query[key], str)
-            and query[key].strip().lstrip("-").isdigit()
-        ):
+        if key in query and isinstance(query[key], str) and _NUMERIC_STRING.fullmatch(query[key]):
             query[key] = int(query[key])
     domain = query.get("domainId")
     if domain is None:
@@ -113,6 +115,12 @@ def validate_deal_query(query: Any) -> dict[str, Any]:
         raise InvalidDealQuery(
             "sortType",
             f"must be between -{max(SORT_TYPES)} and {max(SORT_TYPES)}, got {sort_type!r}",
+        )
+    min_rating = query.get("minRating")
+    low, high = MIN_RATING_RANGE
+    if min_rating is not None and (not _is_int(min_rating) or not low <= min_rating <= high):
+        raise InvalidDealQuery(
+            "minRating", f"must be a whole number from {low} to {high}, got {json_type(min_rating)}"
         )
     title = query.get("titleSearch")
     if title is not None and not isinstance(title, str):

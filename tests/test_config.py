@@ -107,3 +107,51 @@ def test_defaults_fill_what_the_file_leaves_out(tmp_path):
     assert config.update_every_minutes == 5
     assert config.stale_after_hours == 48
     assert config.date_range == 0
+
+
+HOSTILE = {
+    # Python refuses to turn more than 4,300 digits into an int (a ValueError, not JSON's).
+    "a 5,000-digit number": (
+        '{"deal_query": {"domainId": 1, "priceTypes": [2]}, "token_reserve": 1' + "0" * 4999 + "}",
+        "invalid JSON: a number is too long (Exceeds the limit (4300 digits)",
+    ),
+    # The decoder recurses once per level: a RecursionError, not a JSONDecodeError.
+    "lists nested 100,000 deep": (
+        "[" * 100_000,
+        "invalid JSON: lists or objects nested too deeply",
+    ),
+    "a domain id in superscript digits": (
+        '{"deal_query": {"domainId": "\u00b2", "priceTypes": [2]}}',
+        "'deal_query.domainId' must be one of",
+    ),
+    "a 5,000-digit domain id string": (
+        '{"deal_query": {"domainId": "' + "1" * 5000 + '", "priceTypes": [2]}}',
+        "'deal_query.domainId' must be one of",
+    ),
+    "a nested minRating": (
+        '{"deal_query": {"domainId": 1, "priceTypes": [2], "minRating": [[[1]]]}}',
+        "'deal_query.minRating' must be a whole number from -1 to 50, got a list",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_hostile_file_is_a_config_error_with_a_message(tmp_path, name):
+    content, message = HOSTILE[name]
+    with pytest.raises(ConfigError) as raised:
+        load_config(write(tmp_path, content))
+    assert str(raised.value).startswith("settings.json: ")
+    assert message in str(raised.value)
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "settings.json"
+    path.write_bytes(b'{"deal_query": {"titleSearch": "caf\xe9"}}')
+    with pytest.raises(ConfigError, match=r"settings\.json: not UTF-8 text \(byte 35 "):
+        load_config(path)
+
+
+def test_a_directory_in_place_of_the_file_is_named(tmp_path):
+    (tmp_path / "settings.json").mkdir()
+    with pytest.raises(ConfigError, match=r"settings\.json: cannot be read \(Is a directory\)"):
+        load_config(tmp_path / "settings.json")

@@ -109,3 +109,22 @@ def test_invalid_costs_are_named_and_change_nothing(client, deals):
 def test_costs_need_a_login(deals):
     response = Client().get("/costs")
     assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ('{"deal_query": {"domainId": 1}, "token_reserve": 1' + "0" * 4999 + "}", "too long"),
+        ("[" * 100_000, "nested too deeply"),
+    ],
+)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_broken_settings_file_is_named_on_the_costs_page(client, deals, content, problem, method):
+    deals.write_text(content)
+    response = getattr(client, method)("/costs", FORM)
+    assert response.status_code == 503
+    page = response.content.decode()
+    assert "settings.json cannot be read: settings.json: invalid JSON" in page
+    assert problem in page
+    assert deals.read_text() == content  # a broken file is never overwritten
+    assert set(Deal.objects.values_list("profit", flat=True)) == {-1, None}
