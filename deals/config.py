@@ -1,9 +1,16 @@
-"""Load and validate settings.json: the user's deal query, schedules, grace periods, budget."""
+"""settings.json, read and written here only: the deal query, schedules, grace periods, costs.
+
+The file is the user's: a save changes only the text of the value it writes, so the rest of
+the file keeps its layout byte for byte, and keeps its permissions.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import os
+import stat
+import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +83,9 @@ def load_config(path: Path | str | None = None) -> DealsConfig:
 
 def _read(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        # newline="": JSON reads "\r\n" as whitespace, and a save must write the same bytes back.
+        with path.open(encoding="utf-8", newline="") as handle:
+            return handle.read()
     except FileNotFoundError:
         raise ConfigError(f"{path.name}: file not found ({path})") from None
     except UnicodeDecodeError as exc:
@@ -102,6 +111,109 @@ def _decode(text: str, path: Path) -> Any:
         raise ConfigError(
             f"{path.name}: invalid JSON: lists or objects nested too deeply"
         ) from None
+
+
+def write_seller_costs(costs: SellerCosts, path: Path | str | None = None) -> bool:
+    """Store `costs` in settings.json; return False, writing nothing, if it holds them already."""
+    path = Path(path) if path is not None else Path(django_settings.DEALS_SETTINGS_FILE)
+    text = _read(path)
+    # Refuse to rewrite a file that is broken already: the user's error stays theirs to see.
+    stored = parse_config(_decode(text, path), path=path).seller_costs
+    if costs == stored:
+        return False
+    value = {k: _plain_number(v) for k, v in asdict(costs).items()}
+    parse_seller_costs(value, path.name)
+    _replace_file(path, _with_member(text, "seller_costs", value))
+    return True
+
+
+def _plain_number(value: Any) -> Any:
+    """50.0 -> 50: whole percentages are written the way a person writes them."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_WHITESPACE = json.decoder.WHITESPACE
+
+
+def _with_member(text: str, key: str, value: Any) -> str:
+    """The JSON object `text` with top-level `key` set to `value`; everything else unchanged.
+
+    Only the value's own span is rewritten (found with the decoder's end positions), in the
+    layout the file already uses there: indented to match, or on one line if it was.
+    """
+    decoder = json.JSONDecoder()
+    i = _WHITESPACE.match(text, 0).end() + 1  # past the opening "{"
+    span = None
+    last_end = None
+    key_start = None
+    while True:
+        i = _WHITESPACE.match(text, i).end()
+        if text[i] == "}":
+            break
+        key_start = i
+        name, i = json.decoder.scanstring(text, i + 1)
+        i = _WHITESPACE.match(text, i).end() + 1  # past ":"
+        start = _WHITESPACE.match(text, i).end()
+        _, end = decoder.raw_decode(text, start)
+        if name == key:
+            span = (start, end)  # the last one wins, as it does for json.loads
+        last_end = end
+        i = _WHITESPACE.match(text, end).end()
+        if text[i] == "}":
+            break
+        i += 1  # past ","
+    if span is not None:
+        start, end = span
+        return text[:start] + _render_like(value, text, start, text[start:end]) + text[end:]
+    # Not there yet: append it as a new last member, laid out like the members before it.
+    assert key_start is not None and last_end is not None  # deal_query is always there
+    line_start = text.rfind("\n", 0, key_start) + 1
+    indent = text[line_start:key_start]
+    if line_start and not indent.strip():  # one member per line
+        newline = "\r\n" if "\r\n" in text else "\n"
+        rendered = json.dumps(value, indent=indent or "  ").replace("\n", newline + indent)
+        member = f",{newline}{indent}{json.dumps(key)}: {rendered}"
+    else:
+        member = f", {json.dumps(key)}: {json.dumps(value)}"
+    return text[:last_end] + member + text[last_end:]
+
+
+def _render_like(value: Any, text: str, start: int, old: str) -> str:
+    """`value` as JSON, in the layout of `old` (the text found at `start` in `text`)."""
+    if "\n" not in old:
+        compact = "," in old and ", " not in old and ": " not in old
+        return json.dumps(value, separators=(",", ":") if compact else None)
+    line_start = text.rfind("\n", 0, start) + 1
+    base = text[line_start:start]
+    base = base[: len(base) - len(base.lstrip())]
+    first_inner = old[old.index("\n") + 1 :]
+    inner = first_inner[: len(first_inner) - len(first_inner.lstrip())]
+    unit = inner[len(base) :] if inner.startswith(base) and len(inner) > len(base) else "  "
+    newline = "\r\n" if "\r\n" in old else "\n"
+    return json.dumps(value, indent=unit).replace("\n", newline + base)
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """Write `text` to a sibling and rename it over `path`: a reader never sees half a file."""
+    target = path.resolve()  # a symlinked settings.json stays a link to the file it names
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".settings-", suffix=".json")
+    except OSError as exc:
+        raise ConfigError(f"{path.name}: cannot be written ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            # mkstemp makes the file 0600; a worker running as another user must still read it.
+            os.fchmod(handle.fileno(), mode)
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ConfigError(f"{path.name}: cannot be written ({exc.strerror or exc})") from None
+        raise
 
 
 def parse_config(data: Any, *, path: Path = Path("settings.json")) -> DealsConfig:

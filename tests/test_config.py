@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
+import stat
 from pathlib import Path
 
 import pytest
 
-from deals.config import ConfigError, load_config
+from deals.config import ConfigError, SellerCosts, load_config, write_seller_costs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,3 +156,110 @@ def test_a_directory_in_place_of_the_file_is_named(tmp_path):
     (tmp_path / "settings.json").mkdir()
     with pytest.raises(ConfigError, match=r"settings\.json: cannot be read \(Is a directory\)"):
         load_config(tmp_path / "settings.json")
+
+
+NEW_COSTS = SellerCosts(
+    prep_fee_cents=75,
+    inbound_shipping_cents=60,
+    closing_fee_cents=180,
+    sales_tax_percent=6.5,
+    tax_exempt=True,
+    target_markup_percent=40.0,
+)
+NEW_COSTS_JSON = {
+    "prep_fee_cents": 75,
+    "inbound_shipping_cents": 60,
+    "closing_fee_cents": 180,
+    "sales_tax_percent": 6.5,
+    "tax_exempt": True,
+    "target_markup_percent": 40,
+}
+
+# A file laid out by hand: four-space indents, a one-line query, odd spacing, keys in the
+# user's order. Only the seller_costs value may change when the costs are saved.
+HAND_MADE = """{
+    "update_every_minutes" :  5,
+    "deal_query": {"domainId": 1, "priceTypes": [2],   "dateRange": 3},
+    "seller_costs": {
+        "prep_fee_cents": 50,
+        "tax_exempt": false
+    },
+
+    "stale_after_hours": 48
+}
+"""
+
+
+def test_saving_costs_rewrites_only_their_value_and_keeps_the_layout(tmp_path):
+    path = write(tmp_path, HAND_MADE)
+    assert write_seller_costs(NEW_COSTS, path) is True
+    text = path.read_text()
+    head, tail = HAND_MADE.split('"seller_costs": ')[0], HAND_MADE.split("    },\n")[1]
+    assert text.startswith(head + '"seller_costs": {\n        "prep_fee_cents": 75,\n')
+    assert text.endswith('\n        "target_markup_percent": 40\n    },\n' + tail)
+    assert json.loads(text)["seller_costs"] == NEW_COSTS_JSON
+    assert load_config(path).seller_costs == NEW_COSTS
+
+
+def test_saving_costs_keeps_a_one_line_file_on_one_line(tmp_path):
+    path = write(tmp_path, shipped())
+    before = path.read_text()
+    write_seller_costs(NEW_COSTS, path)
+    after = path.read_text()
+    assert "\n" not in after
+    assert after.split('"seller_costs": ')[0] == before.split('"seller_costs": ')[0]
+    assert json.loads(after) == json.loads(before) | {"seller_costs": NEW_COSTS_JSON}
+
+
+def test_saving_costs_into_a_file_without_them_appends_them_in_its_layout(tmp_path):
+    original = (
+        '{\r\n\t"deal_query": {"domainId": 1, "priceTypes": [2]},\r\n\t"token_reserve": 5\r\n}'
+    )
+    path = tmp_path / "settings.json"
+    path.write_bytes(original.encode())
+    write_seller_costs(NEW_COSTS, path)
+    after = path.read_bytes().decode()
+    assert after.startswith(
+        original[: original.index("\r\n}")] + ',\r\n\t"seller_costs": {\r\n\t\t'
+    )
+    assert after.endswith("\r\n\t}\r\n}")
+    assert json.loads(after)["seller_costs"] == NEW_COSTS_JSON
+    assert json.loads(after)["token_reserve"] == 5
+
+
+def test_saving_the_stored_costs_again_writes_nothing(tmp_path):
+    path = write(tmp_path, HAND_MADE)
+    write_seller_costs(NEW_COSTS, path)
+    inode, text = path.stat().st_ino, path.read_text()
+    assert write_seller_costs(NEW_COSTS, path) is False
+    assert path.stat().st_ino == inode and path.read_text() == text
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o600])
+def test_saving_costs_keeps_the_file_s_permissions(tmp_path, mode):
+    # A worker running as another user reads the file through its group or world bits.
+    path = write(tmp_path, shipped())
+    path.chmod(mode)
+    write_seller_costs(NEW_COSTS, path)
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
+def test_saving_costs_through_a_symlink_keeps_the_link(tmp_path):
+    real = write(tmp_path, shipped())
+    (tmp_path / "conf").mkdir()
+    link = tmp_path / "conf" / "settings.json"
+    link.symlink_to(real)
+    write_seller_costs(NEW_COSTS, link)
+    assert link.is_symlink()
+    assert load_config(real).seller_costs == NEW_COSTS
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".settings-")] == []
+
+
+def test_a_broken_file_is_not_overwritten_by_a_save(tmp_path):
+    path = write(
+        tmp_path, '{"deal_query": {"domainId": 1, "priceTypes": [2]}, "prune_every_hours": 0}'
+    )
+    before = path.read_text()
+    with pytest.raises(ConfigError, match="prune_every_hours"):
+        write_seller_costs(NEW_COSTS, path)
+    assert path.read_text() == before

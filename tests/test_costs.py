@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import json
+import stat
 from datetime import UTC, datetime
 
 import pytest
 import responses
 from django.contrib.auth.models import User
 from django.test import Client
+from django_q.models import Task
 
 from deals import economics
 from deals.config import load_config
@@ -127,4 +129,42 @@ def test_a_broken_settings_file_is_named_on_the_costs_page(client, deals, conten
     assert "settings.json cannot be read: settings.json: invalid JSON" in page
     assert problem in page
     assert deals.read_text() == content  # a broken file is never overwritten
+    assert set(Deal.objects.values_list("profit", flat=True)) == {-1, None}
+
+
+def test_saving_unchanged_costs_writes_nothing_and_recomputes_nothing(client, deals):
+    client.post("/costs", FORM)
+    Deal.objects.update(profit=-1)  # any recompute would overwrite this
+    inode, text, tasks = deals.stat().st_ino, deals.read_text(), Task.objects.count()
+
+    response = client.post("/costs", FORM)
+
+    assert response.status_code == 200
+    assert "Nothing to save" in response.content.decode()
+    assert deals.stat().st_ino == inode and deals.read_text() == text
+    assert Task.objects.count() == tasks
+    assert set(Deal.objects.values_list("profit", flat=True)) == {-1}
+
+
+def test_saving_costs_keeps_a_world_readable_file_world_readable(client, deals):
+    # The worker may run as another user: a 0600 file would stop every job.
+    deals.chmod(0o644)
+    client.post("/costs", FORM)
+    assert json.loads(deals.read_text())["seller_costs"]["prep_fee_cents"] == 75
+    assert stat.S_IMODE(deals.stat().st_mode) == 0o644
+
+
+def test_a_settings_file_that_cannot_be_written_is_named_and_nothing_is_recomputed(
+    client, deals, monkeypatch
+):
+    def refuse(**kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("deals.config.tempfile.mkstemp", refuse)
+    before = deals.read_text()
+    response = client.post("/costs", FORM)
+    assert response.status_code == 503
+    assert "settings.json: cannot be written (Permission denied)" in response.content.decode()
+    assert 'value="0.75"' in response.content.decode()  # what the user typed is kept
+    assert deals.read_text() == before
     assert set(Deal.objects.values_list("profit", flat=True)) == {-1, None}
