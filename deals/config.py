@@ -251,8 +251,9 @@ def parse_config(data: Any, *, path: Path = Path("settings.json")) -> DealsConfi
     return config
 
 
-# name: (type, minimum, maximum)
-_COST_FIELDS: dict[str, tuple[type, float, float]] = {
+# The seller's costs, declared once: settings.json is checked against these and the Costs form
+# is built from them. key: (type, minimum, maximum); int is whole cents, float a percentage.
+COST_LIMITS: dict[str, tuple[type, int, int]] = {
     "prep_fee_cents": (int, 0, 10_000),
     "inbound_shipping_cents": (int, 0, 10_000),
     "closing_fee_cents": (int, 0, 10_000),
@@ -268,11 +269,11 @@ def parse_seller_costs(data: Any, name: str = "settings.json") -> SellerCosts:
         raise ConfigError(f"{where}' must be a JSON object")
     values: dict[str, Any] = {}
     for key, value in data.items():
-        if key not in _COST_FIELDS:
+        if key not in COST_LIMITS:
             raise ConfigError(
-                f"{where}.{key}' is unknown (known: {', '.join(sorted(_COST_FIELDS))})"
+                f"{where}.{key}' is unknown (known: {', '.join(sorted(COST_LIMITS))})"
             )
-        kind, low, high = _COST_FIELDS[key]
+        kind, low, high = COST_LIMITS[key]
         if kind is bool:
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}.{key}' must be true or false, got {json_type(value)}")

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import json
 import stat
+from dataclasses import asdict
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 import responses
@@ -11,7 +13,8 @@ from django.test import Client
 from django_q.models import Task
 
 from deals import economics
-from deals.config import load_config
+from deals.config import COST_LIMITS, load_config, parse_seller_costs
+from deals.forms import SellerCostsForm
 from deals.models import Deal
 from tests.deals_fixtures import write_settings
 
@@ -168,3 +171,16 @@ def test_a_settings_file_that_cannot_be_written_is_named_and_nothing_is_recomput
     assert 'value="0.75"' in response.content.decode()  # what the user typed is kept
     assert deals.read_text() == before
     assert set(Deal.objects.values_list("profit", flat=True)) == {-1, None}
+
+
+@pytest.mark.parametrize("key", [k for k, limit in COST_LIMITS.items() if limit[0] is not bool])
+def test_the_form_takes_up_to_what_settings_json_takes_and_no_more(key):
+    kind, _low, high = COST_LIMITS[key]
+    field = key.removesuffix("_cents")  # the form asks for dollars
+    top = Decimal(high) / (100 if kind is int else 1)
+    form = SellerCostsForm(FORM | {field: str(top)})
+    assert form.is_valid(), form.errors
+    assert getattr(parse_seller_costs(asdict(form.to_costs())), key) == high
+    too_much = SellerCostsForm(FORM | {field: str(top + Decimal("0.01"))})
+    assert not too_much.is_valid()
+    assert f"less than or equal to {top}" in str(too_much.errors[field])
