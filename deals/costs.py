@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django_q.tasks import async_task
 
+from deals.columns import computed_from
 from deals.config import SellerCosts, write_seller_costs
 
-ECONOMICS_COLUMNS = ["all_in_cost", "profit", "margin_percent", "roi_percent", "max_buy_total"]
+ECONOMICS_COLUMNS = [c.name for c in computed_from("seller_costs")]
 
 
 def save_seller_costs(costs: SellerCosts) -> str | None:

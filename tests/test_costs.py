@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import stat
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -13,7 +13,9 @@ from django.test import Client
 from django_q.models import Task
 
 from deals import economics
+from deals.columns import BY_NAME, COMPUTED
 from deals.config import COST_LIMITS, load_config, parse_seller_costs
+from deals.costs import ECONOMICS_COLUMNS
 from deals.forms import SellerCostsForm
 from deals.models import Deal
 from tests.deals_fixtures import write_settings
@@ -184,3 +186,20 @@ def test_the_form_takes_up_to_what_settings_json_takes_and_no_more(key):
     too_much = SellerCostsForm(FORM | {field: str(top + Decimal("0.01"))})
     assert not too_much.is_valid()
     assert f"less than or equal to {top}" in str(too_much.errors[field])
+
+
+def test_saving_costs_recomputes_every_column_the_costs_change(client, deals):
+    # Found by computing each column under the old and the new costs, not by its declaration.
+    old = load_config()
+    form = SellerCostsForm(FORM)
+    assert form.is_valid()
+    new = replace(old, seller_costs=form.to_costs())
+    deal = Deal.objects.get(asin="B000000007")
+    moved = {c.name for c in COMPUTED if c.compute(deal, old) != c.compute(deal, new)}
+    assert moved == set(ECONOMICS_COLUMNS)
+
+    client.post("/costs", FORM)
+
+    deal.refresh_from_db()
+    for name in moved:
+        assert getattr(deal, name) == BY_NAME[name].compute(deal, new)
