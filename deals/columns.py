@@ -39,6 +39,8 @@ class Column:
     needs: tuple[str, ...] = ()
     # Sort NULLs last whichever way the column is sorted.
     default_descending: bool = False
+    # settings.json fields `compute` reads ("seller_costs"): saving them recomputes the column.
+    reads: tuple[str, ...] = ()
 
 
 COLUMNS: list[Column] = [
@@ -107,6 +109,7 @@ COLUMNS += [
         "cheapest offer (or Now) + sales tax + prep + inbound shipping",
         compute=_economics("all_in_cost"),
         needs=_FEES,
+        reads=("seller_costs",),
     ),
     Column(
         "profit",
@@ -116,6 +119,7 @@ COLUMNS += [
         filter="min",
         compute=_economics("profit"),
         needs=_FEES,
+        reads=("seller_costs",),
         default_descending=True,
     ),
     Column(
@@ -125,6 +129,7 @@ COLUMNS += [
         "profit as a share of the average price",
         compute=_economics("margin_percent"),
         needs=_FEES,
+        reads=("seller_costs",),
         default_descending=True,
     ),
     Column(
@@ -135,6 +140,7 @@ COLUMNS += [
         filter="min",
         compute=_economics("roi_percent"),
         needs=_FEES,
+        reads=("seller_costs",),
         default_descending=True,
     ),
     Column(
@@ -144,12 +150,19 @@ COLUMNS += [
         "the most you can pay (price + shipping) and still make your target markup",
         compute=_economics("max_buy_total"),
         needs=_FEES,
+        reads=("seller_costs",),
     ),
 ]
 
 BY_NAME = {c.name: c for c in COLUMNS}
 SORTABLE = {c.name for c in COLUMNS if c.sortable}
 COMPUTED = [c for c in COLUMNS if c.compute is not None]
+
+
+def computed_from(setting: str) -> list[Column]:
+    """The computed columns whose values depend on this settings.json field."""
+    return [c for c in COMPUTED if setting in c.reads]
+
 
 CATEGORY_NAMES = {
     283155: "Books",

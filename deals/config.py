@@ -1,48 +1,22 @@
-"""Load and validate settings.json: the user's deal query, schedules, grace periods, budget."""
+"""settings.json, read and written here only: the deal query, schedules, grace periods, costs.
+
+The file is the user's: a save changes only the text of the value it writes, so the rest of
+the file keeps its layout byte for byte, and keeps its permissions.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+import os
+import stat
+import tempfile
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings as django_settings
 
-# Price types Keepa accepts in a /deal query (REFERENCE §4.2).
-DEAL_PRICE_TYPES = {0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 18, 19, 20, 21, 22, 32, 33}
-DEAL_DOMAINS = {1, 2, 3, 4, 5, 6, 8, 9, 10, 11}
-
-_BOOL_KEYS = {
-    "isFilterEnabled", "isRangeEnabled", "isLowest", "isLowest90", "isLowestOffer", "isHighest",
-    "isOutOfStock", "isBackInStock", "hasReviews", "filterErotic", "singleVariation", "isRisers",
-    "isPrimeExclusive", "mustHaveAmazonOffer", "mustNotHaveAmazonOffer",
-}  # fmt: skip
-_RANGE_KEYS = {
-    "currentRange",
-    "deltaRange",
-    "deltaPercentRange",
-    "deltaLastRange",
-    "salesRankRange",
-}
-_INT_LIST_KEYS = {"includeCategories", "excludeCategories", "warehouseConditions"}
-_STRING_LIST_KEYS = {
-    "material", "type", "manufacturer", "brand", "productGroup", "model", "color", "size",
-    "unitType", "scent", "itemForm", "pattern", "style", "itemTypeKeyword",
-    "targetAudienceKeyword", "edition", "format", "author", "binding", "languages",
-    "brandStoreName", "brandStoreUrlName", "websiteDisplayGroup", "websiteDisplayGroupName",
-    "salesRankDisplayGroup",
-}  # fmt: skip
-_OTHER_KEYS = {
-    "page",
-    "domainId",
-    "priceTypes",
-    "dateRange",
-    "minRating",
-    "titleSearch",
-    "sortType",
-}
-DEAL_QUERY_KEYS = _BOOL_KEYS | _RANGE_KEYS | _INT_LIST_KEYS | _STRING_LIST_KEYS | _OTHER_KEYS
+from keepa_client.query import InvalidDealQuery, json_type, validate_deal_query
 
 
 class ConfigError(ValueError):
@@ -104,19 +78,142 @@ _INT_FIELDS = {
 def load_config(path: Path | str | None = None) -> DealsConfig:
     """Read and validate settings.json; raise ConfigError naming the field on any problem."""
     path = Path(path) if path is not None else Path(django_settings.DEALS_SETTINGS_FILE)
+    return parse_config(_decode(_read(path), path), path=path)
+
+
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        # newline="": JSON reads "\r\n" as whitespace, and a save must write the same bytes back.
+        with path.open(encoding="utf-8", newline="") as handle:
+            return handle.read()
     except FileNotFoundError:
         raise ConfigError(f"{path.name}: file not found ({path})") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path.name}: not UTF-8 text (byte {exc.start} cannot be decoded)"
+        ) from None
     except OSError as exc:
-        raise ConfigError(f"{path.name}: cannot be read ({exc.strerror})") from None
+        raise ConfigError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
+
+
+def _decode(text: str, path: Path) -> Any:
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError(
             f"{path.name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from None
-    return parse_config(data, path=path)
+    except ValueError as exc:
+        # Python refuses integers of more than 4,300 digits (its int-string limit).
+        reason = str(exc).split(";")[0]
+        raise ConfigError(f"{path.name}: invalid JSON: a number is too long ({reason})") from None
+    except RecursionError:
+        raise ConfigError(
+            f"{path.name}: invalid JSON: lists or objects nested too deeply"
+        ) from None
+
+
+def write_seller_costs(costs: SellerCosts, path: Path | str | None = None) -> bool:
+    """Store `costs` in settings.json; return False, writing nothing, if it holds them already."""
+    path = Path(path) if path is not None else Path(django_settings.DEALS_SETTINGS_FILE)
+    text = _read(path)
+    # Refuse to rewrite a file that is broken already: the user's error stays theirs to see.
+    stored = parse_config(_decode(text, path), path=path).seller_costs
+    if costs == stored:
+        return False
+    value = {k: _plain_number(v) for k, v in asdict(costs).items()}
+    parse_seller_costs(value, path.name)
+    _replace_file(path, _with_member(text, "seller_costs", value))
+    return True
+
+
+def _plain_number(value: Any) -> Any:
+    """50.0 -> 50: whole percentages are written the way a person writes them."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_WHITESPACE = json.decoder.WHITESPACE
+
+
+def _with_member(text: str, key: str, value: Any) -> str:
+    """The JSON object `text` with top-level `key` set to `value`; everything else unchanged.
+
+    Only the value's own span is rewritten (found with the decoder's end positions), in the
+    layout the file already uses there: indented to match, or on one line if it was.
+    """
+    decoder = json.JSONDecoder()
+    i = _WHITESPACE.match(text, 0).end() + 1  # past the opening "{"
+    span = None
+    last_end = None
+    key_start = None
+    while True:
+        i = _WHITESPACE.match(text, i).end()
+        if text[i] == "}":
+            break
+        key_start = i
+        name, i = json.decoder.scanstring(text, i + 1)
+        i = _WHITESPACE.match(text, i).end() + 1  # past ":"
+        start = _WHITESPACE.match(text, i).end()
+        _, end = decoder.raw_decode(text, start)
+        if name == key:
+            span = (start, end)  # the last one wins, as it does for json.loads
+        last_end = end
+        i = _WHITESPACE.match(text, end).end()
+        if text[i] == "}":
+            break
+        i += 1  # past ","
+    if span is not None:
+        start, end = span
+        return text[:start] + _render_like(value, text, start, text[start:end]) + text[end:]
+    # Not there yet: append it as a new last member, laid out like the members before it.
+    assert key_start is not None and last_end is not None  # deal_query is always there
+    line_start = text.rfind("\n", 0, key_start) + 1
+    indent = text[line_start:key_start]
+    if line_start and not indent.strip():  # one member per line
+        newline = "\r\n" if "\r\n" in text else "\n"
+        rendered = json.dumps(value, indent=indent or "  ").replace("\n", newline + indent)
+        member = f",{newline}{indent}{json.dumps(key)}: {rendered}"
+    else:
+        member = f", {json.dumps(key)}: {json.dumps(value)}"
+    return text[:last_end] + member + text[last_end:]
+
+
+def _render_like(value: Any, text: str, start: int, old: str) -> str:
+    """`value` as JSON, in the layout of `old` (the text found at `start` in `text`)."""
+    if "\n" not in old:
+        compact = "," in old and ", " not in old and ": " not in old
+        return json.dumps(value, separators=(",", ":") if compact else None)
+    line_start = text.rfind("\n", 0, start) + 1
+    base = text[line_start:start]
+    base = base[: len(base) - len(base.lstrip())]
+    first_inner = old[old.index("\n") + 1 :]
+    inner = first_inner[: len(first_inner) - len(first_inner.lstrip())]
+    unit = inner[len(base) :] if inner.startswith(base) and len(inner) > len(base) else "  "
+    newline = "\r\n" if "\r\n" in old else "\n"
+    return json.dumps(value, indent=unit).replace("\n", newline + base)
+
+
+def _replace_file(path: Path, text: str) -> None:
+    """Write `text` to a sibling and rename it over `path`: a reader never sees half a file."""
+    target = path.resolve()  # a symlinked settings.json stays a link to the file it names
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".settings-", suffix=".json")
+    except OSError as exc:
+        raise ConfigError(f"{path.name}: cannot be written ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            # mkstemp makes the file 0600; a worker running as another user must still read it.
+            os.fchmod(handle.fileno(), mode)
+            handle.write(text)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise ConfigError(f"{path.name}: cannot be written ({exc.strerror or exc})") from None
+        raise
 
 
 def parse_config(data: Any, *, path: Path = Path("settings.json")) -> DealsConfig:
@@ -138,7 +235,7 @@ def parse_config(data: Any, *, path: Path = Path("settings.json")) -> DealsConfi
         value = data[key]
         if not isinstance(value, int) or isinstance(value, bool):
             raise ConfigError(
-                f"{name}: field {key!r} must be a whole number, got {_json_type(value)}"
+                f"{name}: field {key!r} must be a whole number, got {json_type(value)}"
             )
         if not low <= value <= high:
             raise ConfigError(
@@ -154,8 +251,9 @@ def parse_config(data: Any, *, path: Path = Path("settings.json")) -> DealsConfi
     return config
 
 
-# name: (type, minimum, maximum)
-_COST_FIELDS: dict[str, tuple[type, float, float]] = {
+# The seller's costs, declared once: settings.json is checked against these and the Costs form
+# is built from them. key: (type, minimum, maximum); int is whole cents, float a percentage.
+COST_LIMITS: dict[str, tuple[type, int, int]] = {
     "prep_fee_cents": (int, 0, 10_000),
     "inbound_shipping_cents": (int, 0, 10_000),
     "closing_fee_cents": (int, 0, 10_000),
@@ -171,21 +269,21 @@ def parse_seller_costs(data: Any, name: str = "settings.json") -> SellerCosts:
         raise ConfigError(f"{where}' must be a JSON object")
     values: dict[str, Any] = {}
     for key, value in data.items():
-        if key not in _COST_FIELDS:
+        if key not in COST_LIMITS:
             raise ConfigError(
-                f"{where}.{key}' is unknown (known: {', '.join(sorted(_COST_FIELDS))})"
+                f"{where}.{key}' is unknown (known: {', '.join(sorted(COST_LIMITS))})"
             )
-        kind, low, high = _COST_FIELDS[key]
+        kind, low, high = COST_LIMITS[key]
         if kind is bool:
             if not isinstance(value, bool):
-                raise ConfigError(f"{where}.{key}' must be true or false, got {_json_type(value)}")
+                raise ConfigError(f"{where}.{key}' must be true or false, got {json_type(value)}")
         elif kind is int:
             if not _is_int(value):
                 raise ConfigError(
-                    f"{where}.{key}' must be a whole number of cents, got {_json_type(value)}"
+                    f"{where}.{key}' must be a whole number of cents, got {json_type(value)}"
                 )
         elif isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}.{key}' must be a number, got {_json_type(value)}")
+            raise ConfigError(f"{where}.{key}' must be a number, got {json_type(value)}")
         if kind is not bool and not low <= value <= high:
             raise ConfigError(f"{where}.{key}' must be between {low} and {high}, got {value}")
         values[key] = float(value) if kind is float else value
@@ -193,84 +291,14 @@ def parse_seller_costs(data: Any, name: str = "settings.json") -> SellerCosts:
 
 
 def _validate_deal_query(query: Any, name: str) -> dict[str, Any]:
-    where = f"{name}: field 'deal_query"
-    if not isinstance(query, dict):
-        raise ConfigError(f"{where}' must be a JSON object (Keepa's /deal selection)")
-    for key, value in query.items():
-        if key not in DEAL_QUERY_KEYS:
-            raise ConfigError(f"{where}.{key}' is not a Keepa /deal query field")
-        if value is None:
-            continue
-        if key in _BOOL_KEYS and not isinstance(value, bool):
-            raise ConfigError(f"{where}.{key}' must be true or false, got {_json_type(value)}")
-        if key in _RANGE_KEYS and not (
-            isinstance(value, list) and len(value) == 2 and all(_is_int(v) for v in value)
-        ):
-            raise ConfigError(f"{where}.{key}' must be a list of two whole numbers [min, max]")
-        if key in _INT_LIST_KEYS and not (
-            isinstance(value, list) and all(_is_int(v) for v in value)
-        ):
-            raise ConfigError(f"{where}.{key}' must be a list of whole numbers")
-        if key in _STRING_LIST_KEYS and not (
-            isinstance(value, list) and all(isinstance(v, str) for v in value)
-        ):
-            raise ConfigError(f"{where}.{key}' must be a list of strings")
-    query = dict(query)
-    # Keepa accepts numbers sent as strings ("domainId": "1"); normalise them here.
-    for key in ("domainId", "dateRange", "sortType", "minRating"):
-        if (
-            key in query
-            and isinstance(query[key], str)
-            and query[key].strip().lstrip("-").isdigit()
-        ):
-            query[key] = int(query[key])
-    domain = query.get("domainId")
-    if domain is None:
-        raise ConfigError(f"{where}.domainId' is required (1 = amazon.com)")
-    if not _is_int(domain) or domain not in DEAL_DOMAINS:
-        raise ConfigError(
-            f"{where}.domainId' must be one of {sorted(DEAL_DOMAINS)}, got {domain!r}"
-        )
-    price_types = query.get("priceTypes")
-    if (
-        not isinstance(price_types, list)
-        or len(price_types) != 1
-        or not _is_int(price_types[0])
-        or price_types[0] not in DEAL_PRICE_TYPES
-    ):
-        raise ConfigError(
-            f"{where}.priceTypes' must be a list of exactly one of "
-            f"{sorted(DEAL_PRICE_TYPES)} (2 = used), got {price_types!r}"
-        )
-    date_range = query.get("dateRange", 0)
-    if not _is_int(date_range) or not 0 <= date_range <= 3:
-        raise ConfigError(
-            f"{where}.dateRange' must be 0 (day), 1 (week), 2 (month) or 3 (90 days), "
-            f"got {date_range!r}"
-        )
-    sort_type = query.get("sortType")
-    if sort_type is not None and (not _is_int(sort_type) or abs(sort_type) not in (0, 1, 2, 3, 4)):
-        raise ConfigError(f"{where}.sortType' must be between -4 and 4, got {sort_type!r}")
-    title = query.get("titleSearch")
-    if title is not None and not isinstance(title, str):
-        raise ConfigError(f"{where}.titleSearch' must be a string")
+    try:
+        query = validate_deal_query(query)
+    except InvalidDealQuery as exc:
+        where = f"deal_query.{exc.field}" if exc.field else "deal_query"
+        raise ConfigError(f"{name}: field '{where}' {exc.problem}") from None
     query.pop("page", None)  # the sweep sets the page itself
     return query
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, (int, float)):
-        return f"number {value!r}"
-    if isinstance(value, str):
-        return f"string {value!r}"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return "null"

@@ -15,7 +15,7 @@ from django import forms
 from django.db.models import Q
 
 from deals.columns import COLUMNS, SORTABLE, Column, category_name
-from deals.config import SellerCosts
+from deals.config import COST_LIMITS, SellerCosts
 
 DEFAULT_SORT = "-delta_percent"
 
@@ -136,44 +136,67 @@ def _dollars(cents: int) -> Decimal:
     return (Decimal(cents) / 100).quantize(Decimal("0.01"))
 
 
+# The Costs form's labels, by settings.json key; its fields and bounds come from COST_LIMITS.
+COST_LABELS = {
+    "prep_fee_cents": "Prep fee per item ($)",
+    "inbound_shipping_cents": "Inbound shipping per item ($)",
+    "closing_fee_cents": "Amazon closing fee per item ($)",
+    "sales_tax_percent": "Sales tax (%)",
+    "tax_exempt": "I buy tax-exempt",
+    "target_markup_percent": "Target markup / ROI (%)",
+}
+# Decimal places a percentage may have (money has cents).
+_PERCENT_PLACES = {"sales_tax_percent": 3, "target_markup_percent": 1}
+
+
+def _cost_field_name(key: str) -> str:
+    """The form shows dollars where the file stores cents: "prep_fee_cents" -> "prep_fee"."""
+    return key.removesuffix("_cents")
+
+
+def _cost_field(key: str) -> forms.Field:
+    kind, low, high = COST_LIMITS[key]
+    label = COST_LABELS[key]
+    if kind is bool:
+        return forms.BooleanField(label=label, required=False)
+    if kind is int:  # cents, entered in dollars
+        return forms.DecimalField(
+            label=label,
+            min_value=Decimal(low) / 100,
+            max_value=Decimal(high) / 100,
+            decimal_places=2,
+        )
+    return forms.DecimalField(
+        label=label,
+        min_value=Decimal(low),
+        max_value=Decimal(high),
+        decimal_places=_PERCENT_PLACES[key],
+    )
+
+
 class SellerCostsForm(forms.Form):
     """The seller's costs, in dollars and percent as a reseller thinks of them."""
 
-    prep_fee = forms.DecimalField(
-        label="Prep fee per item ($)", min_value=0, max_value=100, decimal_places=2
-    )
-    inbound_shipping = forms.DecimalField(
-        label="Inbound shipping per item ($)", min_value=0, max_value=100, decimal_places=2
-    )
-    closing_fee = forms.DecimalField(
-        label="Amazon closing fee per item ($)", min_value=0, max_value=100, decimal_places=2
-    )
-    sales_tax_percent = forms.DecimalField(
-        label="Sales tax (%)", min_value=0, max_value=30, decimal_places=3
-    )
-    tax_exempt = forms.BooleanField(label="I buy tax-exempt", required=False)
-    target_markup_percent = forms.DecimalField(
-        label="Target markup / ROI (%)", min_value=0, max_value=1000, decimal_places=1
-    )
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for key in COST_LIMITS:
+            self.fields[_cost_field_name(key)] = _cost_field(key)
 
     @classmethod
     def initial_from(cls, costs: SellerCosts) -> dict[str, Any]:
-        return {
-            "prep_fee": _dollars(costs.prep_fee_cents),
-            "inbound_shipping": _dollars(costs.inbound_shipping_cents),
-            "closing_fee": _dollars(costs.closing_fee_cents),
-            "sales_tax_percent": costs.sales_tax_percent,
-            "tax_exempt": costs.tax_exempt,
-            "target_markup_percent": costs.target_markup_percent,
-        }
+        initial = {}
+        for key, (kind, _low, _high) in COST_LIMITS.items():
+            value = getattr(costs, key)
+            initial[_cost_field_name(key)] = _dollars(value) if kind is int else value
+        return initial
 
     def to_costs(self) -> SellerCosts:
-        data = self.cleaned_data
-        return SellerCosts(
-            prep_fee_cents=int(data["prep_fee"] * 100),
-            inbound_shipping_cents=int(data["inbound_shipping"] * 100),
-            closing_fee_cents=int(data["closing_fee"] * 100),
-            sales_tax_percent=float(data["sales_tax_percent"]),
-            tax_exempt=data["tax_exempt"],
-            target_markup_percent=float(data["target_markup_percent"]),
-        )
+        values = {}
+        for key, (kind, _low, _high) in COST_LIMITS.items():
+            value = self.cleaned_data[_cost_field_name(key)]
+            if kind is int:
+                value = int(value * 100)  # at most two decimal places: exact
+            elif kind is float:
+                value = float(value)
+            values[key] = value
+        return SellerCosts(**values)

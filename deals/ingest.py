@@ -37,6 +37,7 @@ from keepa_client.client import LAST_DEAL_PAGE, MAX_ASINS_PER_REQUEST, KeepaClie
 from keepa_client.errors import KeepaError
 from keepa_client.models import Deal as KeepaDeal
 from keepa_client.models import Product
+from keepa_client.wire import CONDITIONS_FOR_PRICE_TYPE
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +63,6 @@ RUN_TIME_LIMIT_S = settings.Q_CLUSTER["timeout"] - 90
 # this headroom, so the next scheduled sweep always finds its pages paid for.
 STALE_ENRICH_HEADROOM = 60
 MAX_ENRICH_CALLS_PER_RUN = 200
-
-# Offer conditions that can make the query's price type (REFERENCE §3.3 and §5.5).
-_USED = frozenset({2, 3, 4, 5})
-CONDITIONS_FOR_PRICE_TYPE: dict[int, frozenset[int] | None] = {
-    0: frozenset({1}), 1: frozenset({1}), 7: frozenset({1}), 10: frozenset({1}),
-    18: frozenset({1}), 8: frozenset({1}), 33: frozenset({1}),
-    2: _USED, 32: _USED, 9: _USED,
-    19: frozenset({2}), 20: frozenset({3}), 21: frozenset({4}), 22: frozenset({5}),
-    5: frozenset({7, 8, 9, 10}), 6: frozenset({6}),
-    3: None,
-}  # fmt: skip
 
 # The offer columns once the offer they described is gone.
 _CLEARED = {

@@ -331,11 +331,18 @@ def seller_costs(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = SellerCostsForm(request.POST)
         if form.is_valid():
-            save_seller_costs(form.to_costs())
-            message = (
-                "Saved. Profit, margin, ROI and max buy are being recomputed for every deal "
-                "(no Keepa tokens needed)."
-            )
+            try:
+                queued = save_seller_costs(form.to_costs())
+            except ConfigError as exc:
+                form.add_error(None, str(exc))
+                return render(request, "deals/costs.html", {"form": form}, status=503)
+            if queued is None:
+                message = "Nothing to save: these are the costs already in use."
+            else:
+                message = (
+                    "Saved. Profit, margin, ROI and max buy are being recomputed for every deal "
+                    "(no Keepa tokens needed)."
+                )
     else:
         form = SellerCostsForm(initial=SellerCostsForm.initial_from(config.seller_costs))
     return render(request, "deals/costs.html", {"form": form, "message": message})

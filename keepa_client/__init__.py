@@ -14,6 +14,7 @@ from keepa_client.errors import (
     TokensExhausted,
 )
 from keepa_client.models import Deal, DealPage, Offer, Product, Seller, TokenStatus
+from keepa_client.query import InvalidDealQuery, validate_deal_query
 from keepa_client.redact import redact
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "BadRequest",
     "Deal",
     "DealPage",
+    "InvalidDealQuery",
     "InvalidKey",
     "KeepaClient",
     "KeepaConnectionError",
@@ -35,4 +37,5 @@ __all__ = [
     "TokenStatus",
     "TokensExhausted",
     "redact",
+    "validate_deal_query",
 ]

@@ -111,18 +111,59 @@ WEEK = 1
 MONTH = 2
 NINETY_DAYS = 3
 
+# Offer conditions (Offer.condition, REFERENCE §5.5).
+UNKNOWN_CONDITION = 0
+CONDITION_NEW = 1
+CONDITION_USED_LIKE_NEW = 2
+CONDITION_USED_VERY_GOOD = 3
+CONDITION_USED_GOOD = 4
+CONDITION_USED_ACCEPTABLE = 5
+CONDITION_REFURBISHED = 6
+CONDITION_COLLECTIBLE_LIKE_NEW = 7
+CONDITION_COLLECTIBLE_VERY_GOOD = 8
+CONDITION_COLLECTIBLE_GOOD = 9
+CONDITION_COLLECTIBLE_ACCEPTABLE = 10
+
 CONDITION_NAMES: dict[int, str] = {
-    0: "Unknown",
-    1: "New",
-    2: "Used - Like New",
-    3: "Used - Very Good",
-    4: "Used - Good",
-    5: "Used - Acceptable",
-    6: "Refurbished",
-    7: "Collectible - Like New",
-    8: "Collectible - Very Good",
-    9: "Collectible - Good",
-    10: "Collectible - Acceptable",
+    UNKNOWN_CONDITION: "Unknown",
+    CONDITION_NEW: "New",
+    CONDITION_USED_LIKE_NEW: "Used - Like New",
+    CONDITION_USED_VERY_GOOD: "Used - Very Good",
+    CONDITION_USED_GOOD: "Used - Good",
+    CONDITION_USED_ACCEPTABLE: "Used - Acceptable",
+    CONDITION_REFURBISHED: "Refurbished",
+    CONDITION_COLLECTIBLE_LIKE_NEW: "Collectible - Like New",
+    CONDITION_COLLECTIBLE_VERY_GOOD: "Collectible - Very Good",
+    CONDITION_COLLECTIBLE_GOOD: "Collectible - Good",
+    CONDITION_COLLECTIBLE_ACCEPTABLE: "Collectible - Acceptable",
+}
+
+USED_CONDITIONS = frozenset(range(CONDITION_USED_LIKE_NEW, CONDITION_USED_ACCEPTABLE + 1))
+COLLECTIBLE_CONDITIONS = frozenset(
+    range(CONDITION_COLLECTIBLE_LIKE_NEW, CONDITION_COLLECTIBLE_ACCEPTABLE + 1)
+)
+_NEW_ONLY = frozenset({CONDITION_NEW})
+
+# The offer conditions whose offers can make a /deal price type (REFERENCE §3.3 and §5.5);
+# None: any offer (sales rank is not a price).
+CONDITIONS_FOR_PRICE_TYPE: dict[int, frozenset[int] | None] = {
+    AMAZON: _NEW_ONLY,
+    NEW: _NEW_ONLY,
+    NEW_FBM_SHIPPING: _NEW_ONLY,
+    NEW_FBA: _NEW_ONLY,
+    BUY_BOX_SHIPPING: _NEW_ONLY,
+    LIGHTNING_DEAL: _NEW_ONLY,
+    PRIME_EXCL: _NEW_ONLY,
+    USED: USED_CONDITIONS,
+    BUY_BOX_USED_SHIPPING: USED_CONDITIONS,
+    WAREHOUSE: USED_CONDITIONS,
+    USED_NEW_SHIPPING: frozenset({CONDITION_USED_LIKE_NEW}),
+    USED_VERY_GOOD_SHIPPING: frozenset({CONDITION_USED_VERY_GOOD}),
+    USED_GOOD_SHIPPING: frozenset({CONDITION_USED_GOOD}),
+    USED_ACCEPTABLE_SHIPPING: frozenset({CONDITION_USED_ACCEPTABLE}),
+    COLLECTIBLE: COLLECTIBLE_CONDITIONS,
+    REFURBISHED: frozenset({CONDITION_REFURBISHED}),
+    SALES_RANK: None,
 }
 
 IMAGE_BASE_URL = "https://m.media-amazon.com/images/I/"

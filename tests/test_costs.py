@@ -1,15 +1,22 @@
 from __future__ import annotations
 
 import json
+import stat
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 import responses
 from django.contrib.auth.models import User
 from django.test import Client
+from django_q.models import Task
 
 from deals import economics
-from deals.config import load_config
+from deals.columns import BY_NAME, COMPUTED
+from deals.config import COST_LIMITS, load_config, parse_seller_costs
+from deals.costs import ECONOMICS_COLUMNS
+from deals.forms import SellerCostsForm
 from deals.models import Deal
 from tests.deals_fixtures import write_settings
 
@@ -109,3 +116,90 @@ def test_invalid_costs_are_named_and_change_nothing(client, deals):
 def test_costs_need_a_login(deals):
     response = Client().get("/costs")
     assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ('{"deal_query": {"domainId": 1}, "token_reserve": 1' + "0" * 4999 + "}", "too long"),
+        ("[" * 100_000, "nested too deeply"),
+    ],
+)
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_broken_settings_file_is_named_on_the_costs_page(client, deals, content, problem, method):
+    deals.write_text(content)
+    response = getattr(client, method)("/costs", FORM)
+    assert response.status_code == 503
+    page = response.content.decode()
+    assert "settings.json cannot be read: settings.json: invalid JSON" in page
+    assert problem in page
+    assert deals.read_text() == content  # a broken file is never overwritten
+    assert set(Deal.objects.values_list("profit", flat=True)) == {-1, None}
+
+
+def test_saving_unchanged_costs_writes_nothing_and_recomputes_nothing(client, deals):
+    client.post("/costs", FORM)
+    Deal.objects.update(profit=-1)  # any recompute would overwrite this
+    inode, text, tasks = deals.stat().st_ino, deals.read_text(), Task.objects.count()
+
+    response = client.post("/costs", FORM)
+
+    assert response.status_code == 200
+    assert "Nothing to save" in response.content.decode()
+    assert deals.stat().st_ino == inode and deals.read_text() == text
+    assert Task.objects.count() == tasks
+    assert set(Deal.objects.values_list("profit", flat=True)) == {-1}
+
+
+def test_saving_costs_keeps_a_world_readable_file_world_readable(client, deals):
+    # The worker may run as another user: a 0600 file would stop every job.
+    deals.chmod(0o644)
+    client.post("/costs", FORM)
+    assert json.loads(deals.read_text())["seller_costs"]["prep_fee_cents"] == 75
+    assert stat.S_IMODE(deals.stat().st_mode) == 0o644
+
+
+def test_a_settings_file_that_cannot_be_written_is_named_and_nothing_is_recomputed(
+    client, deals, monkeypatch
+):
+    def refuse(**kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("deals.config.tempfile.mkstemp", refuse)
+    before = deals.read_text()
+    response = client.post("/costs", FORM)
+    assert response.status_code == 503
+    assert "settings.json: cannot be written (Permission denied)" in response.content.decode()
+    assert 'value="0.75"' in response.content.decode()  # what the user typed is kept
+    assert deals.read_text() == before
+    assert set(Deal.objects.values_list("profit", flat=True)) == {-1, None}
+
+
+@pytest.mark.parametrize("key", [k for k, limit in COST_LIMITS.items() if limit[0] is not bool])
+def test_the_form_takes_up_to_what_settings_json_takes_and_no_more(key):
+    kind, _low, high = COST_LIMITS[key]
+    field = key.removesuffix("_cents")  # the form asks for dollars
+    top = Decimal(high) / (100 if kind is int else 1)
+    form = SellerCostsForm(FORM | {field: str(top)})
+    assert form.is_valid(), form.errors
+    assert getattr(parse_seller_costs(asdict(form.to_costs())), key) == high
+    too_much = SellerCostsForm(FORM | {field: str(top + Decimal("0.01"))})
+    assert not too_much.is_valid()
+    assert f"less than or equal to {top}" in str(too_much.errors[field])
+
+
+def test_saving_costs_recomputes_every_column_the_costs_change(client, deals):
+    # Found by computing each column under the old and the new costs, not by its declaration.
+    old = load_config()
+    form = SellerCostsForm(FORM)
+    assert form.is_valid()
+    new = replace(old, seller_costs=form.to_costs())
+    deal = Deal.objects.get(asin="B000000007")
+    moved = {c.name for c in COMPUTED if c.compute(deal, old) != c.compute(deal, new)}
+    assert moved == set(ECONOMICS_COLUMNS)
+
+    client.post("/costs", FORM)
+
+    deal.refresh_from_db()
+    for name in moved:
+        assert getattr(deal, name) == BY_NAME[name].compute(deal, new)

@@ -481,3 +481,17 @@ def test_the_notification_payload_uses_the_same_keepa_time_and_price_encodings()
         wire.image_url(wire.decode_image(notification["image"]))
         == "https://m.media-amazon.com/images/I/51RXC8YhjPL.jpg"
     )
+
+
+def test_every_deal_price_type_says_which_offer_conditions_make_it():
+    # A price type missing here would make the cheapest-offer look-up fall back to any
+    # condition: a New offer shown as the price of a used-books deal.
+    assert set(wire.CONDITIONS_FOR_PRICE_TYPE) == set(wire.DEAL_PRICE_TYPES)
+    assert wire.CONDITIONS_FOR_PRICE_TYPE[wire.USED] == {2, 3, 4, 5}
+    assert wire.CONDITIONS_FOR_PRICE_TYPE[wire.USED_GOOD_SHIPPING] == {4}
+    assert {wire.CONDITION_NAMES[c] for c in wire.USED_CONDITIONS} == {
+        "Used - Like New",
+        "Used - Very Good",
+        "Used - Good",
+        "Used - Acceptable",
+    }

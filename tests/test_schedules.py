@@ -79,3 +79,29 @@ def test_the_scheduled_task_runs_the_upserter(keepa):
     assert Deal.objects.count() == run.inserted > 0
     task_id = Schedule.objects.get(name="update_recent_deals").task
     assert result(task_id).startswith("ok:")
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ('{"deal_query": {"domainId": 1}, "token_reserve": 1' + "0" * 4999 + "}", "too long"),
+        ("[" * 100_000, "nested too deeply"),
+    ],
+)
+def test_migrate_survives_a_broken_settings_file_with_a_warning(
+    settings, tmp_path, caplog, content, problem
+):
+    call_command("migrate", verbosity=0)
+    before = sorted(Schedule.objects.values_list("name", "minutes"))
+    path = tmp_path / "settings.json"
+    path.write_text(content)
+    settings.DEALS_SETTINGS_FILE = path
+
+    with caplog.at_level("WARNING", logger="deals.apps"):
+        call_command("migrate", verbosity=0)
+
+    assert sorted(Schedule.objects.values_list("name", "minutes")) == before
+    warning = [r.getMessage() for r in caplog.records if r.name == "deals.apps"]
+    assert len(warning) == 1
+    assert warning[0].startswith("schedules not updated: settings.json: invalid JSON")
+    assert problem in warning[0]
