@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 from django_q.tasks import fetch
 
-from deals import dashboard, ingest
+from deals import dashboard, formatting, ingest
 from deals.columns import BY_NAME, COLUMNS
 from deals.config import ConfigError, load_config
 from deals.costs import save_seller_costs
@@ -207,12 +207,12 @@ def deal_detail(request: HttpRequest, asin: str) -> HttpResponse:
         raise Http404("No deal with that ASIN")
     fields = [
         {
-            "label": dashboard.field_label(f.name),
+            "label": formatting.field_label(f.name),
             "help": BY_NAME[f.name].help if f.name in BY_NAME else str(f.help_text),
             "value": (
                 getattr(deal, f"get_{f.name}_display")()
                 if f.choices
-                else dashboard.field_display(f.name, getattr(deal, f.name))
+                else formatting.field_display(f.name, getattr(deal, f.name))
             ),
         }
         for f in Deal._meta.concrete_fields
@@ -233,9 +233,13 @@ def deal_detail(request: HttpRequest, asin: str) -> HttpResponse:
     history = [
         {
             "event": e,
-            "label": dashboard.field_label(e.field) if e.field in _DEAL_FIELDS else e.field,
-            "old": dashboard.field_display(e.field, e.old_value) if e.field in _DEAL_FIELDS else "",
-            "new": dashboard.field_display(e.field, e.new_value) if e.field in _DEAL_FIELDS else "",
+            "label": formatting.field_label(e.field) if e.field in _DEAL_FIELDS else e.field,
+            "old": formatting.field_display(e.field, e.old_value)
+            if e.field in _DEAL_FIELDS
+            else "",
+            "new": formatting.field_display(e.field, e.new_value)
+            if e.field in _DEAL_FIELDS
+            else "",
         }
         for e in events
     ]
@@ -258,7 +262,7 @@ def _offers(deal: Deal) -> list[dict[str, Any]]:
             {
                 "seller_id": offer.get("sellerId", ""),
                 "seller_name": names.get(offer.get("sellerId"), ""),
-                "condition": dashboard.condition_name(offer.get("condition")),
+                "condition": formatting.condition_name(offer.get("condition")),
                 "price": price,
                 "shipping": shipping,
                 "total": total,
@@ -311,7 +315,7 @@ def deals_csv(request: HttpRequest) -> StreamingHttpResponse:
         yield writer.writerow([c.label for c in COLUMNS])
         for row in values:
             yield writer.writerow(
-                [dashboard.csv_value(v, kind) for v, kind in zip(row, kinds, strict=True)]
+                [formatting.csv_value(v, kind) for v, kind in zip(row, kinds, strict=True)]
             )
 
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
