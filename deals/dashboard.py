@@ -1,6 +1,6 @@
 """What the dashboard reads: the filtered, sorted page of deals, sparklines, the live diff and
 the status line. The views only wire these to templates; nothing here writes. How values
-are shown is `deals.formatting`."""
+are shown is `deals.formatting`; how prices are drawn, `deals.charts`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,12 +20,9 @@ from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
 from django_q.models import Schedule
 
-from deals import schedules
-from deals.formatting import money
+from deals import charts, schedules
 from deals.forms import DealFilterForm
 from deals.models import Deal, DealEvent, SyncRun
 from keepa_client.redact import redact
@@ -168,24 +165,6 @@ def rows_for(
     ]
 
 
-def price_points(
-    events: Iterable[tuple[datetime, Any, Any, str]],
-    current: int | None,
-    start: datetime,
-    now: datetime,
-) -> list[tuple[datetime, int]]:
-    """(time, price) steps from Now-price events (at, old, new, kind), ending at `now`."""
-    points: list[tuple[datetime, int]] = []
-    for at, old, new, kind in events:
-        if not points and kind == DealEvent.Kind.CHANGED and isinstance(old, int):
-            points.append((start, old))  # the price held before the window's first change
-        if isinstance(new, int):
-            points.append((at, new))
-    if points and current is not None:
-        points.append((now, current))
-    return points
-
-
 def sparklines(deals: Sequence[Deal], now: datetime) -> dict[str, str]:
     since = now - timedelta(days=SPARKLINE_DAYS)
     history: dict[str, list[tuple[datetime, Any, Any, str]]] = defaultdict(list)
@@ -196,90 +175,10 @@ def sparklines(deals: Sequence[Deal], now: datetime) -> dict[str, str]:
         history[asin].append((at, old, new, kind))
     lines = {}
     for deal in deals:
-        points = price_points(history.get(deal.asin, ()), deal.now_price, since, now)
+        points = charts.price_points(history.get(deal.asin, ()), deal.now_price, since, now)
         if points:
-            lines[deal.asin] = price_svg(points, width=80, height=24, css_class="spark")
+            lines[deal.asin] = charts.sparkline(points)
     return lines
-
-
-def price_svg(
-    points: Sequence[tuple[datetime, int]],
-    *,
-    width: int,
-    height: int,
-    css_class: str,
-    axes: bool = False,
-) -> SafeString:
-    """A step chart of prices over time as inline SVG (a price holds until it changes)."""
-    pad_x, pad_y = (58, 14) if axes else (2, 3)
-    t0, t1 = points[0][0], points[-1][0]
-    span = max((t1 - t0).total_seconds(), 1.0)
-    low = min(p for _, p in points)
-    high = max(p for _, p in points)
-    inner_w, inner_h = width - pad_x - 4, height - 2 * pad_y
-
-    def x(at: datetime) -> float:
-        return pad_x + (at - t0).total_seconds() / span * inner_w
-
-    def y(price: int) -> float:
-        if high == low:
-            return pad_y + inner_h / 2
-        return pad_y + (high - price) / (high - low) * inner_h
-
-    path = [f"M{x(points[0][0]):.1f},{y(points[0][1]):.1f}"]
-    for at, price in points[1:]:
-        path.append(f"H{x(at):.1f}V{y(price):.1f}")
-    first, last = points[0][1], points[-1][1]
-    trend = "down" if last < first else "up" if last > first else "flat"
-    summary = f"Now price {money(first)} → {money(last)} since {t0:%Y-%m-%d}"
-    parts = [
-        format_html(
-            '<svg class="{} {}" viewBox="0 0 {} {}" width="{}" height="{}" role="img" '
-            'aria-label="{}"><title>{}</title>',
-            css_class,
-            trend,
-            width,
-            height,
-            width,
-            height,
-            summary,
-            summary,
-        ),
-        format_html('<path d="{}" fill="none" stroke="currentColor"/>', "".join(path)),
-        format_html(
-            '<circle cx="{}" cy="{}" r="2" fill="currentColor"/>', f"{x(t1):.1f}", f"{y(last):.1f}"
-        ),
-    ]
-    if axes:
-        parts.append(
-            format_html(
-                '<g class="axis"><text x="0" y="{}">{}</text><text x="0" y="{}">{}</text>'
-                '<text x="{}" y="{}">{}</text><text x="{}" y="{}" text-anchor="end">{}</text></g>',
-                f"{y(high) + 4:.1f}",
-                money(high),
-                f"{y(low) + 4:.1f}",
-                money(low),
-                pad_x,
-                height - 1,
-                f"{t0:%Y-%m-%d}",
-                width - 4,
-                height - 1,
-                f"{t1:%Y-%m-%d %H:%M}",
-            )
-        )
-        for at, price in points[:-1]:
-            parts.append(
-                format_html(
-                    '<circle cx="{}" cy="{}" r="2.5" fill="currentColor"><title>{} UTC: {}</title>'
-                    "</circle>",
-                    f"{x(at):.1f}",
-                    f"{y(price):.1f}",
-                    f"{at.astimezone(UTC):%Y-%m-%d %H:%M}",
-                    money(price),
-                )
-            )
-    parts.append(mark_safe("</svg>"))
-    return mark_safe("".join(parts))
 
 
 # -- the live poll ------------------------------------------------------------------------

@@ -28,7 +28,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 from django_q.tasks import fetch
 
-from deals import dashboard, formatting, ingest
+from deals import charts, dashboard, formatting, ingest
 from deals.columns import BY_NAME, COLUMNS
 from deals.config import ConfigError, load_config
 from deals.costs import save_seller_costs
@@ -228,8 +228,8 @@ def deal_detail(request: HttpRequest, asin: str) -> HttpResponse:
     chart = ""
     if price_events:
         start = price_events[0][0]
-        points = dashboard.price_points(price_events, deal.now_price, start, timezone.now())
-        chart = dashboard.price_svg(points, width=720, height=180, css_class="chart", axes=True)
+        points = charts.price_points(price_events, deal.now_price, start, timezone.now())
+        chart = charts.price_chart(points)
     history = [
         {
             "event": e,
