@@ -35,6 +35,7 @@ from deals.costs import save_seller_costs
 from deals.dashboard import DashboardQuery
 from deals.forms import SellerCostsForm
 from deals.models import Deal, DealEvent, JobLock, Seller
+from keepa_client.models import Offer
 from keepa_client.redact import redact
 
 # A Refresh whose task has neither finished nor started after this long stops being
@@ -248,28 +249,25 @@ def deal_detail(request: HttpRequest, asin: str) -> HttpResponse:
 
 
 def _offers(deal: Deal) -> list[dict[str, Any]]:
-    raw = (deal.product_snapshot or {}).get("offers") or []
+    offers = [Offer.from_latest(o) for o in (deal.product_snapshot or {}).get("offers") or []]
     names = dict(
-        Seller.objects.filter(seller_id__in={o.get("sellerId") for o in raw}).values_list(
+        Seller.objects.filter(seller_id__in={o.seller_id for o in offers}).values_list(
             "seller_id", "name"
         )
     )
-    offers = []
-    for offer in raw:
-        price, shipping = offer.get("price"), offer.get("shipping")
-        total = price + max(shipping or 0, 0) if isinstance(price, int) and price >= 0 else None
-        offers.append(
-            {
-                "seller_id": offer.get("sellerId", ""),
-                "seller_name": names.get(offer.get("sellerId"), ""),
-                "condition": formatting.condition_name(offer.get("condition")),
-                "price": price,
-                "shipping": shipping,
-                "total": total,
-                "fba": offer.get("isFBA"),
-            }
-        )
-    return sorted(offers, key=lambda o: (o["total"] is None, o["total"] or 0))
+    rows = [
+        {
+            "seller_id": offer.seller_id or "",
+            "seller_name": names.get(offer.seller_id, ""),
+            "condition": formatting.condition_name(offer.condition),
+            "price": offer.price,
+            "shipping": offer.shipping,
+            "total": offer.total,
+            "fba": offer.is_fba,
+        }
+        for offer in offers
+    ]
+    return sorted(rows, key=lambda o: (o["total"] is None, o["total"] or 0))
 
 
 # -- API and CSV --------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from deals.columns import COLUMNS
@@ -68,3 +70,33 @@ def test_the_deal_page_shows_every_column_offers_history_and_links(client):
 
 def test_the_deal_page_is_404_for_an_unknown_asin(client):
     assert client.get("/deal/NOSUCHASIN").status_code == 404
+
+
+def test_the_deal_page_shows_keepas_unknown_prices_as_dashes_never_as_a_cent(client):
+    make_deal(
+        "0312850123",
+        product_snapshot={
+            "offers": [
+                {"sellerId": "A3GONE", "condition": 4, "price": -1, "shipping": 0},
+                {"sellerId": "A1BOOKS", "condition": 3, "price": 1250, "shipping": -1},
+            ]
+        },
+    )
+
+    html = client.get("/deal/0312850123").content.decode()
+
+    rows = re.findall(r"<tr><td>.*?</tr>", html, re.S)
+    assert [("A1BOOKS" in r, "A3GONE" in r) for r in rows] == [(True, False), (False, True)]
+    known, gone = rows
+    # Shipping unknown: the total is the price; no price: no total, listed last.
+    assert re.findall(r'<td class="money">(?:<strong>)?([^<]*)<', known) == [
+        "$12.50",
+        "\u2013",
+        "$12.50",
+    ]
+    assert re.findall(r'<td class="money">(?:<strong>)?([^<]*)<', gone) == [
+        "\u2013",
+        "$0.00",
+        "\u2013",
+    ]
+    assert "\u2212$0.01" not in html
