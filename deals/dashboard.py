@@ -116,6 +116,15 @@ class DashboardQuery:
     def params(self) -> dict[str, str]:
         return self.form.params()
 
+    @property
+    def filtered(self) -> bool:
+        """Whether a filter or a search narrows the deals (a sort alone does not)."""
+        return bool(self.params.keys() - {"sort"})
+
+    def total(self, page: Page) -> int:
+        """How many deals there are in all: the page's own count unless it is filtered."""
+        return Deal.objects.count() if self.filtered else page.paginator.count
+
     def queryset(self) -> QuerySet[Deal]:
         return deals_for_dashboard(self.form.filters(), self.sort)
 

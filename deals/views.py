@@ -82,17 +82,16 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     query = DashboardQuery.from_request(request.GET, dashboard.present_categories())
     page = query.page()
     rows = dashboard.rows_for(list(page.object_list))
-    filtered = bool(query.form.params().keys() - {"sort"})
     context = {
         "query": query,
         "form": query.form,
         "columns": TABLE_COLUMNS,
         "page": page,
         "rows": rows,
-        "total": Deal.objects.count() if filtered else page.paginator.count,
+        "total": query.total(page),
         "live_url": dashboard.live_url(cursor, cursor, [r.deal.asin for r in rows], query),
         "status": dashboard.status(),
-        "filtered": filtered,
+        "filtered": query.filtered,
     }
     return render(request, "deals/dashboard.html", context)
 
@@ -112,16 +111,15 @@ def live(request: HttpRequest) -> HttpResponse:
     opened = min(_int_param(request, "opened", cursor), cursor)
     shown = dashboard.parse_shown(request.GET.get("shown", ""))
     diff = dashboard.live_diff(query, opened=opened, cursor=cursor, latest=latest, shown=shown)
-    filtered = bool(query.form.params().keys() - {"sort"})
     context = {
         "query": query,
         "columns": TABLE_COLUMNS,
         "page": diff.page,
         "rows": diff.rows,
         "whole_page": diff.whole_page,
-        "total": Deal.objects.count() if filtered else diff.page.paginator.count,
+        "total": query.total(diff.page),
         "live_url": dashboard.live_url(opened, latest, diff.asins, query),
-        "filtered": filtered,
+        "filtered": query.filtered,
     }
     return render(request, "deals/_live.html", context)
 
@@ -168,10 +166,7 @@ def refresh_status(request: HttpRequest, task_id: str) -> HttpResponse:
     """The Refresh run's outcome once its task has finished (HTTP 286 stops the polling)."""
     task = fetch(task_id)
     if task is None:
-        try:
-            since = int(request.GET.get("since", "0"))
-        except ValueError:
-            since = 0
+        since = _int_param(request, "since")
         if since and time.time() - since > REFRESH_WATCH_SECONDS:
             message = "No result yet: is the background worker (qcluster) running?"
             return render(
