@@ -28,14 +28,14 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 from django_q.tasks import fetch
 
-from deals import charts, dashboard, formatting, ingest
-from deals.columns import BY_NAME, COLUMNS
+from deals import dashboard, formatting, ingest
+from deals.columns import COLUMNS
 from deals.config import ConfigError, load_config
 from deals.costs import save_seller_costs
 from deals.dashboard import DashboardQuery
+from deals.deal_page import deal_page
 from deals.forms import SellerCostsForm
-from deals.models import Deal, DealEvent, JobLock, Seller
-from keepa_client.models import Offer
+from deals.models import Deal, DealEvent, JobLock
 from keepa_client.redact import redact
 
 # A Refresh whose task has neither finished nor started after this long stops being
@@ -191,78 +191,14 @@ def refresh_status(request: HttpRequest, task_id: str) -> HttpResponse:
 
 # -- one deal -----------------------------------------------------------------------------
 
-_DETAIL_SKIPPED = {"id", "deal_snapshot", "product_snapshot"}
-_DEAL_FIELDS = {f.name for f in Deal._meta.concrete_fields}
-
 
 @login_required
 @require_GET
 def deal_detail(request: HttpRequest, asin: str) -> HttpResponse:
-    deal = Deal.objects.filter(asin=asin).first()
-    if deal is None:
+    page = deal_page(asin)
+    if page is None:
         raise Http404("No deal with that ASIN")
-    fields = [
-        {
-            "label": formatting.field_label(f.name),
-            "help": BY_NAME[f.name].help if f.name in BY_NAME else str(f.help_text),
-            "value": (
-                getattr(deal, f"get_{f.name}_display")()
-                if f.choices
-                else formatting.field_display(f.name, getattr(deal, f.name))
-            ),
-        }
-        for f in Deal._meta.concrete_fields
-        if f.name not in _DETAIL_SKIPPED
-    ]
-    offers = _offers(deal)
-    events = list(DealEvent.objects.filter(asin=asin).order_by("-at", "-pk")[:500])
-    price_events = [
-        (e.at, e.old_value, e.new_value, e.kind)
-        for e in reversed(events)
-        if e.field == "now_price" and e.new_value is not None
-    ]
-    chart = ""
-    if price_events:
-        start = price_events[0][0]
-        points = charts.price_points(price_events, deal.now_price, start, timezone.now())
-        chart = charts.price_chart(points)
-    history = [
-        {
-            "event": e,
-            "label": formatting.field_label(e.field) if e.field in _DEAL_FIELDS else e.field,
-            "old": formatting.field_display(e.field, e.old_value)
-            if e.field in _DEAL_FIELDS
-            else "",
-            "new": formatting.field_display(e.field, e.new_value)
-            if e.field in _DEAL_FIELDS
-            else "",
-        }
-        for e in events
-    ]
-    context = {"deal": deal, "fields": fields, "offers": offers, "history": history, "chart": chart}
-    return render(request, "deals/deal_detail.html", context)
-
-
-def _offers(deal: Deal) -> list[dict[str, Any]]:
-    offers = [Offer.from_latest(o) for o in (deal.product_snapshot or {}).get("offers") or []]
-    names = dict(
-        Seller.objects.filter(seller_id__in={o.seller_id for o in offers}).values_list(
-            "seller_id", "name"
-        )
-    )
-    rows = [
-        {
-            "seller_id": offer.seller_id or "",
-            "seller_name": names.get(offer.seller_id, ""),
-            "condition": formatting.condition_name(offer.condition),
-            "price": offer.price,
-            "shipping": offer.shipping,
-            "total": offer.total,
-            "fba": offer.is_fba,
-        }
-        for offer in offers
-    ]
-    return sorted(rows, key=lambda o: (o["total"] is None, o["total"] or 0))
+    return render(request, "deals/deal_detail.html", page.context())
 
 
 # -- API and CSV --------------------------------------------------------------------------
