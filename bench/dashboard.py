@@ -44,7 +44,7 @@ PAGE_HOT_SPOTS = [
     ("django: template variable lookups", "django/template/base.py:_resolve_lookup"),
     ("deals: dashboard.rows_for (rows + sparklines)", "deals/dashboard.py:rows_for"),
     ("deals: dashboard.sparklines", "deals/dashboard.py:sparklines"),
-    ("deals: dashboard.price_svg", "deals/dashboard.py:price_svg"),
+    ("deals: charts.price_svg", "deals/charts.py:price_svg"),
     ("deals: template tags (deals_extras)", "deals/templatetags/deals_extras.py"),
     ("django: forms (filter form)", "django/forms/"),
     ("django: format_html", "django/utils/html.py:format_html"),

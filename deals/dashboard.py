@@ -1,5 +1,6 @@
 """What the dashboard reads: the filtered, sorted page of deals, sparklines, the live diff and
-the status line. The views only wire these to templates; nothing here writes."""
+the status line. The views only wire these to templates; nothing here writes. How values
+are shown is `deals.formatting`; how prices are drawn, `deals.charts`."""
 
 from __future__ import annotations
 
@@ -7,8 +8,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,20 +20,12 @@ from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.html import escape, format_html
-from django.utils.safestring import SafeString, mark_safe
 from django_q.models import Schedule
 
-from deals import schedules
-from deals.columns import BY_NAME, category_name
+from deals import charts, schedules
 from deals.forms import DealFilterForm
 from deals.models import Deal, DealEvent, SyncRun
 from keepa_client.redact import redact
-from keepa_client.wire import CONDITION_NAMES
-
-# Shown for a missing value, and before a negative amount (typographic, not ASCII "-").
-EMPTY = "\u2013"
-MINUS = "\u2212"
 
 PAGE_SIZE = 50
 SPARKLINE_DAYS = 30
@@ -124,6 +116,15 @@ class DashboardQuery:
     def params(self) -> dict[str, str]:
         return self.form.params()
 
+    @property
+    def filtered(self) -> bool:
+        """Whether a filter or a search narrows the deals (a sort alone does not)."""
+        return bool(self.params.keys() - {"sort"})
+
+    def total(self, page: Page) -> int:
+        """How many deals there are in all: the page's own count unless it is filtered."""
+        return Deal.objects.count() if self.filtered else page.paginator.count
+
     def queryset(self) -> QuerySet[Deal]:
         return deals_for_dashboard(self.form.filters(), self.sort)
 
@@ -173,24 +174,6 @@ def rows_for(
     ]
 
 
-def price_points(
-    events: Iterable[tuple[datetime, Any, Any, str]],
-    current: int | None,
-    start: datetime,
-    now: datetime,
-) -> list[tuple[datetime, int]]:
-    """(time, price) steps from Now-price events (at, old, new, kind), ending at `now`."""
-    points: list[tuple[datetime, int]] = []
-    for at, old, new, kind in events:
-        if not points and kind == DealEvent.Kind.CHANGED and isinstance(old, int):
-            points.append((start, old))  # the price held before the window's first change
-        if isinstance(new, int):
-            points.append((at, new))
-    if points and current is not None:
-        points.append((now, current))
-    return points
-
-
 def sparklines(deals: Sequence[Deal], now: datetime) -> dict[str, str]:
     since = now - timedelta(days=SPARKLINE_DAYS)
     history: dict[str, list[tuple[datetime, Any, Any, str]]] = defaultdict(list)
@@ -201,90 +184,10 @@ def sparklines(deals: Sequence[Deal], now: datetime) -> dict[str, str]:
         history[asin].append((at, old, new, kind))
     lines = {}
     for deal in deals:
-        points = price_points(history.get(deal.asin, ()), deal.now_price, since, now)
+        points = charts.price_points(history.get(deal.asin, ()), deal.now_price, since, now)
         if points:
-            lines[deal.asin] = price_svg(points, width=80, height=24, css_class="spark")
+            lines[deal.asin] = charts.sparkline(points)
     return lines
-
-
-def price_svg(
-    points: Sequence[tuple[datetime, int]],
-    *,
-    width: int,
-    height: int,
-    css_class: str,
-    axes: bool = False,
-) -> SafeString:
-    """A step chart of prices over time as inline SVG (a price holds until it changes)."""
-    pad_x, pad_y = (58, 14) if axes else (2, 3)
-    t0, t1 = points[0][0], points[-1][0]
-    span = max((t1 - t0).total_seconds(), 1.0)
-    low = min(p for _, p in points)
-    high = max(p for _, p in points)
-    inner_w, inner_h = width - pad_x - 4, height - 2 * pad_y
-
-    def x(at: datetime) -> float:
-        return pad_x + (at - t0).total_seconds() / span * inner_w
-
-    def y(price: int) -> float:
-        if high == low:
-            return pad_y + inner_h / 2
-        return pad_y + (high - price) / (high - low) * inner_h
-
-    path = [f"M{x(points[0][0]):.1f},{y(points[0][1]):.1f}"]
-    for at, price in points[1:]:
-        path.append(f"H{x(at):.1f}V{y(price):.1f}")
-    first, last = points[0][1], points[-1][1]
-    trend = "down" if last < first else "up" if last > first else "flat"
-    summary = f"Now price {money(first)} → {money(last)} since {t0:%Y-%m-%d}"
-    parts = [
-        format_html(
-            '<svg class="{} {}" viewBox="0 0 {} {}" width="{}" height="{}" role="img" '
-            'aria-label="{}"><title>{}</title>',
-            css_class,
-            trend,
-            width,
-            height,
-            width,
-            height,
-            summary,
-            summary,
-        ),
-        format_html('<path d="{}" fill="none" stroke="currentColor"/>', "".join(path)),
-        format_html(
-            '<circle cx="{}" cy="{}" r="2" fill="currentColor"/>', f"{x(t1):.1f}", f"{y(last):.1f}"
-        ),
-    ]
-    if axes:
-        parts.append(
-            format_html(
-                '<g class="axis"><text x="0" y="{}">{}</text><text x="0" y="{}">{}</text>'
-                '<text x="{}" y="{}">{}</text><text x="{}" y="{}" text-anchor="end">{}</text></g>',
-                f"{y(high) + 4:.1f}",
-                money(high),
-                f"{y(low) + 4:.1f}",
-                money(low),
-                pad_x,
-                height - 1,
-                f"{t0:%Y-%m-%d}",
-                width - 4,
-                height - 1,
-                f"{t1:%Y-%m-%d %H:%M}",
-            )
-        )
-        for at, price in points[:-1]:
-            parts.append(
-                format_html(
-                    '<circle cx="{}" cy="{}" r="2.5" fill="currentColor"><title>{} UTC: {}</title>'
-                    "</circle>",
-                    f"{x(at):.1f}",
-                    f"{y(price):.1f}",
-                    f"{at.astimezone(UTC):%Y-%m-%d %H:%M}",
-                    money(price),
-                )
-            )
-    parts.append(mark_safe("</svg>"))
-    return mark_safe("".join(parts))
 
 
 # -- the live poll ------------------------------------------------------------------------
@@ -377,132 +280,3 @@ def status() -> Status:
         # Stored errors are redacted already; this is the belt to those braces.
         last_error=redact(failed[0], settings.KEEPA_API_KEY) if failed else "",
     )
-
-
-# -- formatting ---------------------------------------------------------------------------
-
-
-def money(cents: int | None) -> str:
-    if cents is None:
-        return EMPTY
-    sign = MINUS if cents < 0 else ""
-    return f"{sign}${abs(cents) / 100:,.2f}"
-
-
-def dollars(cents: int | None) -> str:
-    """Cents as a plain decimal for spreadsheets ("12.34")."""
-    return "" if cents is None else f"{Decimal(cents) / 100:.2f}"
-
-
-def condition_name(condition: int | None) -> str:
-    if condition is None:
-        return ""
-    return CONDITION_NAMES.get(condition, f"Condition {condition}").removeprefix("Used - ")
-
-
-def relative(when: datetime | None, now: datetime | None = None, *, future: bool = False) -> str:
-    if when is None:
-        return EMPTY
-    seconds = ((now or timezone.now()) - when).total_seconds()
-    ahead = seconds < 0
-    seconds = abs(seconds)
-    if seconds < 60:
-        return "due now" if ahead and future else "just now"
-    if ahead and not future:
-        # Keepa's clock (whole minutes) may run a little ahead of ours: a past event.
-        return "just now"
-    if seconds < 3600:
-        text = f"{int(seconds // 60)} min"
-    elif seconds < 48 * 3600:
-        text = f"{int(seconds // 3600)} h"
-    else:
-        text = f"{int(seconds // 86400)} d"
-    return f"in {text}" if ahead else f"{text} ago"
-
-
-def when_html(when: datetime | None, now: datetime | None = None) -> SafeString:
-    """A relative time with the exact UTC time on hover (the page script keeps it current)."""
-    if when is None:
-        return format_html('<span class="muted">{}</span>', EMPTY)
-    return format_html(
-        '<time class="rel" datetime="{}" title="{} UTC">{}</time>',
-        when.isoformat(),
-        f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
-        relative(when, now),
-    )
-
-
-def due_html(when: datetime | None, now: datetime | None = None) -> SafeString:
-    """When a scheduled run is due; an old due time means no worker is picking it up."""
-    if when is None:
-        return mark_safe('<span class="muted">not scheduled</span>')
-    now = now or timezone.now()
-    late = (now - when).total_seconds()
-    if late > 120:
-        text = f"overdue by {relative(when, now).removesuffix(' ago')} (is qcluster running?)"
-    elif late > -60:
-        text = "due now"
-    else:
-        text = relative(when, now, future=True)
-    return format_html(
-        '<time datetime="{}" title="{} UTC">{}</time>',
-        when.isoformat(),
-        f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
-        text,
-    )
-
-
-def display(value: Any, kind: str) -> str | SafeString:
-    """A stored value shown the way its column's kind says (money from cents, etc.)."""
-    if kind == "datetime":
-        return when_html(value)
-    if value is None or value == "":
-        return format_html('<span class="muted">{}</span>', EMPTY)
-    if kind == "money":
-        return money(value)
-    if kind == "percent":
-        return f"{value} %"
-    if kind == "int":
-        return f"{value:,}"
-    if kind == "category":
-        return category_name(value)
-    if kind == "bool":
-        return "yes" if value else "no"
-    return escape(str(value))
-
-
-def field_kind(name: str) -> str:
-    """How a Deal field's value is shown: its column's kind, else from the model field."""
-    if name in BY_NAME:
-        return BY_NAME[name].kind
-    if name == "now_condition":
-        return "condition"
-    if name == "now_total":
-        return "money"
-    internal = Deal._meta.get_field(name).get_internal_type()
-    return {"DateTimeField": "datetime", "BooleanField": "bool"}.get(internal, "text")
-
-
-def field_label(name: str) -> str:
-    if name in BY_NAME:
-        return BY_NAME[name].label
-    return str(Deal._meta.get_field(name).verbose_name).capitalize()
-
-
-def field_display(name: str, value: Any) -> str | SafeString:
-    kind = field_kind(name)
-    if kind == "condition":
-        return condition_name(value) if value is not None else display(None, "text")
-    return display(value, kind)
-
-
-def csv_value(value: Any, kind: str) -> Any:
-    if value is None:
-        return ""
-    if kind == "money":
-        return dollars(value)
-    if kind == "datetime":
-        return value.astimezone(UTC).isoformat()
-    if kind == "category":
-        return category_name(value)
-    return value

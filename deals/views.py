@@ -28,13 +28,14 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 from django_q.tasks import fetch
 
-from deals import dashboard, ingest
-from deals.columns import BY_NAME, COLUMNS
+from deals import dashboard, formatting, ingest
+from deals.columns import COLUMNS
 from deals.config import ConfigError, load_config
 from deals.costs import save_seller_costs
 from deals.dashboard import DashboardQuery
+from deals.deal_page import deal_page
 from deals.forms import SellerCostsForm
-from deals.models import Deal, DealEvent, JobLock, Seller
+from deals.models import Deal, DealEvent, JobLock
 from keepa_client.redact import redact
 
 # A Refresh whose task has neither finished nor started after this long stops being
@@ -81,17 +82,16 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     query = DashboardQuery.from_request(request.GET, dashboard.present_categories())
     page = query.page()
     rows = dashboard.rows_for(list(page.object_list))
-    filtered = bool(query.form.params().keys() - {"sort"})
     context = {
         "query": query,
         "form": query.form,
         "columns": TABLE_COLUMNS,
         "page": page,
         "rows": rows,
-        "total": Deal.objects.count() if filtered else page.paginator.count,
+        "total": query.total(page),
         "live_url": dashboard.live_url(cursor, cursor, [r.deal.asin for r in rows], query),
         "status": dashboard.status(),
-        "filtered": filtered,
+        "filtered": query.filtered,
     }
     return render(request, "deals/dashboard.html", context)
 
@@ -111,16 +111,15 @@ def live(request: HttpRequest) -> HttpResponse:
     opened = min(_int_param(request, "opened", cursor), cursor)
     shown = dashboard.parse_shown(request.GET.get("shown", ""))
     diff = dashboard.live_diff(query, opened=opened, cursor=cursor, latest=latest, shown=shown)
-    filtered = bool(query.form.params().keys() - {"sort"})
     context = {
         "query": query,
         "columns": TABLE_COLUMNS,
         "page": diff.page,
         "rows": diff.rows,
         "whole_page": diff.whole_page,
-        "total": Deal.objects.count() if filtered else diff.page.paginator.count,
+        "total": query.total(diff.page),
         "live_url": dashboard.live_url(opened, latest, diff.asins, query),
-        "filtered": filtered,
+        "filtered": query.filtered,
     }
     return render(request, "deals/_live.html", context)
 
@@ -167,10 +166,7 @@ def refresh_status(request: HttpRequest, task_id: str) -> HttpResponse:
     """The Refresh run's outcome once its task has finished (HTTP 286 stops the polling)."""
     task = fetch(task_id)
     if task is None:
-        try:
-            since = int(request.GET.get("since", "0"))
-        except ValueError:
-            since = 0
+        since = _int_param(request, "since")
         if since and time.time() - since > REFRESH_WATCH_SECONDS:
             message = "No result yet: is the background worker (qcluster) running?"
             return render(
@@ -195,77 +191,14 @@ def refresh_status(request: HttpRequest, task_id: str) -> HttpResponse:
 
 # -- one deal -----------------------------------------------------------------------------
 
-_DETAIL_SKIPPED = {"id", "deal_snapshot", "product_snapshot"}
-_DEAL_FIELDS = {f.name for f in Deal._meta.concrete_fields}
-
 
 @login_required
 @require_GET
 def deal_detail(request: HttpRequest, asin: str) -> HttpResponse:
-    deal = Deal.objects.filter(asin=asin).first()
-    if deal is None:
+    page = deal_page(asin)
+    if page is None:
         raise Http404("No deal with that ASIN")
-    fields = [
-        {
-            "label": dashboard.field_label(f.name),
-            "help": BY_NAME[f.name].help if f.name in BY_NAME else str(f.help_text),
-            "value": (
-                getattr(deal, f"get_{f.name}_display")()
-                if f.choices
-                else dashboard.field_display(f.name, getattr(deal, f.name))
-            ),
-        }
-        for f in Deal._meta.concrete_fields
-        if f.name not in _DETAIL_SKIPPED
-    ]
-    offers = _offers(deal)
-    events = list(DealEvent.objects.filter(asin=asin).order_by("-at", "-pk")[:500])
-    price_events = [
-        (e.at, e.old_value, e.new_value, e.kind)
-        for e in reversed(events)
-        if e.field == "now_price" and e.new_value is not None
-    ]
-    chart = ""
-    if price_events:
-        start = price_events[0][0]
-        points = dashboard.price_points(price_events, deal.now_price, start, timezone.now())
-        chart = dashboard.price_svg(points, width=720, height=180, css_class="chart", axes=True)
-    history = [
-        {
-            "event": e,
-            "label": dashboard.field_label(e.field) if e.field in _DEAL_FIELDS else e.field,
-            "old": dashboard.field_display(e.field, e.old_value) if e.field in _DEAL_FIELDS else "",
-            "new": dashboard.field_display(e.field, e.new_value) if e.field in _DEAL_FIELDS else "",
-        }
-        for e in events
-    ]
-    context = {"deal": deal, "fields": fields, "offers": offers, "history": history, "chart": chart}
-    return render(request, "deals/deal_detail.html", context)
-
-
-def _offers(deal: Deal) -> list[dict[str, Any]]:
-    raw = (deal.product_snapshot or {}).get("offers") or []
-    names = dict(
-        Seller.objects.filter(seller_id__in={o.get("sellerId") for o in raw}).values_list(
-            "seller_id", "name"
-        )
-    )
-    offers = []
-    for offer in raw:
-        price, shipping = offer.get("price"), offer.get("shipping")
-        total = price + max(shipping or 0, 0) if isinstance(price, int) and price >= 0 else None
-        offers.append(
-            {
-                "seller_id": offer.get("sellerId", ""),
-                "seller_name": names.get(offer.get("sellerId"), ""),
-                "condition": dashboard.condition_name(offer.get("condition")),
-                "price": price,
-                "shipping": shipping,
-                "total": total,
-                "fba": offer.get("isFBA"),
-            }
-        )
-    return sorted(offers, key=lambda o: (o["total"] is None, o["total"] or 0))
+    return render(request, "deals/deal_detail.html", page.context())
 
 
 # -- API and CSV --------------------------------------------------------------------------
@@ -311,7 +244,7 @@ def deals_csv(request: HttpRequest) -> StreamingHttpResponse:
         yield writer.writerow([c.label for c in COLUMNS])
         for row in values:
             yield writer.writerow(
-                [dashboard.csv_value(v, kind) for v, kind in zip(row, kinds, strict=True)]
+                [formatting.csv_value(v, kind) for v, kind in zip(row, kinds, strict=True)]
             )
 
     stamp = timezone.now().strftime("%Y%m%d-%H%M")

@@ -8,7 +8,7 @@ are ignored. Each object keeps the JSON it was built from in `raw`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -179,6 +179,18 @@ class Offer:
             is_live=is_live,
             raw=dict(d),
         )
+
+    @classmethod
+    def from_latest(cls, d: Mapping[str, Any], *, is_live: bool = False) -> Offer:
+        """Build from an offer whose `offerCSV` history was cut to its latest `price` and
+        `shipping` (still in Keepa's encoding: -1 and -2 mean unknown)."""
+        offer = cls.from_json(d, is_live=is_live)
+        if offer.offer_csv or d.get("price") is None:
+            return offer
+        # One history entry, dated when the offer was last seen; -1 if shipping was not kept.
+        shipping = d.get("shipping")
+        latest = (d.get("lastSeen") or 0, d["price"], -1 if shipping is None else shipping)
+        return replace(offer, offer_csv=_ints(latest))
 
     def _latest(self) -> tuple[int, int] | None:
         if len(self.offer_csv) < 3 or len(self.offer_csv) % 3:

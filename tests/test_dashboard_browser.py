@@ -16,7 +16,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
 
-from deals import dashboard, ingest
+from deals import formatting, ingest
 from deals.models import Deal, DealEvent, SyncRun
 from tests.deals_fixtures import fast_client, next_cycle
 
@@ -98,7 +98,7 @@ def test_the_dashboard_follows_the_database_without_a_reload(live_server, keepa,
             sync(keepa)
             assert Deal.objects.get(asin=deal.asin).now_price == new_price
             expect(page.locator(f"#deal-{deal.asin} .now-price")).to_have_text(
-                dashboard.money(new_price), timeout=LIVE_WAIT_MS
+                formatting.money(new_price), timeout=LIVE_WAIT_MS
             )
             assert page.evaluate("window.notReloaded") is True
 

@@ -19,7 +19,7 @@ from keepa_client import (
     TokensExhausted,
     wire,
 )
-from keepa_client.models import DealPage
+from keepa_client.models import DealPage, Offer
 
 FIXTURES = Path(__file__).parent / "fixtures" / "keepa"
 BASE = "https://api.keepa.com"
@@ -402,6 +402,38 @@ def test_an_offer_whose_latest_price_is_unknown_is_never_the_cheapest():
     assert product.offers[4].price is None
     assert product.offers[4].total is None
     assert product.cheapest_live_offer() is product.offers[12]
+
+
+def test_an_offer_cut_to_its_latest_price_and_shipping_reads_like_the_full_one():
+    full_json = load(PRODUCT_TWO_LIVE_OFFERS)["offers"][4]
+    csv = full_json["offerCSV"]
+    latest = {k: v for k, v in full_json.items() if k != "offerCSV"}
+    latest |= {"price": csv[-2], "shipping": csv[-1]}
+
+    full, cut = Offer.from_json(full_json), Offer.from_latest(latest)
+
+    assert (cut.price, cut.shipping, cut.total) == (full.price, full.shipping, full.total)
+    assert (cut.price, cut.shipping, cut.total) == (2100, 399, 2499)
+    assert (cut.seller_id, cut.condition, cut.is_fba) == (full.seller_id, 4, full.is_fba)
+    assert cut.raw == latest
+
+
+@pytest.mark.parametrize(
+    ("price", "shipping", "expected"),
+    [
+        (1250, -1, (1250, None, 1250)),  # shipping unknown: the total is the price
+        (1250, None, (1250, None, 1250)),  # shipping not kept
+        (-1, 0, (None, 0, None)),  # no price: no total
+        (None, 399, (None, None, None)),
+    ],
+)
+def test_an_offer_cut_to_its_latest_price_reads_keepas_unknowns(price, shipping, expected):
+    latest = {"sellerId": "A1BOOKS", "price": price, "shipping": shipping}
+    latest = {k: v for k, v in latest.items() if v is not None}
+
+    offer = Offer.from_latest(latest)
+
+    assert (offer.price, offer.shipping, offer.total) == expected
 
 
 # Error bodies, served as Keepa served them

@@ -1,4 +1,4 @@
-"""Template helpers for the dashboard: values shown by their column's kind, sort links."""
+"""Template helpers for the dashboard: thin wrappers over deals.formatting, and sort links."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from deals import dashboard
+from deals import formatting
 from deals.columns import Column
 from deals.dashboard import DashboardQuery
 
@@ -17,23 +17,23 @@ register = template.Library()
 
 @register.filter
 def money(cents: int | None) -> str:
-    return dashboard.money(cents)
+    return formatting.money(cents)
 
 
 @register.filter
 def condition(value: int | None) -> str:
-    return dashboard.condition_name(value)
+    return formatting.condition_name(value)
 
 
 @register.filter
 def when(value: Any) -> SafeString:
-    return dashboard.when_html(value)
+    return formatting.when_html(value)
 
 
 @register.simple_tag
 def cell(obj: Any, column: Column) -> str | SafeString:
     """The value of `column` on `obj`, shown the way its kind says."""
-    return dashboard.display(getattr(obj, column.name, None), column.kind)
+    return formatting.display(getattr(obj, column.name, None), column.kind)
 
 
 @register.simple_tag
@@ -69,7 +69,7 @@ def page_params(query: DashboardQuery, number: int) -> str:
 
 @register.filter
 def due(value: Any) -> SafeString:
-    return dashboard.due_html(value)
+    return formatting.due_html(value)
 
 
 @register.filter
@@ -80,13 +80,4 @@ def field_label(form: Any, name: str) -> str:
 
 @register.filter
 def offer_summary(deal: Any) -> str:
-    """The cheapest live offer in one line: "$21.49 · BookBarn · Very Good · FBA"."""
-    parts = [
-        dashboard.money(deal.now_total),
-        deal.now_seller_name or deal.now_seller_id or "unknown seller",
-    ]
-    if deal.now_condition is not None:
-        parts.append(dashboard.condition_name(deal.now_condition))
-    if deal.now_is_fba:
-        parts.append("FBA")
-    return " · ".join(parts)
+    return formatting.offer_summary(deal)

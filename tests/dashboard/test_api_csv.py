@@ -1,0 +1,72 @@
+"""The total count, the JSON API and the CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.test import Client
+
+from deals.columns import COLUMNS
+from tests.dashboard.helpers import make_deal, many_deals
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_total_deal_count_endpoint(client):
+    many_deals(7)
+    response = client.get("/api/total_deals")
+    assert response.status_code == 200
+    assert response.json() == {"total_deals": 7}
+
+
+def test_the_api_returns_raw_values_with_the_same_filters_sort_and_paging(client):
+    many_deals(60)
+    make_deal("C000000001", delta_percent=10, now_price=1234)
+
+    response = client.get("/api/deals", {"page": 2, "delta_percent_min": 0})
+
+    data = response.json()
+    assert (data["count"], data["page"], data["pages"]) == (61, 2, 2)
+    assert len(data["results"]) == 11
+    last = data["results"][-1]
+    assert set(last) == {c.name for c in COLUMNS}
+    assert last["asin"] == "C000000001" and last["now_price"] == 1234
+    assert last["price_changed_at"].endswith("Z")  # ISO 8601, UTC
+
+
+def test_the_api_rejects_invalid_filters_with_400(client):
+    response = client.get("/api/deals?sales_rank_max=many")
+    assert response.status_code == 400
+    assert "sales_rank_max" in response.json()["errors"]
+
+
+def test_the_csv_streams_every_filtered_row_under_a_header_of_column_labels(client):
+    deals = many_deals(130)
+    make_deal("C000000001", delta_percent=-1)  # filtered out
+
+    response = client.get("/deals.csv?delta_percent_min=0&sort=-delta_percent")
+
+    assert response.streaming
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == [c.label for c in COLUMNS]
+    assert [r[1] for r in rows[1:]] == [d.asin for d in deals]
+    now = rows[1][[c.name for c in COLUMNS].index("now_price")]
+    assert now == "10.00"
+
+
+@pytest.mark.parametrize("url", ["/api/deals", "/api/total_deals"])
+def test_the_api_answers_401_to_anonymous_clients(url):
+    response = Client().get(url)
+    assert response.status_code == 401
+    assert response.json() == {"error": "authentication required"}
+
+
+def test_a_filtered_count_follows_the_next_entry(client):
+    for i in range(3):
+        make_deal(f"C{i:09d}", delta_percent=70, entered=True)
+    assert client.get("/api/deals?delta_percent_min=60").json()["count"] == 3
+    make_deal("C000000009", delta_percent=80, entered=True)
+    assert client.get("/api/deals?delta_percent_min=60").json()["count"] == 4

@@ -1,0 +1,141 @@
+"""The live poll: what changed since the reader's cursor, as out-of-band swaps."""
+
+from __future__ import annotations
+
+import re
+from html import unescape
+
+import pytest
+from django.db import transaction
+from django.test import Client
+
+from deals.models import Deal, DealEvent
+from tests.dashboard.helpers import live, live_url, make_deal, many_deals, shown_asins
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_live_poll_answers_204_after_one_query_when_nothing_changed(
+    client, django_assert_num_queries
+):
+    many_deals(3)
+    DealEvent.objects.create(asin="B000000000", kind=DealEvent.Kind.ENTERED)
+    url = live_url(client.get("/"))
+
+    # Two queries are the login (session, user); the poll itself is one indexed MAX(id).
+    with django_assert_num_queries(3):
+        response = live(client, url)
+
+    assert response.status_code == 204
+    assert response.content == b""
+
+
+def test_a_changed_row_comes_back_alone_as_an_out_of_band_swap(client):
+    many_deals(3)
+    url = live_url(client.get("/"))
+    with transaction.atomic():
+        Deal.objects.filter(asin="B000000001").update(now_price=777)
+        DealEvent.objects.create(
+            asin="B000000001",
+            kind=DealEvent.Kind.CHANGED,
+            field="now_price",
+            old_value=1000,
+            new_value=777,
+        )
+
+    response = live(client, url)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert '<template><tr id="deal-B000000001" class="flash" hx-swap-oob="true">' in html
+    assert "$7.77" in html
+    assert shown_asins(response) == ["B000000001"]  # only the changed row is sent
+    assert 'id="deal-rows"' not in html
+    # The next poll asks from the new cursor.
+    cursor = DealEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+    assert f"cursor={cursor}&" in unescape(live_url(response))
+    assert live(client, live_url(response)).status_code == 204
+
+
+def test_a_deal_that_left_disappears_and_the_count_drops(client):
+    many_deals(3)
+    url = live_url(client.get("/"))
+    with transaction.atomic():  # as prune does it
+        DealEvent.objects.create(asin="B000000001", kind=DealEvent.Kind.LEFT, old_value=1000)
+        Deal.objects.filter(asin="B000000001").delete()
+
+    response = live(client, url)
+
+    html = response.content.decode()
+    assert '<tbody id="deal-rows" hx-swap-oob="true">' in html
+    assert shown_asins(response) == ["B000000000", "B000000002"]
+    assert '<strong id="total-deals">2</strong>' in html
+
+
+def test_a_new_deal_appears_where_the_sort_puts_it_marked_new(client):
+    make_deal("B000000001", delta_percent=60)
+    make_deal("B000000002", delta_percent=50)
+    make_deal("B000000003", delta_percent=40)
+    url = live_url(client.get("/"))
+
+    with transaction.atomic():
+        make_deal("B000000009", delta_percent=55, entered=True)
+    response = live(client, url)
+
+    html = response.content.decode()
+    assert shown_asins(response) == ["B000000001", "B000000009", "B000000002", "B000000003"]
+    row = re.search(r'<tr id="deal-B000000009".*?</tr>', html, re.S).group(0)
+    assert 'class="is-new flash"' in row and ">new</span>" in row
+    assert 'class=""' in re.search(r'<tr id="deal-B000000001"[^>]*>', html).group(0)
+    assert '<strong id="total-deals">4</strong>' in html
+    assert "shown=B000000001%2CB000000009%2CB000000002%2CB000000003" in live_url(response)
+
+
+def test_a_new_deal_stays_marked_new_when_the_page_is_redrawn_later(client):
+    make_deal("B000000001", delta_percent=60)
+    make_deal("B000000002", delta_percent=50)
+    first = live_url(client.get("/"))
+    make_deal("B000000009", delta_percent=55, entered=True)
+    second = live_url(live(client, first))
+
+    with transaction.atomic():
+        DealEvent.objects.create(asin="B000000002", kind=DealEvent.Kind.LEFT)
+        Deal.objects.filter(asin="B000000002").delete()
+    response = live(client, second)
+
+    html = response.content.decode()
+    assert shown_asins(response) == ["B000000001", "B000000009"]
+    row = re.search(r'<tr id="deal-B000000009"[^>]*>', html).group(0)
+    assert 'class="is-new"' in row  # still new since the page was opened, no second flash
+
+
+def test_the_live_poll_keeps_the_filters_a_new_deal_outside_them_only_raises_the_count(client):
+    make_deal("B000000001", delta_percent=60)
+    make_deal("B000000002", delta_percent=50)
+    url = live_url(client.get("/?delta_percent_min=45&sort=-delta_percent"))
+    assert "delta_percent_min=45" in url
+
+    make_deal("B000000009", delta_percent=30, entered=True)
+    response = live(client, url)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert shown_asins(response) == []  # the page is unchanged: no row is sent
+    assert '<strong id="total-deals">3</strong>' in html
+    assert "<strong>2</strong> matches" in html
+
+
+def test_a_new_deal_on_another_page_only_raises_the_count(client):
+    many_deals(60)
+    url = live_url(client.get("/"))
+    make_deal("C000000001", delta_percent=-5, entered=True)  # sorts last: page 2
+
+    response = live(client, url)
+
+    assert shown_asins(response) == []
+    assert '<strong id="total-deals">61</strong>' in response.content.decode()
+
+
+def test_an_anonymous_live_poll_reloads_the_page_instead_of_swapping_in_the_login_form():
+    response = Client().get("/live?cursor=0", headers={"HX-Request": "true"})
+    assert response.headers["HX-Refresh"] == "true"

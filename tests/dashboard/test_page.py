@@ -1,0 +1,263 @@
+"""The dashboard page: sorting, filters, search, paging and what a row shows."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from deals.columns import BY_NAME, SORTABLE
+from deals.forms import FILTER_LOOKUPS
+from deals.models import Deal, DealEvent
+from tests.dashboard.helpers import make_deal, many_deals, shown_asins
+
+pytestmark = pytest.mark.django_db
+
+
+# -- sorting, filters, search, paging --------------------------------------------------------
+
+
+def _sample_values(kind: str) -> list:
+    now = timezone.now()
+    if kind == "text":
+        return ["Alpha", "Beta", "Gamma"]
+    if kind == "datetime":
+        return [now - timedelta(days=3), now - timedelta(days=2), now - timedelta(days=1)]
+    if kind == "category":
+        return [5174, 283155, 2625373011]
+    return [100, 200, 300]
+
+
+@pytest.mark.parametrize("name", sorted(SORTABLE))
+def test_every_sortable_column_sorts_both_ways_with_empty_values_last(client, name):
+    low, mid, high = _sample_values(BY_NAME[name].kind)
+    # ASINs in another order than the values, so the tie-break cannot fake the result.
+    asins = {"low": "B0000000C3", "mid": "B0000000A1", "high": "B0000000B2", "none": "B0000000A0"}
+    if name == "asin":
+        asins = {"low": "A000000001", "mid": "B000000002", "high": "C000000003"}
+        for asin in asins.values():
+            make_deal(asin)
+    else:
+        for key, value in (("low", low), ("mid", mid), ("high", high)):
+            make_deal(asins[key], **{name: value})
+        if Deal._meta.get_field(name).null:
+            make_deal(asins["none"], **{name: None})
+        else:
+            asins.pop("none")
+    rest = [asins["none"]] if "none" in asins else []
+
+    ascending = shown_asins(client.get(f"/?sort={name}"))
+    descending = shown_asins(client.get(f"/?sort=-{name}"))
+
+    assert ascending == [asins["low"], asins["mid"], asins["high"], *rest]
+    assert descending == [asins["high"], asins["mid"], asins["low"], *rest]
+
+
+def test_the_default_order_is_most_below_average_first_with_ties_broken_by_asin(client):
+    make_deal("B00000000C", delta_percent=60)
+    make_deal("B00000000B", delta_percent=70)
+    make_deal("B00000000A", delta_percent=60)
+
+    assert shown_asins(client.get("/")) == ["B00000000B", "B00000000A", "B00000000C"]
+
+
+def test_a_column_heading_links_to_its_sort_and_keeps_the_filters(client):
+    make_deal("B000000001")
+    html = client.get("/?delta_percent_min=40").content.decode()
+    assert 'href="?delta_percent_min=40&amp;sort=sales_rank"' in html
+    # The current sort column links to the reverse direction.
+    assert 'href="?delta_percent_min=40&amp;sort=delta_percent"' in html
+
+
+def _filter_values(param: str) -> tuple[list, str, set[int]]:
+    """Stored values for three deals, the query value, and which of them should match."""
+    column, lookup = FILTER_LOOKUPS[param]
+    stored = _sample_values(column.kind)
+    if column.kind == "money":
+        query = "2.00"  # dollars in the form, cents in the database
+    elif column.kind == "datetime":
+        query = stored[1].isoformat()
+    else:
+        query = str(stored[1])
+    matches = {1, 2} if lookup.endswith("__gte") else {0, 1} if lookup.endswith("__lte") else {1}
+    return stored, query, matches
+
+
+@pytest.mark.parametrize("param", sorted(FILTER_LOOKUPS))
+def test_every_declared_filter_narrows_the_table(client, param):
+    column, _lookup = FILTER_LOOKUPS[param]
+    stored, query, matches = _filter_values(param)
+    asins = [f"B00000000{i}" for i in range(3)]
+    for asin, value in zip(asins, stored, strict=True):
+        make_deal(asin, **{column.name: value})
+
+    response = client.get("/", {param: query})
+
+    assert response.status_code == 200
+    assert "could not be used" not in response.content.decode()
+    assert set(shown_asins(response)) == {asins[i] for i in matches}
+
+
+def test_the_price_range_is_in_dollars_and_the_filters_combine(client):
+    make_deal("B000000001", now_price=1049, delta_percent=80)
+    make_deal("B000000002", now_price=1050, delta_percent=80)
+    make_deal("B000000003", now_price=2000, delta_percent=80)
+    make_deal("B000000004", now_price=2001, delta_percent=80)
+    make_deal("B000000005", now_price=1500, delta_percent=40)
+    make_deal("B000000006", now_price=1500, delta_percent=80, sales_rank=900_000)
+
+    response = client.get(
+        "/",
+        {
+            "now_price_min": "10.50",
+            "now_price_max": "20",
+            "delta_percent_min": "50",
+            "sales_rank_max": "500000",
+        },
+    )
+
+    assert set(shown_asins(response)) == {"B000000002", "B000000003"}
+    assert "<strong>2</strong> matches" in response.content.decode()
+
+
+def test_the_category_filter_offers_the_categories_present(client):
+    make_deal("B000000001", root_category=283155)
+    make_deal("B000000002", root_category=468642)
+
+    html = client.get("/").content.decode()
+    assert '<option value="468642">Video Games</option>' in html
+    assert '<option value="283155">Books</option>' in html
+    assert "Toys &amp; Games" not in html  # no such deal, no such choice
+
+    assert shown_asins(client.get("/?root_category=468642")) == ["B000000002"]
+
+
+def test_search_finds_deals_by_title_words_or_by_asin(client):
+    make_deal("0312850123", title="The Left Hand of Darkness")
+    make_deal("0441013597", title="Dune")
+    make_deal("B000000003", title="Darkness Visible")
+
+    assert set(shown_asins(client.get("/?q=darkness"))) == {"0312850123", "B000000003"}
+    assert shown_asins(client.get("/?q=0441013597")) == ["0441013597"]
+    assert shown_asins(client.get("/?q=nothing+like+this")) == []
+
+
+def test_invalid_filter_input_shows_the_error_and_the_unfiltered_table(client):
+    make_deal("B000000001", delta_percent=10)
+    make_deal("B000000002", delta_percent=90)
+
+    response = client.get("/?delta_percent_min=lots&now_price_max=-5&sort=price_changed_at")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Some filters could not be used, so all deals are shown" in html
+    assert "Enter a whole number." in html
+    assert set(shown_asins(response)) == {"B000000001", "B000000002"}
+
+
+def test_an_unknown_sort_is_an_error_not_a_crash(client):
+    make_deal("B000000001")
+    response = client.get("/?sort=-password")
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.content.decode()
+    assert shown_asins(response) == ["B000000001"]
+
+
+def test_the_table_pages_by_fifty(client):
+    deals = many_deals(120)
+    asins = [d.asin for d in deals]
+
+    assert shown_asins(client.get("/")) == asins[:50]
+    second = client.get("/?page=2")
+    assert shown_asins(second) == asins[50:100]
+    assert "page 2 of 3" in second.content.decode()
+    assert shown_asins(client.get("/?page=3")) == asins[100:]
+    assert shown_asins(client.get("/?page=99")) == asins[100:]  # past the end: the last page
+    assert shown_asins(client.get("/?page=abc")) == asins[:50]
+
+
+def test_page_links_keep_the_sort_and_filters(client):
+    many_deals(60)
+    html = client.get("/?sort=sales_rank&delta_percent_min=1").content.decode()
+    assert 'href="?delta_percent_min=1&amp;sort=sales_rank&amp;page=2"' in html
+
+
+def test_the_page_does_not_query_per_row(client):
+    many_deals(5)
+    with CaptureQueriesContext(connection) as few:
+        assert len(shown_asins(client.get("/"))) == 5
+    many_deals_extra = [make_deal(f"C{i:09d}", entered=True) for i in range(45)]
+    assert many_deals_extra
+    with CaptureQueriesContext(connection) as full:
+        assert len(shown_asins(client.get("/"))) == 50
+    assert len(full) == len(few), [q["sql"] for q in full]
+
+
+# -- what a row shows ------------------------------------------------------------------------
+
+
+def test_a_row_shows_each_column_formatted_and_the_cheapest_offer_under_now(client):
+    make_deal(
+        "B000000001",
+        title="Gödel, Escher, Bach",
+        image_url="https://m.media-amazon.com/images/I/41abc.jpg",
+        now_price=2149,
+        avg_price=5399,
+        delta_percent=57,
+        sales_rank=1_234_567,
+        now_total=2149,
+        now_seller_name="BookBarn",
+        now_condition=3,
+        now_is_fba=True,
+        enriched_at=timezone.now(),
+        price_changed_at=timezone.now() - timedelta(minutes=12),
+    )
+
+    html = client.get("/").content.decode()
+
+    assert 'href="https://www.amazon.com/dp/B000000001" target="_blank"' in html
+    assert '<a href="/deal/B000000001">B000000001</a>' in html
+    assert 'src="https://m.media-amazon.com/images/I/41abc.jpg"' in html
+    assert "$21.49 · BookBarn · Very Good · FBA" in html
+    assert "$53.99" in html and "57 %" in html and "1,234,567" in html and "Books" in html
+    assert re.search(
+        r'<time class="rel" datetime="[^"]+" title="[^"]+ UTC">12 min ago</time>', html
+    )
+    assert "updating…" not in html
+
+
+def test_a_row_whose_new_price_waits_for_its_seller_says_updating(client):
+    make_deal("B000000001", enrich_priority=2, now_total=1500, now_seller_name="Old Seller")
+    assert "updating…" in client.get("/").content.decode()
+
+
+def test_a_row_with_price_history_has_a_sparkline_drawn_from_its_events(client):
+    make_deal("B000000001", now_price=900)
+    make_deal("B000000002")
+    DealEvent.objects.create(
+        asin="B000000001",
+        kind=DealEvent.Kind.ENTERED,
+        field="now_price",
+        new_value=1500,
+        at=timezone.now() - timedelta(days=3),
+    )
+    DealEvent.objects.create(
+        asin="B000000001",
+        kind=DealEvent.Kind.CHANGED,
+        field="now_price",
+        old_value=1500,
+        new_value=900,
+        at=timezone.now() - timedelta(days=1),
+    )
+
+    html = client.get("/").content.decode()
+    row = re.search(r'<tr id="deal-B000000001".*?</tr>', html, re.S).group(0)
+    other = re.search(r'<tr id="deal-B000000002".*?</tr>', html, re.S).group(0)
+
+    assert '<svg class="spark down"' in row
+    assert "Now price $15.00 → $9.00" in row
+    assert "<svg" not in other

@@ -1,0 +1,90 @@
+"""How the dashboard shows values: money, times, conditions, stored fields and CSV cells."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from deals import formatting
+
+NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("cents", "shown"),
+    [(2149, "$21.49"), (0, "$0.00"), (123_456_789, "$1,234,567.89"), (-350, "\u2212$3.50")],
+)
+def test_money_is_dollars_with_a_typographic_minus_for_a_loss(cents, shown):
+    assert formatting.money(cents) == shown
+
+
+def test_a_missing_amount_is_a_dash_on_screen_and_empty_in_a_spreadsheet():
+    assert formatting.money(None) == "\u2013"
+    assert formatting.dollars(None) == ""
+
+
+@pytest.mark.parametrize(
+    ("ago", "shown"),
+    [
+        (timedelta(seconds=59), "just now"),
+        (timedelta(minutes=12, seconds=30), "12 min ago"),
+        (timedelta(hours=47, minutes=59), "47 h ago"),
+        (timedelta(days=3, hours=5), "3 d ago"),
+        # Keepa's clock (whole minutes) may run ahead of ours: still a past event.
+        (-timedelta(minutes=5), "just now"),
+    ],
+)
+def test_relative_times_read_as_a_person_would_say_them(ago, shown):
+    assert formatting.relative(NOW - ago, NOW) == shown
+
+
+def test_a_future_time_reads_in_so_long_or_due_now():
+    assert formatting.relative(NOW + timedelta(minutes=3, seconds=10), NOW, future=True) == (
+        "in 3 min"
+    )
+    assert formatting.relative(NOW + timedelta(seconds=20), NOW, future=True) == "due now"
+    assert formatting.relative(None, NOW) == "\u2013"
+
+
+def test_a_time_shows_relative_with_the_exact_utc_time_on_hover():
+    html = formatting.when_html(NOW - timedelta(minutes=12), NOW)
+    assert html == (
+        '<time class="rel" datetime="2026-01-05T11:48:00+00:00" '
+        'title="2026-01-05 11:48:00 UTC">12 min ago</time>'
+    )
+
+
+def test_a_long_overdue_run_asks_whether_the_worker_runs():
+    assert "overdue by 2 h (is qcluster running?)" in formatting.due_html(
+        NOW - timedelta(hours=2), NOW
+    )
+    assert ">due now<" in formatting.due_html(NOW - timedelta(seconds=30), NOW)
+    assert ">in 4 min<" in formatting.due_html(NOW + timedelta(minutes=4, seconds=30), NOW)
+    assert "not scheduled" in formatting.due_html(None, NOW)
+
+
+def test_a_stored_field_is_shown_by_its_kind():
+    assert formatting.field_display("avg_price", 5399) == "$53.99"
+    assert formatting.field_display("delta_percent", 57) == "57 %"
+    assert formatting.field_display("sales_rank", 1_234_567) == "1,234,567"
+    assert formatting.field_display("root_category", 283155) == "Books"
+    assert formatting.field_display("now_condition", 3) == "Very Good"
+    assert formatting.field_display("now_total", -100) == "\u2212$1.00"
+    assert formatting.field_display("title", "<b>Dune</b>") == "&lt;b&gt;Dune&lt;/b&gt;"
+    assert "\u2013" in formatting.field_display("sales_rank", None)
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "cell"),
+    [
+        (1000, "money", "10.00"),
+        (-5, "money", "-0.05"),  # spreadsheets need ASCII minus to read a number
+        (datetime(2026, 1, 5, 7, 30, tzinfo=UTC), "datetime", "2026-01-05T07:30:00+00:00"),
+        (468642, "category", "Video Games"),
+        (12, "percent", 12),
+        (None, "money", ""),
+    ],
+)
+def test_csv_cells_are_plain_values_a_spreadsheet_reads(value, kind, cell):
+    assert formatting.csv_value(value, kind) == cell
