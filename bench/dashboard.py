@@ -34,6 +34,7 @@ from bench.common import ROOT, Result, django_env, log, percentile, profiled, st
 from bench.fill import fill
 from deals import ingest
 from deals.config import load_config
+from deals.jobs import Run
 from deals.models import Deal, SyncRun
 from keepa_client.models import Deal as KeepaDeal
 
@@ -114,11 +115,7 @@ class Writer:
     def __init__(self, seed: int = 11) -> None:
         self.rng = random.Random(seed)
         self.asins = list(Deal.objects.values_list("asin", flat=True))
-        self.updater = ingest.Updater(
-            SyncRun.objects.create(kind=SyncRun.Kind.UPDATE, trigger="bench"),
-            load_config(),
-            client=None,
-        )
+        self.updater = ingest.Updater(Run.detached(SyncRun.Kind.UPDATE, load_config()))
         self.price_type = self.updater.config.price_type
         self.times: list[float] = []
         self.locked = 0

@@ -31,6 +31,7 @@ from bench.common import (
 )
 from deals import ingest
 from deals.config import load_config
+from deals.jobs import Run
 from deals.models import Deal, EnrichPriority, SyncRun
 
 KEY = "bench-ingest"
@@ -51,8 +52,7 @@ def fetch_pages(sim: Sim) -> tuple[list[list[Any]], float]:
 def product_pass(pages: list[list[Any]]) -> float:
     """Seconds `Updater.apply_deals` takes for every page (the write path only)."""
     config = load_config()
-    sync = SyncRun.objects.create(kind=SyncRun.Kind.UPDATE, trigger="bench")
-    updater = ingest.Updater(sync, config, client=None)
+    updater = ingest.Updater(Run.detached(SyncRun.Kind.UPDATE, config))
     total = 0.0
     for deals in pages:
         start = time.perf_counter()
@@ -66,8 +66,7 @@ class RawUpsert:
 
     def __init__(self, pages: list[list[Any]]) -> None:
         config = load_config()
-        sync = SyncRun(kind=SyncRun.Kind.UPDATE)
-        updater = ingest.Updater(sync, config, client=None)
+        updater = ingest.Updater(Run.detached(SyncRun.Kind.UPDATE, config))
         now = timezone.now()
         fields = [f for f in Deal._meta.concrete_fields if not f.primary_key]
         self.columns = [f.column for f in fields]
@@ -234,9 +233,7 @@ def enrichment_pass(sim: Sim, looked_up: list[tuple[list[str], Any]]) -> tuple[i
     """Rows and seconds `Updater.apply_products` takes to write these look-ups again."""
     keepa = client(sim, KEY)
     keepa.token_status()  # every seller is known by now: no /seller call, only the budget
-    updater = ingest.Updater(
-        SyncRun.objects.create(kind=SyncRun.Kind.UPDATE, trigger="bench"), load_config(), keepa
-    )
+    updater = ingest.Updater(Run.detached(SyncRun.Kind.UPDATE, load_config(), keepa))
     total, rows = 0.0, 0
     for asins, products in looked_up:
         start = time.perf_counter()

@@ -7,9 +7,7 @@ dashboard's Refresh button all call `run()`.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -20,8 +18,8 @@ from django.utils import timezone
 
 from deals.bulk import insert_rows
 from deals.columns import COMPUTED, recompute, recompute_asins
-from deals.config import ConfigError, DealsConfig, load_config
-from deals.keepa import make_client, redact_error
+from deals.jobs import Job, Run, run_job
+from deals.keepa import Budget, redact_error
 from deals.models import (
     DEAL_SHOWN_FIELDS,
     OFFER_SHOWN_FIELDS,
@@ -96,54 +94,6 @@ _SWEEP_FIELDS = (
 )
 
 
-class BudgetExhausted(Exception):
-    """The next call would spend tokens below the configured reserve."""
-
-
-class RunStopped(Exception):
-    """The run must end now (time limit reached, or its lock was lost); what it did stays."""
-
-
-@dataclass
-class Budget:
-    """Tokens a run may still spend, from the balance Keepa reported last."""
-
-    client: KeepaClient
-    reserve: int
-    spent: int = 0
-
-    @property
-    def left(self) -> int:
-        return self.client.tokens.tokens_left if self.client.tokens else 0
-
-    def spare(self, headroom: int = 0) -> int:
-        return self.left - self.reserve - headroom
-
-    def check(self, cost: int) -> None:
-        if self.spare() < cost:
-            raise BudgetExhausted(
-                f"token budget reached: {self.left} tokens left, reserve {self.reserve}, "
-                f"next call needs {cost}"
-            )
-
-    def record(self) -> None:
-        if self.client.tokens:
-            self.spent += self.client.tokens.tokens_consumed
-
-
-@dataclass
-class Counts:
-    pages: int = 0
-    deals_seen: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    price_drops: int = 0
-    enriched: int = 0
-    newest_last_update: datetime | None = None
-    oldest_last_update: datetime | None = None
-
-
 def request_run() -> tuple[str | None, str]:
     """Queue one manual update for the worker: (task id, message), or (None, why not).
 
@@ -165,92 +115,51 @@ def release_run_request() -> None:
     JobLock.objects.filter(name=REQUEST_CLAIM).update(locked_until=timezone.now())
 
 
+UPDATE_JOB = Job(SyncRun.Kind.UPDATE, LOCK_NAME, LOCK_TTL, time_limit_s=RUN_TIME_LIMIT_S)
+
+
 def run(
     *, trigger: str = "schedule", full: bool | None = None, client: KeepaClient | None = None
 ) -> SyncRun:
     """Run one update unless another holds the lock; return the recorded SyncRun.
 
     `full=None` lets the schedule decide (a full sweep every `full_sweep_every_minutes`);
-    True forces a fresh full sweep, False an incremental one.
+    True forces a fresh full sweep, False an incremental one. The lock, the run record and
+    how an error ends the run are the shared job skeleton's (deals/jobs.py).
     """
-    owner = JobLock.owner_token()
-    if not JobLock.acquire(LOCK_NAME, owner, LOCK_TTL):
-        return SyncRun.objects.record_already_running(SyncRun.Kind.UPDATE, trigger)
-    try:
-        return _run_locked(trigger=trigger, full=full, client=client, owner=owner)
-    finally:
-        JobLock.release(LOCK_NAME, owner)
-
-
-def _run_locked(
-    *, trigger: str, full: bool | None, client: KeepaClient | None, owner: str
-) -> SyncRun:
-    # Holding the lock, no other update can be running: a "running" row is a dead run's.
-    SyncRun.objects.updates().filter(status=SyncRun.Status.RUNNING).update(
-        status=SyncRun.Status.FAILED,
-        finished_at=timezone.now(),
-        error="interrupted: the process running it stopped mid-run",
-    )
-    sync = SyncRun.objects.create(kind=SyncRun.Kind.UPDATE, trigger=trigger)
-    try:
-        config = load_config()
-        client = client or make_client(config.domain_id)
-    except (ConfigError, ValueError) as exc:
-        # ValueError: the client refuses to start without a key.
-        sync.finish(SyncRun.Status.FAILED, error=redact_error(exc).split(": ", 1)[-1])
-        return sync
-    updater = Updater(sync, config, client, owner=owner)
-    status, error = SyncRun.Status.OK, ""
-    try:
-        updater.start()
-        updater.sweep(full)
-        updater.enrich()
-    except (BudgetExhausted, RunStopped) as exc:
-        status, error = SyncRun.Status.PARTIAL, ""
-        updater.notes.append(str(exc))
-    except KeepaError as exc:
-        status = SyncRun.Status.PARTIAL if updater.did_work else SyncRun.Status.FAILED
-        error = redact_error(exc)
-        log.warning("update run %s stopped: %s", sync.pk, error)
-    except Exception as exc:
-        status = SyncRun.Status.PARTIAL if updater.did_work else SyncRun.Status.FAILED
-        error = redact_error(exc)
-        log.exception("update run %s failed", sync.pk)
-    if status == SyncRun.Status.OK and updater.left_undone:
-        status = SyncRun.Status.PARTIAL
-    updater.finish(status, error)
-    return sync
+    return run_job(UPDATE_JOB, trigger, lambda context: Updater(context).run(full), client=client)
 
 
 class Updater:
-    def __init__(
-        self, sync: SyncRun, config: DealsConfig, client: KeepaClient, owner: str = ""
-    ) -> None:
-        self.sync = sync
-        self.config = config
-        self.client = client
-        self.owner = owner
-        self.budget = Budget(client, config.token_reserve)
-        self.counts = Counts()
-        self.notes: list[str] = []
-        self.left_undone = False
-        self.started = time.monotonic()
+    """One update run's work: the /deal sweep, then the offers look-ups."""
+
+    def __init__(self, run: Run) -> None:
+        self.run_context = run
+        self.sync = run.sync
+        self.config = run.config
+        self.counts = run.counts
+        self.notes = run.notes
+        # Newest and oldest Keepa lastUpdate this run has read.
+        self.newest_last_update: datetime | None = None
+        self.oldest_last_update: datetime | None = None
 
     @property
-    def did_work(self) -> bool:
-        return self.counts.pages > 0 or self.counts.enriched > 0
+    def client(self) -> KeepaClient:
+        return self.run_context.keepa()
 
-    def start(self) -> None:
+    @property
+    def budget(self) -> Budget:
+        return self.run_context.budget
+
+    def run(self, full: bool | None) -> None:
         # Free, and always fresh: a client reused from an earlier run would still hold that
         # run's last balance, from before Keepa refilled the bucket.
         self.client.token_status()
+        self.sweep(full)
+        self.enrich()
 
     def keep_going(self) -> None:
-        """Stop before the task's time limit, and stop if another run took over the lock."""
-        if time.monotonic() - self.started > RUN_TIME_LIMIT_S:
-            raise RunStopped(f"time limit of {RUN_TIME_LIMIT_S} s reached")
-        if self.owner and not JobLock.renew(LOCK_NAME, self.owner, LOCK_TTL):
-            raise RunStopped("the run lost its lock (it was stalled past the lock's expiry)")
+        self.run_context.keep_going()
 
     # -- sweep ----------------------------------------------------------------------------
 
@@ -292,7 +201,7 @@ class Updater:
         if watermark is not None and full is not True:
             next_page = self.read_pages(selection, 0, watermark=watermark - WATERMARK_OVERLAP)
             # Everything updated since the last watermark has been read: it may move on.
-            self.save_progress(newest_last_update=self.counts.newest_last_update)
+            self.save_progress(newest_last_update=self.newest_last_update)
         if not due:
             return
         self.sync.full_sweep = True
@@ -334,7 +243,7 @@ class Updater:
             self.budget.check(self.client.estimate_deal_cost(1))
             result = self.client.deals(selection, page=page)
             self.budget.record()
-            self.counts.pages += 1
+            self.counts["pages"] += 1
             self.apply_deals(result.deals)
             stamps = [d.last_update for d in result.deals if d.last_update is not None]
             out_of_order = any(a < b for a, b in pairwise(stamps)) or (
@@ -351,7 +260,7 @@ class Updater:
             if full:
                 progress: dict[str, Any] = {"next_page": page + 1}
                 if newest_from_start and page == first:
-                    progress["newest_last_update"] = self.counts.newest_last_update
+                    progress["newest_last_update"] = self.newest_last_update
                 self.save_progress(**progress)
             if result.is_last or page >= LAST_DEAL_PAGE:
                 if not result.is_last:
@@ -368,12 +277,12 @@ class Updater:
         for name, value in fields.items():
             setattr(self.sync, name, value)
         SyncRun.objects.filter(pk=self.sync.pk).update(
-            pages=self.counts.pages,
-            deals_seen=self.counts.deals_seen,
+            pages=self.counts["pages"],
+            deals_seen=self.counts["deals_seen"],
             full_sweep=self.sync.full_sweep,
             sweep_started_at=self.sync.sweep_started_at,
             capped=self.sync.capped,
-            oldest_last_update=self.counts.oldest_last_update,
+            oldest_last_update=self.oldest_last_update,
             **fields,
         )
 
@@ -383,13 +292,12 @@ class Updater:
         by_asin = {d.asin: d for d in deals if d.asin}
         if not by_asin:
             return
-        counts = self.counts
-        counts.deals_seen += len(by_asin)
+        self.counts["deals_seen"] += len(by_asin)
         values = {asin: self.deal_values(item) for asin, item in by_asin.items()}
         stamps = [item.last_update for item in by_asin.values() if item.last_update]
         if stamps:
-            counts.newest_last_update = max([*stamps, counts.newest_last_update or stamps[0]])
-            counts.oldest_last_update = min([*stamps, counts.oldest_last_update or stamps[0]])
+            self.newest_last_update = max([*stamps, self.newest_last_update or stamps[0]])
+            self.oldest_last_update = min([*stamps, self.oldest_last_update or stamps[0]])
         # Read and write in one transaction (IMMEDIATE on SQLite): a prune or backfill cannot
         # slip in between, so what is compared is what gets overwritten.
         with transaction.atomic():
@@ -434,7 +342,7 @@ class Updater:
         for asin, new in values.items():
             old = existing.get(asin)
             if old is None:
-                counts.inserted += 1
+                counts["inserted"] += 1
                 changed_rows.append(
                     {
                         "asin": asin,
@@ -453,15 +361,15 @@ class Updater:
             diffs = [f for f in DEAL_SHOWN_FIELDS if old[f] != new[f]]
             row = {"asin": asin, **new, **seen}
             if not diffs:
-                counts.unchanged += 1
+                counts["unchanged"] += 1
                 quiet_rows.append(row)
                 continue
-            counts.updated += 1
+            counts["updated"] += 1
             priority, requested = old["enrich_priority"], old["enrich_requested_at"]
             if "now_price" in diffs:
                 before, after = old["now_price"], new["now_price"]
                 dropped = after is not None and (before is None or after < before)
-                counts.price_drops += dropped and before is not None
+                counts["price_drops"] += dropped and before is not None
                 if dropped and priority < EnrichPriority.PRICE_CHANGED:
                     # Same seller or another: the offers look-up tells who sells at the new
                     # price. Drops are what a reseller buys, so they are worth the tokens.
@@ -534,7 +442,7 @@ class Updater:
                 affordable = self.budget.spare(STALE_ENRICH_HEADROOM) // per_asin
             if affordable < 1:
                 if head[0][1] >= waiting:
-                    self.left_undone = True
+                    self.run_context.incomplete = True
                     self.notes.append(
                         f"{queue.filter(enrich_priority__gte=waiting).count()} "
                         "deals wait for an offers look-up (token budget)"
@@ -632,7 +540,7 @@ class Updater:
                 ],
             )
             DealEvent.objects.bulk_create(events, batch_size=500)
-        self.counts.enriched += len(by_asin)
+        self.counts["enriched"] += len(by_asin)
 
     def learn_seller_names(self, seller_ids: set[str]) -> None:
         """Fetch names of sellers not seen before (1 token each), as far as the budget allows."""
@@ -655,25 +563,4 @@ class Updater:
             update_conflicts=True,
             unique_fields=["seller_id"],
             update_fields=["name", "fetched_at"],
-        )
-
-    # -- bookkeeping ----------------------------------------------------------------------
-
-    def finish(self, status: str, error: str) -> None:
-        c = self.counts
-        tokens = self.client.tokens
-        self.sync.finish(
-            status,
-            error=error,
-            pages=c.pages,
-            deals_seen=c.deals_seen,
-            inserted=c.inserted,
-            updated=c.updated,
-            unchanged=c.unchanged,
-            price_drops=c.price_drops,
-            enriched=c.enriched,
-            tokens_spent=self.budget.spent,
-            tokens_left=tokens.tokens_left if tokens else None,
-            refill_rate=tokens.refill_rate if tokens else None,
-            note="; ".join(self.notes),
         )

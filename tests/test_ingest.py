@@ -11,6 +11,7 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from deals import ingest
+from deals.jobs import Run
 from deals.models import Deal, DealEvent, EnrichPriority, JobLock, SyncRun
 from keepa_client.client import KeepaClient
 from tests.deals_fixtures import (
@@ -362,10 +363,9 @@ def test_a_page_of_deals_is_written_with_a_bounded_number_of_queries(keepa):
     client = fast_client(keepa)
     client.token_status()
     page = client.deals({**json.loads((ROOT / "settings.json").read_text())["deal_query"]})
-    sync = SyncRun.objects.create(kind="update")
     from deals.config import load_config
 
-    updater = ingest.Updater(sync, load_config(), client)
+    updater = ingest.Updater(Run.detached(SyncRun.Kind.UPDATE, load_config(), client))
     with CaptureQueriesContext(connection) as few:
         updater.apply_deals(page.deals[:10])
     with CaptureQueriesContext(connection) as many:
