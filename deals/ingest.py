@@ -1,7 +1,8 @@
-"""update_recent_deals: sweep Keepa's /deal results, upsert what changed, enrich via /product.
+"""update_recent_deals: sweep Keepa's /deal results and upsert what changed, then enrich.
 
 The one home of the upserter: the django-q2 task, `manage.py refresh_deals` and the
-dashboard's Refresh button all call `run()`.
+dashboard's Refresh button all call `run()`. The sweep lives here; the offers look-ups that
+follow it in deals/enrich.py; both work in the run's context (deals/jobs.py `Run`).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from deals.bulk import insert_rows
-from deals.columns import COMPUTED, recompute, recompute_asins
+from deals.columns import recompute_asins
+from deals.enrich import Enricher
 from deals.jobs import Job, Run, run_job
-from deals.keepa import Budget, redact_error
 from deals.models import (
     DEAL_SHOWN_FIELDS,
     OFFER_SHOWN_FIELDS,
@@ -27,14 +28,11 @@ from deals.models import (
     DealEvent,
     EnrichPriority,
     JobLock,
-    Seller,
     SyncRun,
 )
-from deals.snapshots import product_snapshot
-from keepa_client.client import LAST_DEAL_PAGE, MAX_ASINS_PER_REQUEST, KeepaClient
-from keepa_client.errors import KeepaError
+from keepa_client.client import LAST_DEAL_PAGE, KeepaClient
 from keepa_client.models import Deal as KeepaDeal
-from keepa_client.models import Product
+from keepa_client.wire import SALES_RANK
 
 log = logging.getLogger(__name__)
 
@@ -53,24 +51,8 @@ DEAL_CACHE = timedelta(seconds=120)
 # Incremental sweeps re-read a little before the watermark: Keepa's lastUpdate is in whole
 # minutes and a product updated while the last sweep was paging may have been missed.
 WATERMARK_OVERLAP = timedelta(minutes=15)
-OFFERS_PER_LOOKUP = 20  # Keepa's minimum; one page of offers costs 6 tokens per 10 found.
 # A run stops itself well inside the django-q2 task timeout, keeping what it did.
 RUN_TIME_LIMIT_S = settings.Q_CLUSTER["timeout"] - 90
-# Re-checking offers of deals that did not move is optional work: it only uses tokens above
-# this headroom, so the next scheduled sweep always finds its pages paid for.
-STALE_ENRICH_HEADROOM = 60
-MAX_ENRICH_CALLS_PER_RUN = 200
-
-# Offer conditions that can make the query's price type (REFERENCE §3.3 and §5.5).
-_USED = frozenset({2, 3, 4, 5})
-CONDITIONS_FOR_PRICE_TYPE: dict[int, frozenset[int] | None] = {
-    0: frozenset({1}), 1: frozenset({1}), 7: frozenset({1}), 10: frozenset({1}),
-    18: frozenset({1}), 8: frozenset({1}), 33: frozenset({1}),
-    2: _USED, 32: _USED, 9: _USED,
-    19: frozenset({2}), 20: frozenset({3}), 21: frozenset({4}), 22: frozenset({5}),
-    5: frozenset({7, 8, 9, 10}), 6: frozenset({6}),
-    3: None,
-}  # fmt: skip
 
 # The offer columns once the offer they described is gone.
 _CLEARED = {
@@ -82,7 +64,7 @@ _CLEARED = {
 }
 
 # Deal columns refreshed from every /deal object.
-_SWEEP_FIELDS = (
+SWEEP_FIELDS = (
     *DEAL_SHOWN_FIELDS,
     "categories",
     "price_type",
@@ -92,6 +74,9 @@ _SWEEP_FIELDS = (
     "deal_snapshot",
     "last_seen_utc",
 )
+
+# ... and, for a new or changed deal, the columns that make the dashboard show the change.
+UPSERT_FIELDS = (*SWEEP_FIELDS, "changed_at", "enrich_priority", "enrich_requested_at")
 
 
 def request_run() -> tuple[str | None, str]:
@@ -127,14 +112,24 @@ def run(
     True forces a fresh full sweep, False an incremental one. The lock, the run record and
     how an error ends the run are the shared job skeleton's (deals/jobs.py).
     """
-    return run_job(UPDATE_JOB, trigger, lambda context: Updater(context).run(full), client=client)
+    return run_job(UPDATE_JOB, trigger, lambda context: _update(context, full), client=client)
 
 
-class Updater:
-    """One update run's work: the /deal sweep, then the offers look-ups."""
+def _update(run: Run, full: bool | None) -> None:
+    # Free, and always fresh: a client reused from an earlier run would still hold that
+    # run's last balance, from before Keepa refilled the bucket.
+    run.keepa().token_status()
+    Sweep(run).run(full)
+    Enricher(run).run()
+
+
+class Sweep:
+    """Read /deal pages and upsert them. Public beyond the job for the benchmarks and tests:
+    `Sweep(Run.detached(...)).write_page(deals)` is the sweep's whole write path for one page,
+    and `row_values(deal)` the columns it derives from one /deal object."""
 
     def __init__(self, run: Run) -> None:
-        self.run_context = run
+        self.context = run
         self.sync = run.sync
         self.config = run.config
         self.counts = run.counts
@@ -143,27 +138,7 @@ class Updater:
         self.newest_last_update: datetime | None = None
         self.oldest_last_update: datetime | None = None
 
-    @property
-    def client(self) -> KeepaClient:
-        return self.run_context.keepa()
-
-    @property
-    def budget(self) -> Budget:
-        return self.run_context.budget
-
     def run(self, full: bool | None) -> None:
-        # Free, and always fresh: a client reused from an earlier run would still hold that
-        # run's last balance, from before Keepa refilled the bucket.
-        self.client.token_status()
-        self.sweep(full)
-        self.enrich()
-
-    def keep_going(self) -> None:
-        self.run_context.keep_going()
-
-    # -- sweep ----------------------------------------------------------------------------
-
-    def sweep(self, full: bool | None) -> None:
         """Read /deal pages: the changes since the watermark, then a full sweep when due.
 
         A full sweep can take several runs on a small plan: its progress is saved after every
@@ -239,12 +214,12 @@ class Updater:
         previous_oldest = None
         first = page
         while True:
-            self.keep_going()
-            self.budget.check(self.client.estimate_deal_cost(1))
-            result = self.client.deals(selection, page=page)
-            self.budget.record()
+            self.context.keep_going()
+            self.context.budget.check(self.context.keepa().estimate_deal_cost(1))
+            result = self.context.keepa().deals(selection, page=page)
+            self.context.budget.record()
             self.counts["pages"] += 1
-            self.apply_deals(result.deals)
+            self.write_page(result.deals)
             stamps = [d.last_update for d in result.deals if d.last_update is not None]
             out_of_order = any(a < b for a, b in pairwise(stamps)) or (
                 stamps and previous_oldest is not None and max(stamps) > previous_oldest
@@ -286,14 +261,14 @@ class Updater:
             **fields,
         )
 
-    def apply_deals(self, deals: Iterable[KeepaDeal]) -> None:
+    def write_page(self, deals: Iterable[KeepaDeal]) -> None:
         """Upsert one page of deal objects in one short transaction."""
         now = timezone.now()
         by_asin = {d.asin: d for d in deals if d.asin}
         if not by_asin:
             return
         self.counts["deals_seen"] += len(by_asin)
-        values = {asin: self.deal_values(item) for asin, item in by_asin.items()}
+        values = {asin: self.row_values(item) for asin, item in by_asin.items()}
         stamps = [item.last_update for item in by_asin.values() if item.last_update]
         if stamps:
             self.newest_last_update = max([*stamps, self.newest_last_update or stamps[0]])
@@ -315,11 +290,8 @@ class Updater:
             changed_asins = [row["asin"] for row in changed_rows]
             if rises:
                 Deal.objects.filter(asin__in=rises).update(**_CLEARED)
-            Deal.objects.upsert_by_asin(
-                changed_rows,
-                [*_SWEEP_FIELDS, "changed_at", "enrich_priority", "enrich_requested_at"],
-            )
-            Deal.objects.upsert_by_asin(quiet_rows, _SWEEP_FIELDS)
+            Deal.objects.upsert_by_asin(changed_rows, UPSERT_FIELDS)
+            Deal.objects.upsert_by_asin(quiet_rows, SWEEP_FIELDS)
             insert_rows(DealEvent, events)
             # Same transaction: the dashboard never shows a new price with the old profit.
             # (New rows have no product data yet, so nothing to compute for them.)
@@ -403,7 +375,7 @@ class Updater:
             "run_id": self.sync.pk,
         }
 
-    def deal_values(self, item: KeepaDeal) -> dict[str, Any]:
+    def row_values(self, item: KeepaDeal) -> dict[str, Any]:
         price_type, date_range = self.config.price_type, self.config.date_range
         since = item.current_since[price_type] if len(item.current_since) > price_type else None
         return {
@@ -415,152 +387,9 @@ class Updater:
             "now_price": item.current_value(price_type),
             "avg_price": item.avg_value(date_range, price_type),
             "delta_percent": item.delta_percent_value(date_range, price_type),
-            "sales_rank": item.current_value(3),
+            "sales_rank": item.current_value(SALES_RANK),
             "price_changed_at": since,
             "keepa_last_update": item.last_update,
             "deal_created_at": item.creation_date,
             "deal_snapshot": item.raw,
         }
-
-    # -- enrichment -----------------------------------------------------------------------
-
-    def enrich(self) -> None:
-        """Look up offers for queued deals (new, then price-changed, then stale) within budget."""
-        stale_before = timezone.now() - timedelta(hours=self.config.reenrich_after_hours)
-        per_asin = self.client.estimate_product_cost(1, offers=OFFERS_PER_LOOKUP)
-        waiting = EnrichPriority.PRICE_CHANGED  # new and price-changed deals: the real queue
-        for _ in range(MAX_ENRICH_CALLS_PER_RUN):
-            self.keep_going()
-            queue = Deal.objects.enrichment_queue(stale_before)
-            head = list(queue.values_list("asin", "enrich_priority")[:MAX_ASINS_PER_REQUEST])
-            if not head:
-                return
-            if head[0][1] >= waiting:
-                head = [item for item in head if item[1] >= waiting]
-                affordable = self.budget.spare() // per_asin
-            else:
-                affordable = self.budget.spare(STALE_ENRICH_HEADROOM) // per_asin
-            if affordable < 1:
-                if head[0][1] >= waiting:
-                    self.run_context.incomplete = True
-                    self.notes.append(
-                        f"{queue.filter(enrich_priority__gte=waiting).count()} "
-                        "deals wait for an offers look-up (token budget)"
-                    )
-                return
-            asins = [asin for asin, _ in head[:affordable]]
-            products = self.client.products(
-                asins,
-                offers=OFFERS_PER_LOOKUP,
-                only_live_offers=True,
-                stats=90,
-                history=False,
-            )
-            self.budget.record()
-            self.apply_products(asins, products)
-
-    def apply_products(self, asins: list[str], products: list[Product]) -> None:
-        now = timezone.now()
-        by_asin = {p.asin: p for p in products}
-        conditions = CONDITIONS_FOR_PRICE_TYPE.get(self.config.price_type)
-        cheapest = {
-            asin: product.cheapest_live_offer(set(conditions) if conditions else None)
-            for asin, product in by_asin.items()
-        }
-        try:
-            self.learn_seller_names({o.seller_id for o in cheapest.values() if o and o.seller_id})
-        except KeepaError as exc:
-            # Names are a nicety; the offers just paid for must not be thrown away.
-            self.notes.append(f"seller names not fetched: {redact_error(exc)}")
-        names = dict(
-            Seller.objects.filter(
-                seller_id__in={o.seller_id for o in cheapest.values() if o}
-            ).values_list("seller_id", "name")
-        )
-        # Read, compute and write in one transaction, so nothing written meanwhile is lost.
-        with transaction.atomic():
-            rows = list(Deal.objects.filter(asin__in=asins))
-            events = []
-            for deal in rows:
-                product = by_asin.get(deal.asin)
-                was_waiting = deal.enrich_priority >= EnrichPriority.PRICE_CHANGED
-                deal.enrich_priority = EnrichPriority.NONE
-                deal.enrich_requested_at = None
-                deal.enriched_at = now
-                if product is None:
-                    continue  # Keepa knows no such product now; try again when it is stale
-                offer = cheapest.get(deal.asin)
-                new = {
-                    "now_total": offer.total if offer else None,
-                    "now_seller_id": (offer.seller_id or "") if offer else "",
-                    "now_seller_name": names.get(offer.seller_id, "") if offer else "",
-                    "now_condition": offer.condition if offer else None,
-                    "now_is_fba": offer.is_fba if offer else None,
-                }
-                diffs = [f for f in OFFER_SHOWN_FIELDS if getattr(deal, f) != new[f]]
-                for f in diffs:
-                    events.append(
-                        DealEvent(
-                            asin=deal.asin,
-                            kind=DealEvent.Kind.CHANGED,
-                            field=f,
-                            old_value=getattr(deal, f),
-                            new_value=new[f],
-                            at=now,
-                            run=self.sync,
-                        )
-                    )
-                    setattr(deal, f, new[f])
-                if was_waiting and not diffs:
-                    # Nothing shown changed, but the row stops saying "updating…": tell the
-                    # dashboard's live poll (it follows events).
-                    events.append(
-                        DealEvent(
-                            asin=deal.asin,
-                            kind=DealEvent.Kind.CHANGED,
-                            field="enriched",
-                            at=now,
-                            run=self.sync,
-                        )
-                    )
-                if diffs or was_waiting:
-                    deal.changed_at = now
-                deal.product_snapshot = product_snapshot(product.raw)
-            recompute(rows, COMPUTED, self.config)
-            Deal.objects.update_rows(
-                rows,
-                [
-                    *(column.name for column in COMPUTED),
-                    *OFFER_SHOWN_FIELDS,
-                    "enrich_priority",
-                    "enrich_requested_at",
-                    "enriched_at",
-                    "changed_at",
-                    "product_snapshot",
-                ],
-            )
-            DealEvent.objects.bulk_create(events, batch_size=500)
-        self.counts["enriched"] += len(by_asin)
-
-    def learn_seller_names(self, seller_ids: set[str]) -> None:
-        """Fetch names of sellers not seen before (1 token each), as far as the budget allows."""
-        known = set(
-            Seller.objects.filter(seller_id__in=seller_ids).values_list("seller_id", flat=True)
-        )
-        affordable = max(0, self.budget.spare()) // self.client.estimate_seller_cost(1)
-        unknown = sorted(seller_ids - known)[: min(affordable, MAX_ASINS_PER_REQUEST)]
-        if not unknown:
-            return
-        sellers = self.client.sellers(unknown)
-        self.budget.record()
-        now = timezone.now()
-        found = [
-            Seller(seller_id=sid, name=s.seller_name or "", fetched_at=now)
-            for sid, s in sellers.items()
-        ]
-        Seller.objects.bulk_create(
-            found,
-            update_conflicts=True,
-            unique_fields=["seller_id"],
-            update_fields=["name", "fetched_at"],
-        )

@@ -365,13 +365,13 @@ def test_a_page_of_deals_is_written_with_a_bounded_number_of_queries(keepa):
     page = client.deals({**json.loads((ROOT / "settings.json").read_text())["deal_query"]})
     from deals.config import load_config
 
-    updater = ingest.Updater(Run.detached(SyncRun.Kind.UPDATE, load_config(), client))
+    sweep = ingest.Sweep(Run.detached(SyncRun.Kind.UPDATE, load_config(), client))
     with CaptureQueriesContext(connection) as few:
-        updater.apply_deals(page.deals[:10])
+        sweep.write_page(page.deals[:10])
     with CaptureQueriesContext(connection) as many:
-        updater.apply_deals(page.deals[10:])
+        sweep.write_page(page.deals[10:])
     with CaptureQueriesContext(connection) as again:
-        updater.apply_deals(page.deals)
+        sweep.write_page(page.deals)
     assert len(page.deals) == 150
     # A handful of statements a page, however many deals it holds: never one per deal.
     # (Django 5.2 caps a statement at 999 SQLite parameters, about 30 deal rows.)

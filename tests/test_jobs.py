@@ -120,7 +120,7 @@ def crash_with_the_key(*args, **kwargs):
 
 # Where each job's body is made to fail before it has done any work.
 BODY_STEPS = {
-    "update": (ingest.Updater, "sweep"),
+    "update": (ingest.Sweep, "run"),
     "prune": (prune, "plan"),
     "backfill": (backfill, "lacks_data"),
 }
