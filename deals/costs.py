@@ -9,8 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from django.conf import settings
-from django_q.tasks import async_task
 
+from deals import tasks
 from deals.config import SellerCosts, load_config, parse_seller_costs
 
 ECONOMICS_COLUMNS = ["all_in_cost", "profit", "margin_percent", "roi_percent", "max_buy_total"]
@@ -33,6 +33,4 @@ def save_seller_costs(costs: SellerCosts) -> str:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return async_task(
-        "deals.tasks.recompute_columns", ECONOMICS_COLUMNS, task_name="recompute economics"
-    )
+    return tasks.queue_recompute(ECONOMICS_COLUMNS)

@@ -27,7 +27,6 @@ from deals.models import (
     Deal,
     DealEvent,
     EnrichPriority,
-    JobLock,
     SyncRun,
 )
 from keepa_client.client import LAST_DEAL_PAGE, KeepaClient
@@ -37,11 +36,6 @@ from keepa_client.wire import SALES_RANK
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "update_recent_deals"
-UPDATE_TASK = "deals.tasks.update_recent_deals"
-# Held from a Refresh click until its run is over, so more clicks queue nothing more; it
-# expires by itself if no worker ever runs the task.
-REQUEST_CLAIM = "refresh_queued"
-REQUEST_CLAIM_TTL = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
 # Longer than the django-q2 task timeout, so a live run never loses its lock, and short
 # enough that a crashed holder's lock frees itself.
 LOCK_TTL = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
@@ -77,27 +71,6 @@ SWEEP_FIELDS = (
 
 # ... and, for a new or changed deal, the columns that make the dashboard show the change.
 UPSERT_FIELDS = (*SWEEP_FIELDS, "changed_at", "enrich_priority", "enrich_requested_at")
-
-
-def request_run() -> tuple[str | None, str]:
-    """Queue one manual update for the worker: (task id, message), or (None, why not).
-
-    Of many simultaneous requests exactly one queues: the claim is a conditional UPDATE,
-    and the task gives it back when its run is over (`release_run_request`).
-    """
-    from django_q.models import OrmQ
-    from django_q.tasks import async_task
-
-    if JobLock.is_held(LOCK_NAME):
-        return None, "A sync is already running — its changes will appear by themselves."
-    queued = any(row.func() == UPDATE_TASK for row in OrmQ.objects.all())
-    if queued or not JobLock.acquire(REQUEST_CLAIM, JobLock.owner_token(), REQUEST_CLAIM_TTL):
-        return None, "A sync is already queued — its changes will appear by themselves."
-    return async_task(UPDATE_TASK, "manual"), "Starting the sync…"
-
-
-def release_run_request() -> None:
-    JobLock.objects.filter(name=REQUEST_CLAIM).update(locked_until=timezone.now())
 
 
 UPDATE_JOB = Job(SyncRun.Kind.UPDATE, LOCK_NAME, LOCK_TTL, time_limit_s=RUN_TIME_LIMIT_S)
