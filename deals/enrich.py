@@ -147,14 +147,14 @@ class Enricher:
                 diffs = [f for f in OFFER_SHOWN_FIELDS if getattr(deal, f) != new[f]]
                 for f in diffs:
                     events.append(
-                        DealEvent(
-                            asin=deal.asin,
-                            kind=DealEvent.Kind.CHANGED,
+                        DealEvent.row(
+                            deal.asin,
+                            DealEvent.Kind.CHANGED,
                             field=f,
-                            old_value=getattr(deal, f),
-                            new_value=new[f],
+                            old=getattr(deal, f),
+                            new=new[f],
                             at=now,
-                            run=self.sync,
+                            run_id=self.sync.pk,
                         )
                     )
                     setattr(deal, f, new[f])
@@ -162,12 +162,12 @@ class Enricher:
                     # Nothing shown changed, but the row stops saying "updating…": tell the
                     # dashboard's live poll (it follows events).
                     events.append(
-                        DealEvent(
-                            asin=deal.asin,
-                            kind=DealEvent.Kind.CHANGED,
+                        DealEvent.row(
+                            deal.asin,
+                            DealEvent.Kind.CHANGED,
                             field="enriched",
                             at=now,
-                            run=self.sync,
+                            run_id=self.sync.pk,
                         )
                     )
                 if diffs or was_waiting:
@@ -186,7 +186,7 @@ class Enricher:
                     "product_snapshot",
                 ],
             )
-            DealEvent.objects.bulk_create(events, batch_size=500)
+            DealEvent.objects.write(events)
         self.counts["enriched"] += len(by_asin)
 
     def learn_seller_names(self, seller_ids: set[str]) -> None:

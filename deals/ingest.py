@@ -17,7 +17,6 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from deals.bulk import insert_rows
 from deals.columns import recompute_asins
 from deals.enrich import Enricher
 from deals.jobs import Job, Run, run_job
@@ -265,7 +264,7 @@ class Sweep:
                 Deal.objects.filter(asin__in=rises).update(**_CLEARED)
             Deal.objects.upsert_by_asin(changed_rows, UPSERT_FIELDS)
             Deal.objects.upsert_by_asin(quiet_rows, SWEEP_FIELDS)
-            insert_rows(DealEvent, events)
+            DealEvent.objects.write(events)
             # Same transaction: the dashboard never shows a new price with the old profit.
             # (New rows have no product data yet, so nothing to compute for them.)
             recompute_asins([a for a in changed_asins if a in existing], self.config)
@@ -298,8 +297,13 @@ class Sweep:
                     }
                 )
                 events.append(
-                    self.event(
-                        asin, DealEvent.Kind.ENTERED, "now_price", None, new["now_price"], now
+                    DealEvent.row(
+                        asin,
+                        DealEvent.Kind.ENTERED,
+                        field="now_price",
+                        new=new["now_price"],
+                        at=now,
+                        run_id=self.sync.pk,
                     )
                 )
                 continue
@@ -327,26 +331,18 @@ class Sweep:
             row["enrich_priority"], row["enrich_requested_at"] = priority, requested
             changed_rows.append(row)
             events.extend(
-                self.event(
-                    asin, DealEvent.Kind.CHANGED, f, old[f], new.get(f, _CLEARED.get(f)), now
+                DealEvent.row(
+                    asin,
+                    DealEvent.Kind.CHANGED,
+                    field=f,
+                    old=old[f],
+                    new=new.get(f, _CLEARED.get(f)),
+                    at=now,
+                    run_id=self.sync.pk,
                 )
                 for f in diffs
             )
         return changed_rows, quiet_rows, events, rises
-
-    def event(
-        self, asin: str, kind: str, field: str, old: Any, new: Any, now: datetime
-    ) -> dict[str, Any]:
-        return {
-            "asin": asin,
-            "kind": kind,
-            "field": field,
-            "old_value": old,
-            "new_value": new,
-            "reason": "",
-            "at": now,
-            "run_id": self.sync.pk,
-        }
 
     def row_values(self, item: KeepaDeal) -> dict[str, Any]:
         price_type, date_range = self.config.price_type, self.config.date_range

@@ -120,16 +120,18 @@ def _delete_stale(decision: PrunePlan, run: Run) -> None:
             if not batch:
                 return
             now = timezone.now()
-            DealEvent.objects.bulk_create(
-                DealEvent(
-                    asin=asin,
-                    kind=DealEvent.Kind.LEFT,
-                    old_value=price,
-                    reason=decision.reason,
-                    at=now,
-                    run=run.sync,
-                )
-                for _, asin, price in batch
+            DealEvent.objects.write(
+                [
+                    DealEvent.row(
+                        asin,
+                        DealEvent.Kind.LEFT,
+                        old=price,
+                        reason=decision.reason,
+                        at=now,
+                        run_id=run.sync.pk,
+                    )
+                    for _, asin, price in batch
+                ]
             )
             Deal.objects.filter(pk__in=[pk for pk, _, _ in batch]).delete()
             run.counts["pruned"] += len(batch)
