@@ -3,7 +3,7 @@
 First in this process with Django's test Client (the whole stack but HTTP), one request at a time;
 then over real HTTP against `manage.py runserver --noreload` in a subprocess on 127.0.0.1, with
 16 logged-in users (`bench.load`, another process) while this process keeps writing pages of 150
-changed deals through the upserter's own write path (`Updater.apply_deals`, one short
+changed deals through the upserter's own write path (`Sweep.write_page`, one short
 transaction each, DealEvents included).
 """
 
@@ -34,6 +34,7 @@ from bench.common import ROOT, Result, django_env, log, percentile, profiled, st
 from bench.fill import fill
 from deals import ingest
 from deals.config import load_config
+from deals.jobs import Run
 from deals.models import Deal, SyncRun
 from keepa_client.models import Deal as KeepaDeal
 
@@ -114,12 +115,9 @@ class Writer:
     def __init__(self, seed: int = 11) -> None:
         self.rng = random.Random(seed)
         self.asins = list(Deal.objects.values_list("asin", flat=True))
-        self.updater = ingest.Updater(
-            SyncRun.objects.create(kind=SyncRun.Kind.UPDATE, trigger="bench"),
-            load_config(),
-            client=None,
-        )
-        self.price_type = self.updater.config.price_type
+        config = load_config()
+        self.sweep = ingest.Sweep(Run.detached(SyncRun.Kind.UPDATE, config))
+        self.price_type = config.price_type
         self.times: list[float] = []
         self.locked = 0
         self.errors: list[str] = []
@@ -142,7 +140,7 @@ class Writer:
         deals = self.changed(asins)
         start = time.perf_counter()
         try:
-            self.updater.apply_deals(deals)
+            self.sweep.write_page(deals)
         except OperationalError as exc:
             self.locked += "locked" in str(exc)
             self.errors.append(str(exc))

@@ -1,7 +1,7 @@
 """Scenario 2: ingest speed.
 
 The write path alone: a 10,000-deal full sweep is fetched and parsed first, then upserted page by
-page with `Updater.apply_deals` (into an empty table, then into the full one) and, on the same
+page with `Sweep.write_page` (into an empty table, then into the full one) and, on the same
 table in the same run, with a raw `sqlite3` `executemany` of `INSERT ... ON CONFLICT(asin) DO
 UPDATE` carrying the same columns and values. Then a whole `ingest.run(full=True)` end to end.
 """
@@ -31,6 +31,8 @@ from bench.common import (
 )
 from deals import ingest
 from deals.config import load_config
+from deals.enrich import Enricher
+from deals.jobs import Run
 from deals.models import Deal, EnrichPriority, SyncRun
 
 KEY = "bench-ingest"
@@ -49,14 +51,12 @@ def fetch_pages(sim: Sim) -> tuple[list[list[Any]], float]:
 
 
 def product_pass(pages: list[list[Any]]) -> float:
-    """Seconds `Updater.apply_deals` takes for every page (the write path only)."""
-    config = load_config()
-    sync = SyncRun.objects.create(kind=SyncRun.Kind.UPDATE, trigger="bench")
-    updater = ingest.Updater(sync, config, client=None)
+    """Seconds `Sweep.write_page` takes for every page (the write path only)."""
+    sweep = ingest.Sweep(Run.detached(SyncRun.Kind.UPDATE, load_config()))
     total = 0.0
     for deals in pages:
         start = time.perf_counter()
-        updater.apply_deals(deals)
+        sweep.write_page(deals)
         total += time.perf_counter() - start
     return total
 
@@ -66,12 +66,11 @@ class RawUpsert:
 
     def __init__(self, pages: list[list[Any]]) -> None:
         config = load_config()
-        sync = SyncRun(kind=SyncRun.Kind.UPDATE)
-        updater = ingest.Updater(sync, config, client=None)
+        sweep = ingest.Sweep(Run.detached(SyncRun.Kind.UPDATE, config))
         now = timezone.now()
         fields = [f for f in Deal._meta.concrete_fields if not f.primary_key]
         self.columns = [f.column for f in fields]
-        update = [*ingest._SWEEP_FIELDS, "changed_at", "enrich_priority", "enrich_requested_at"]
+        update = ingest.UPSERT_FIELDS
         placeholders = ", ".join("?" for _ in self.columns)
         assignments = ", ".join(
             f"{Deal._meta.get_field(n).column} = excluded.{Deal._meta.get_field(n).column}"
@@ -88,7 +87,7 @@ class RawUpsert:
             for item in deals:
                 deal = Deal(
                     asin=item.asin,
-                    **updater.deal_values(item),
+                    **sweep.row_values(item),
                     first_seen_utc=now,
                     last_seen_utc=now,
                     changed_at=now,
@@ -100,13 +99,13 @@ class RawUpsert:
                 )
             self.pages.append(rows)
         self.fields = fields
-        self.updater = updater
+        self.sweep = sweep
         self.now = now
 
     def serialize(self, item: Any) -> tuple:
         """One row as the simplest hand-written code would build it from a parsed deal."""
         values = {
-            **self.updater.deal_values(item),
+            **self.sweep.row_values(item),
             "asin": item.asin,
             "first_seen_utc": self.now,
             "last_seen_utc": self.now,
@@ -160,14 +159,14 @@ class RawUpsert:
 
 # Where the write paths spend their time: (label, substring of "file:function").
 WRITE_HOT_SPOTS = [
-    ("deals: Updater.apply_deals", "deals/ingest.py:apply_deals"),
-    ("deals: Updater.apply_products", "deals/ingest.py:apply_products"),
+    ("deals: Sweep.write_page", "deals/ingest.py:write_page"),
+    ("deals: Enricher.write_offers", "deals/enrich.py:write_offers"),
     ("django: QuerySet.bulk_create", "django/db/models/query.py:bulk_create"),
     ("django: QuerySet.bulk_update", "django/db/models/query.py:bulk_update"),
     ("deals: DealQuerySet.upsert_by_asin", "deals/models.py:upsert_by_asin"),
     ("deals: DealQuerySet.update_rows", "deals/models.py:update_rows"),
-    ("deals: Updater.diff", "deals/ingest.py:diff"),
-    ("deals: Updater.deal_values", "deals/ingest.py:deal_values"),
+    ("deals: Sweep.diff", "deals/ingest.py:diff"),
+    ("deals: Sweep.row_values", "deals/ingest.py:row_values"),
     ("django: running querysets (reads)", "django/db/models/query.py:_fetch_all"),
     ("django: preparing values (Field.get_db_prep_save)", "fields/__init__.py:get_db_prep_save"),
     ("django: compiling SQL (all as_sql)", "django/db/models/sql/compiler.py:as_sql"),
@@ -216,31 +215,28 @@ def end_to_end(sim: Sim) -> tuple[SyncRun, dict[str, float], list[tuple[list[str
 
     keepa.products = products
     keepa.sellers = timed(record, "seller_fetch", keepa.sellers)
-    updater = ingest.Updater
-    sweep, enrich = updater.sweep, updater.enrich
-    updater.sweep = timed(record, "sweep", sweep)
-    updater.enrich = timed(record, "enrich", enrich)
+    sweep, enrich = ingest.Sweep.run, ingest.Enricher.run
+    ingest.Sweep.run = timed(record, "sweep", sweep)
+    ingest.Enricher.run = timed(record, "enrich", enrich)
     try:
         with stopwatch() as took:
             sync = ingest.run(trigger="bench", full=True, client=keepa)
     finally:
-        updater.sweep, updater.enrich = sweep, enrich
+        ingest.Sweep.run, ingest.Enricher.run = sweep, enrich
         keepa.close()
     record["total"] = took[0]
     return sync, record, looked_up
 
 
 def enrichment_pass(sim: Sim, looked_up: list[tuple[list[str], Any]]) -> tuple[int, float]:
-    """Rows and seconds `Updater.apply_products` takes to write these look-ups again."""
+    """Rows and seconds `Enricher.write_offers` takes to write these look-ups again."""
     keepa = client(sim, KEY)
     keepa.token_status()  # every seller is known by now: no /seller call, only the budget
-    updater = ingest.Updater(
-        SyncRun.objects.create(kind=SyncRun.Kind.UPDATE, trigger="bench"), load_config(), keepa
-    )
+    enricher = Enricher(Run.detached(SyncRun.Kind.UPDATE, load_config(), keepa))
     total, rows = 0.0, 0
     for asins, products in looked_up:
         start = time.perf_counter()
-        updater.apply_products(asins, products)
+        enricher.write_offers(asins, products)
         total += time.perf_counter() - start
         rows += len(asins)
     return rows, total
@@ -280,7 +276,7 @@ def run(quick: bool) -> Result:
             ratio = product_rate / raw_rate
             result.add(
                 f"2.write_{table}",
-                f"write path into the {table} table: Updater.apply_deals",
+                f"write path into the {table} table: Sweep.write_page",
                 product_rate,
                 "rows/s",
             )
@@ -315,7 +311,7 @@ def run(quick: bool) -> Result:
             "existing rows, diffs them, writes DealEvents (one `entered` per new deal) and "
             "recomputes the economics columns in the same transaction. The raw pass upserts "
             "tuples prepared beforehand with Django's own `get_db_prep_save` (the same values "
-            "byte for byte); the 'building the rows' variant also times `Updater.deal_values` "
+            "byte for byte); the 'building the rows' variant also times `Sweep.row_values` "
             "and a hand-written `json.dumps`/datetime conversion per row"
             + ("" if same else " (**its tuples differ from Django's: check the bench**)")
             + ". The full-table pass sends the same deals again (nothing changed: every row "
@@ -323,18 +319,18 @@ def run(quick: bool) -> Result:
         )
         reset_tables()
         text, empty_shares = profiled(
-            lambda: product_pass(pages), "`Updater.apply_deals`, empty table", WRITE_HOT_SPOTS
+            lambda: product_pass(pages), "`Sweep.write_page`, empty table", WRITE_HOT_SPOTS
         )
         result.notes.append(text)
         text, _ = profiled(
             lambda: product_pass(pages),
-            "`Updater.apply_deals`, full table, unchanged",
+            "`Sweep.write_page`, full table, unchanged",
             WRITE_HOT_SPOTS,
         )
         result.notes.append(text)
         result.notes.append(
-            "What takes the sweep's write path's time (largest shares of `apply_deals`, empty "
-            f"table): {ranked(empty_shares, 'deals: Updater.apply_deals')}."
+            "What takes the sweep's write path's time (largest shares of `write_page`, empty "
+            f"table): {ranked(empty_shares, 'deals: Sweep.write_page')}."
             + (
                 " Django's `bulk_create` compiles a statement per "
                 f"999 // {len(raw.columns)} = {999 // len(raw.columns)} rows (SQLite's old "
@@ -382,20 +378,20 @@ def run(quick: bool) -> Result:
         done, seconds = enrichment_pass(sim, looked_up[:share])
         result.add(
             "2.enrich_write",
-            "enrichment write path alone: Updater.apply_products (offers already fetched)",
+            "enrichment write path alone: Enricher.write_offers (offers already fetched)",
             done / seconds,
             "rows/s",
         )
         text, shares = profiled(
             lambda: enrichment_pass(sim, looked_up[:share]),
-            f"`Updater.apply_products` ({share} look-ups of 100 written again)",
+            f"`Enricher.write_offers` ({share} look-ups of 100 written again)",
             WRITE_HOT_SPOTS,
         )
         result.notes.append(text)
         result.notes.append(
             "Enrichment end to end: fetching and parsing offers "
             f"{parts.get('product_fetch', 0):.1f} s, everything else {enrich_write:.1f} s. "
-            f"What takes `apply_products`' time: {ranked(shares, 'deals: Updater.apply_products')}."
+            f"What takes `write_offers`' time: {ranked(shares, 'deals: Enricher.write_offers')}."
             + (
                 " Django's `bulk_update` builds a `CASE WHEN pk=… THEN …` expression per row "
                 "for each updated field and resolves each one, in Python."

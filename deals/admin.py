@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
+from deals import tasks
 from deals.models import BackfillCheckpoint, Deal, DealEvent, Seller, SyncRun
 
 
@@ -20,9 +21,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.action(description="Backfill computed columns for all deals (runs in the worker)")
 def start_backfill(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: object) -> None:
-    from django_q.tasks import async_task
-
-    task_id = async_task("deals.tasks.backfill_all_deals", task_name="backfill_all_deals")
+    task_id = tasks.queue_backfill()
     modeladmin.message_user(
         request,
         f"Backfill queued (task {task_id}); its result appears under Background jobs.",

@@ -9,7 +9,6 @@ transaction, so a value the upserter wrote meanwhile is never overwritten with a
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,15 +19,12 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from deals.columns import BY_NAME, COMPUTED, SOURCE_FIELDS, Column, recompute
-from deals.config import ConfigError, DealsConfig, load_config
-from deals.ingest import Budget, BudgetExhausted
-from deals.keepa import make_client, redact_error
-from deals.models import BackfillCheckpoint, Deal, JobLock, SyncRun
+from deals.config import DealsConfig, load_config
+from deals.jobs import Job, Run, run_job
+from deals.keepa import BudgetExhausted
+from deals.models import BackfillCheckpoint, Deal, SyncRun
 from keepa_client.client import KeepaClient
-from keepa_client.errors import KeepaError
 from keepa_client.wire import datetime_to_keepa_minute
-
-log = logging.getLogger(__name__)
 
 LOCK_NAME = "backfill_all_deals"
 LOCK_TTL = timedelta(hours=6)
@@ -81,6 +77,9 @@ def lacks_data(deal: Deal, columns: Sequence[Column], looked_up_since: int = 0) 
     return False
 
 
+BACKFILL_JOB = Job(SyncRun.Kind.BACKFILL, LOCK_NAME, LOCK_TTL)
+
+
 def run(
     columns: Sequence[str] | None = None,
     *,
@@ -92,17 +91,20 @@ def run(
     progress: Callable[[Progress], None] | None = None,
     trigger: str = "command",
 ) -> SyncRun:
+    """Fill `columns` (every computed column when none are named) for every deal.
+
+    The lock, the run record and how an error ends the run are the shared job skeleton's
+    (deals/jobs.py); a dry run takes no lock and writes nothing, not even its run.
+    """
     chosen = resolve_columns(columns)
-    owner = JobLock.owner_token()
-    if not dry_run and not JobLock.acquire(LOCK_NAME, owner, LOCK_TTL):
-        return SyncRun.objects.record_already_running(SyncRun.Kind.BACKFILL, trigger)
-    try:
-        return Backfill(chosen, only_missing, dry_run, limit, batch_size, client, trigger).run(
-            progress
-        )
-    finally:
-        if not dry_run:
-            JobLock.release(LOCK_NAME, owner)
+    backfill = Backfill(chosen, only_missing, dry_run, limit, batch_size)
+    return run_job(
+        BACKFILL_JOB,
+        trigger,
+        lambda context: backfill.run(context, progress),
+        dry_run=dry_run,
+        client=client,
+    )
 
 
 def recompute_all(columns: Sequence[str]) -> int:
@@ -139,8 +141,6 @@ class Backfill:
         dry_run: bool,
         limit: int | None,
         batch_size: int,
-        client: KeepaClient | None,
-        trigger: str,
     ) -> None:
         self.columns = columns
         self.names = [c.name for c in columns]
@@ -148,9 +148,6 @@ class Backfill:
         self.dry_run = dry_run
         self.limit = limit
         self.batch_size = max(1, batch_size)
-        self.client = client
-        self.trigger = trigger
-        self.notes: list[str] = []
 
     def queryset(self) -> QuerySet[Deal]:
         qs = Deal.objects.order_by("asin")
@@ -161,28 +158,17 @@ class Backfill:
             qs = qs.filter(missing)
         return qs
 
-    def run(self, progress: Callable[[Progress], None] | None) -> SyncRun:
-        sync = SyncRun(kind=SyncRun.Kind.BACKFILL, trigger=self.trigger)
-        if not self.dry_run:
-            sync.save()
-        try:
-            config = load_config()
-        except ConfigError as exc:
-            sync.status, sync.error = SyncRun.Status.FAILED, str(exc)
-            if not self.dry_run:
-                sync.finish(SyncRun.Status.FAILED, error=str(exc))
-            return sync
+    def run(self, run: Run, progress: Callable[[Progress], None] | None) -> None:
+        config = run.config
         checkpoint = self.checkpoint()
         start_after = checkpoint.last_asin if checkpoint else ""
         if start_after:
-            self.notes.append(f"resumed after {start_after}")
+            run.notes.append(f"resumed after {start_after}")
         remaining = self.queryset().filter(asin__gt=start_after).count()
         state = Progress(
             total=min(remaining, self.limit) if self.limit else remaining,
             started=time.monotonic(),
         )
-        budget = None
-        status, error = SyncRun.Status.OK, ""
         looked_up_since = datetime_to_keepa_minute(
             timezone.now() - timedelta(hours=config.reenrich_after_hours)
         )
@@ -200,54 +186,33 @@ class Backfill:
                     per_asin = KeepaClient.estimate_product_cost(1)
                     state.tokens_needed += len(lacking) * per_asin
                     if not self.dry_run:
-                        budget = budget or Budget(self.keepa(), config.token_reserve)
-                        self.fetch(lacking, budget, state)
+                        self.fetch(lacking, run, state)
                 last = rows[-1].asin
                 state.rows_done += len(rows)
                 state.rows_changed += self.write_chunk(rows, config, checkpoint, state)
+                run.counts["deals_seen"], run.counts["updated"] = (
+                    state.rows_done,
+                    state.rows_changed,
+                )
                 if progress:
                     progress(state)
-        except KeepaError as exc:
-            status, error = SyncRun.Status.PARTIAL, redact_error(exc)
-        except Exception as exc:
-            log.exception("backfill failed")
-            status, error = SyncRun.Status.FAILED, redact_error(exc)
-        else:
             if checkpoint and state.rows_done >= state.total and not self.limit:
                 checkpoint.finished_at = timezone.now()
                 checkpoint.save(update_fields=["finished_at"])
-        if state.rows_lacking:
-            status = SyncRun.Status.PARTIAL
-            self.notes.append(
-                f"{state.rows_lacking} rows still lack Keepa data (token budget); "
-                "run the backfill again later"
+        finally:
+            if state.rows_lacking:
+                run.incomplete = True
+                run.notes.append(
+                    f"{state.rows_lacking} rows still lack Keepa data (token budget); "
+                    "run the backfill again later"
+                )
+            verb = "would change" if self.dry_run else "changed"
+            run.notes.insert(
+                0,
+                f"{state.rows_done} rows checked, {state.rows_changed} {verb} "
+                f"({', '.join(self.names)}); Keepa data needed for "
+                f"{state.tokens_needed} tokens",
             )
-        verb = "would change" if self.dry_run else "changed"
-        self.notes.insert(
-            0,
-            f"{state.rows_done} rows checked, {state.rows_changed} {verb} "
-            f"({', '.join(self.names)}); Keepa data needed for "
-            f"{state.tokens_needed} tokens",
-        )
-        fields = {
-            "updated": state.rows_changed,
-            "deals_seen": state.rows_done,
-            "tokens_spent": state.tokens_spent,
-            "note": "; ".join(self.notes),
-            "error": error,
-        }
-        if self.dry_run:
-            sync.status = status
-            for name, value in fields.items():
-                setattr(sync, name, value)
-        else:
-            sync.finish(status, **fields)
-        return sync
-
-    def keepa(self) -> KeepaClient:
-        if self.client is None:
-            self.client = make_client(load_config().domain_id)
-        return self.client
 
     def checkpoint(self) -> BackfillCheckpoint | None:
         if self.dry_run:
@@ -264,9 +229,9 @@ class Backfill:
             checkpoint.save()
         return checkpoint
 
-    def fetch(self, asins: list[str], budget: Budget, state: Progress) -> None:
+    def fetch(self, asins: list[str], run: Run, state: Progress) -> None:
         """Fetch product data for rows that lack it, merging it into their snapshots."""
-        client = self.keepa()
+        client, budget = run.keepa(), run.budget
         # Free, and fresh: the worker may be spending the same key while this runs.
         client.token_status()
         affordable = max(0, budget.spare()) // client.estimate_product_cost(1)

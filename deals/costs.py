@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from django_q.tasks import async_task
-
+from deals import tasks
 from deals.columns import computed_from
 from deals.config import SellerCosts, write_seller_costs
 
@@ -14,6 +13,4 @@ def save_seller_costs(costs: SellerCosts) -> str | None:
     """Write `costs` into settings.json and queue the recompute; None if nothing changed."""
     if not write_seller_costs(costs):
         return None
-    return async_task(
-        "deals.tasks.recompute_columns", ECONOMICS_COLUMNS, task_name="recompute economics"
-    )
+    return tasks.queue_recompute(ECONOMICS_COLUMNS)

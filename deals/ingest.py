@@ -1,15 +1,14 @@
-"""update_recent_deals: sweep Keepa's /deal results, upsert what changed, enrich via /product.
+"""update_recent_deals: sweep Keepa's /deal results and upsert what changed, then enrich.
 
 The one home of the upserter: the django-q2 task, `manage.py refresh_deals` and the
-dashboard's Refresh button all call `run()`.
+dashboard's Refresh button all call `run()`. The sweep lives here; the offers look-ups that
+follow it in deals/enrich.py; both work in the run's context (deals/jobs.py `Run`).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
@@ -18,35 +17,24 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from deals.bulk import insert_rows
-from deals.columns import COMPUTED, recompute, recompute_asins
-from deals.config import ConfigError, DealsConfig, load_config
-from deals.keepa import make_client, redact_error
+from deals.columns import recompute_asins
+from deals.enrich import Enricher
+from deals.jobs import Job, Run, run_job
 from deals.models import (
     DEAL_SHOWN_FIELDS,
     OFFER_SHOWN_FIELDS,
     Deal,
     DealEvent,
     EnrichPriority,
-    JobLock,
-    Seller,
     SyncRun,
 )
-from deals.snapshots import product_snapshot
-from keepa_client.client import LAST_DEAL_PAGE, MAX_ASINS_PER_REQUEST, KeepaClient
-from keepa_client.errors import KeepaError
+from keepa_client.client import LAST_DEAL_PAGE, KeepaClient
 from keepa_client.models import Deal as KeepaDeal
-from keepa_client.models import Product
-from keepa_client.wire import CONDITIONS_FOR_PRICE_TYPE
+from keepa_client.wire import SALES_RANK
 
 log = logging.getLogger(__name__)
 
 LOCK_NAME = "update_recent_deals"
-UPDATE_TASK = "deals.tasks.update_recent_deals"
-# Held from a Refresh click until its run is over, so more clicks queue nothing more; it
-# expires by itself if no worker ever runs the task.
-REQUEST_CLAIM = "refresh_queued"
-REQUEST_CLAIM_TTL = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
 # Longer than the django-q2 task timeout, so a live run never loses its lock, and short
 # enough that a crashed holder's lock frees itself.
 LOCK_TTL = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
@@ -56,13 +44,8 @@ DEAL_CACHE = timedelta(seconds=120)
 # Incremental sweeps re-read a little before the watermark: Keepa's lastUpdate is in whole
 # minutes and a product updated while the last sweep was paging may have been missed.
 WATERMARK_OVERLAP = timedelta(minutes=15)
-OFFERS_PER_LOOKUP = 20  # Keepa's minimum; one page of offers costs 6 tokens per 10 found.
 # A run stops itself well inside the django-q2 task timeout, keeping what it did.
 RUN_TIME_LIMIT_S = settings.Q_CLUSTER["timeout"] - 90
-# Re-checking offers of deals that did not move is optional work: it only uses tokens above
-# this headroom, so the next scheduled sweep always finds its pages paid for.
-STALE_ENRICH_HEADROOM = 60
-MAX_ENRICH_CALLS_PER_RUN = 200
 
 # The offer columns once the offer they described is gone.
 _CLEARED = {
@@ -74,7 +57,7 @@ _CLEARED = {
 }
 
 # Deal columns refreshed from every /deal object.
-_SWEEP_FIELDS = (
+SWEEP_FIELDS = (
     *DEAL_SHOWN_FIELDS,
     "categories",
     "price_type",
@@ -85,74 +68,11 @@ _SWEEP_FIELDS = (
     "last_seen_utc",
 )
 
-
-class BudgetExhausted(Exception):
-    """The next call would spend tokens below the configured reserve."""
-
-
-class RunStopped(Exception):
-    """The run must end now (time limit reached, or its lock was lost); what it did stays."""
+# ... and, for a new or changed deal, the columns that make the dashboard show the change.
+UPSERT_FIELDS = (*SWEEP_FIELDS, "changed_at", "enrich_priority", "enrich_requested_at")
 
 
-@dataclass
-class Budget:
-    """Tokens a run may still spend, from the balance Keepa reported last."""
-
-    client: KeepaClient
-    reserve: int
-    spent: int = 0
-
-    @property
-    def left(self) -> int:
-        return self.client.tokens.tokens_left if self.client.tokens else 0
-
-    def spare(self, headroom: int = 0) -> int:
-        return self.left - self.reserve - headroom
-
-    def check(self, cost: int) -> None:
-        if self.spare() < cost:
-            raise BudgetExhausted(
-                f"token budget reached: {self.left} tokens left, reserve {self.reserve}, "
-                f"next call needs {cost}"
-            )
-
-    def record(self) -> None:
-        if self.client.tokens:
-            self.spent += self.client.tokens.tokens_consumed
-
-
-@dataclass
-class Counts:
-    pages: int = 0
-    deals_seen: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    price_drops: int = 0
-    enriched: int = 0
-    newest_last_update: datetime | None = None
-    oldest_last_update: datetime | None = None
-
-
-def request_run() -> tuple[str | None, str]:
-    """Queue one manual update for the worker: (task id, message), or (None, why not).
-
-    Of many simultaneous requests exactly one queues: the claim is a conditional UPDATE,
-    and the task gives it back when its run is over (`release_run_request`).
-    """
-    from django_q.models import OrmQ
-    from django_q.tasks import async_task
-
-    if JobLock.is_held(LOCK_NAME):
-        return None, "A sync is already running — its changes will appear by themselves."
-    queued = any(row.func() == UPDATE_TASK for row in OrmQ.objects.all())
-    if queued or not JobLock.acquire(REQUEST_CLAIM, JobLock.owner_token(), REQUEST_CLAIM_TTL):
-        return None, "A sync is already queued — its changes will appear by themselves."
-    return async_task(UPDATE_TASK, "manual"), "Starting the sync…"
-
-
-def release_run_request() -> None:
-    JobLock.objects.filter(name=REQUEST_CLAIM).update(locked_until=timezone.now())
+UPDATE_JOB = Job(SyncRun.Kind.UPDATE, LOCK_NAME, LOCK_TTL, time_limit_s=RUN_TIME_LIMIT_S)
 
 
 def run(
@@ -161,90 +81,36 @@ def run(
     """Run one update unless another holds the lock; return the recorded SyncRun.
 
     `full=None` lets the schedule decide (a full sweep every `full_sweep_every_minutes`);
-    True forces a fresh full sweep, False an incremental one.
+    True forces a fresh full sweep, False an incremental one. The lock, the run record and
+    how an error ends the run are the shared job skeleton's (deals/jobs.py).
     """
-    owner = JobLock.owner_token()
-    if not JobLock.acquire(LOCK_NAME, owner, LOCK_TTL):
-        return SyncRun.objects.record_already_running(SyncRun.Kind.UPDATE, trigger)
-    try:
-        return _run_locked(trigger=trigger, full=full, client=client, owner=owner)
-    finally:
-        JobLock.release(LOCK_NAME, owner)
+    return run_job(UPDATE_JOB, trigger, lambda context: _update(context, full), client=client)
 
 
-def _run_locked(
-    *, trigger: str, full: bool | None, client: KeepaClient | None, owner: str
-) -> SyncRun:
-    # Holding the lock, no other update can be running: a "running" row is a dead run's.
-    SyncRun.objects.updates().filter(status=SyncRun.Status.RUNNING).update(
-        status=SyncRun.Status.FAILED,
-        finished_at=timezone.now(),
-        error="interrupted: the process running it stopped mid-run",
-    )
-    sync = SyncRun.objects.create(kind=SyncRun.Kind.UPDATE, trigger=trigger)
-    try:
-        config = load_config()
-        client = client or make_client(config.domain_id)
-    except (ConfigError, ValueError) as exc:
-        # ValueError: the client refuses to start without a key.
-        sync.finish(SyncRun.Status.FAILED, error=redact_error(exc).split(": ", 1)[-1])
-        return sync
-    updater = Updater(sync, config, client, owner=owner)
-    status, error = SyncRun.Status.OK, ""
-    try:
-        updater.start()
-        updater.sweep(full)
-        updater.enrich()
-    except (BudgetExhausted, RunStopped) as exc:
-        status, error = SyncRun.Status.PARTIAL, ""
-        updater.notes.append(str(exc))
-    except KeepaError as exc:
-        status = SyncRun.Status.PARTIAL if updater.did_work else SyncRun.Status.FAILED
-        error = redact_error(exc)
-        log.warning("update run %s stopped: %s", sync.pk, error)
-    except Exception as exc:
-        status = SyncRun.Status.PARTIAL if updater.did_work else SyncRun.Status.FAILED
-        error = redact_error(exc)
-        log.exception("update run %s failed", sync.pk)
-    if status == SyncRun.Status.OK and updater.left_undone:
-        status = SyncRun.Status.PARTIAL
-    updater.finish(status, error)
-    return sync
+def _update(run: Run, full: bool | None) -> None:
+    # Free, and always fresh: a client reused from an earlier run would still hold that
+    # run's last balance, from before Keepa refilled the bucket.
+    run.keepa().token_status()
+    Sweep(run).run(full)
+    Enricher(run).run()
 
 
-class Updater:
-    def __init__(
-        self, sync: SyncRun, config: DealsConfig, client: KeepaClient, owner: str = ""
-    ) -> None:
-        self.sync = sync
-        self.config = config
-        self.client = client
-        self.owner = owner
-        self.budget = Budget(client, config.token_reserve)
-        self.counts = Counts()
-        self.notes: list[str] = []
-        self.left_undone = False
-        self.started = time.monotonic()
+class Sweep:
+    """Read /deal pages and upsert them. Public beyond the job for the benchmarks and tests:
+    `Sweep(Run.detached(...)).write_page(deals)` is the sweep's whole write path for one page,
+    and `row_values(deal)` the columns it derives from one /deal object."""
 
-    @property
-    def did_work(self) -> bool:
-        return self.counts.pages > 0 or self.counts.enriched > 0
+    def __init__(self, run: Run) -> None:
+        self.context = run
+        self.sync = run.sync
+        self.config = run.config
+        self.counts = run.counts
+        self.notes = run.notes
+        # Newest and oldest Keepa lastUpdate this run has read.
+        self.newest_last_update: datetime | None = None
+        self.oldest_last_update: datetime | None = None
 
-    def start(self) -> None:
-        # Free, and always fresh: a client reused from an earlier run would still hold that
-        # run's last balance, from before Keepa refilled the bucket.
-        self.client.token_status()
-
-    def keep_going(self) -> None:
-        """Stop before the task's time limit, and stop if another run took over the lock."""
-        if time.monotonic() - self.started > RUN_TIME_LIMIT_S:
-            raise RunStopped(f"time limit of {RUN_TIME_LIMIT_S} s reached")
-        if self.owner and not JobLock.renew(LOCK_NAME, self.owner, LOCK_TTL):
-            raise RunStopped("the run lost its lock (it was stalled past the lock's expiry)")
-
-    # -- sweep ----------------------------------------------------------------------------
-
-    def sweep(self, full: bool | None) -> None:
+    def run(self, full: bool | None) -> None:
         """Read /deal pages: the changes since the watermark, then a full sweep when due.
 
         A full sweep can take several runs on a small plan: its progress is saved after every
@@ -282,7 +148,7 @@ class Updater:
         if watermark is not None and full is not True:
             next_page = self.read_pages(selection, 0, watermark=watermark - WATERMARK_OVERLAP)
             # Everything updated since the last watermark has been read: it may move on.
-            self.save_progress(newest_last_update=self.counts.newest_last_update)
+            self.save_progress(newest_last_update=self.newest_last_update)
         if not due:
             return
         self.sync.full_sweep = True
@@ -320,12 +186,12 @@ class Updater:
         previous_oldest = None
         first = page
         while True:
-            self.keep_going()
-            self.budget.check(self.client.estimate_deal_cost(1))
-            result = self.client.deals(selection, page=page)
-            self.budget.record()
-            self.counts.pages += 1
-            self.apply_deals(result.deals)
+            self.context.keep_going()
+            self.context.budget.check(self.context.keepa().estimate_deal_cost(1))
+            result = self.context.keepa().deals(selection, page=page)
+            self.context.budget.record()
+            self.counts["pages"] += 1
+            self.write_page(result.deals)
             stamps = [d.last_update for d in result.deals if d.last_update is not None]
             out_of_order = any(a < b for a, b in pairwise(stamps)) or (
                 stamps and previous_oldest is not None and max(stamps) > previous_oldest
@@ -341,7 +207,7 @@ class Updater:
             if full:
                 progress: dict[str, Any] = {"next_page": page + 1}
                 if newest_from_start and page == first:
-                    progress["newest_last_update"] = self.counts.newest_last_update
+                    progress["newest_last_update"] = self.newest_last_update
                 self.save_progress(**progress)
             if result.is_last or page >= LAST_DEAL_PAGE:
                 if not result.is_last:
@@ -358,28 +224,27 @@ class Updater:
         for name, value in fields.items():
             setattr(self.sync, name, value)
         SyncRun.objects.filter(pk=self.sync.pk).update(
-            pages=self.counts.pages,
-            deals_seen=self.counts.deals_seen,
+            pages=self.counts["pages"],
+            deals_seen=self.counts["deals_seen"],
             full_sweep=self.sync.full_sweep,
             sweep_started_at=self.sync.sweep_started_at,
             capped=self.sync.capped,
-            oldest_last_update=self.counts.oldest_last_update,
+            oldest_last_update=self.oldest_last_update,
             **fields,
         )
 
-    def apply_deals(self, deals: Iterable[KeepaDeal]) -> None:
+    def write_page(self, deals: Iterable[KeepaDeal]) -> None:
         """Upsert one page of deal objects in one short transaction."""
         now = timezone.now()
         by_asin = {d.asin: d for d in deals if d.asin}
         if not by_asin:
             return
-        counts = self.counts
-        counts.deals_seen += len(by_asin)
-        values = {asin: self.deal_values(item) for asin, item in by_asin.items()}
+        self.counts["deals_seen"] += len(by_asin)
+        values = {asin: self.row_values(item) for asin, item in by_asin.items()}
         stamps = [item.last_update for item in by_asin.values() if item.last_update]
         if stamps:
-            counts.newest_last_update = max([*stamps, counts.newest_last_update or stamps[0]])
-            counts.oldest_last_update = min([*stamps, counts.oldest_last_update or stamps[0]])
+            self.newest_last_update = max([*stamps, self.newest_last_update or stamps[0]])
+            self.oldest_last_update = min([*stamps, self.oldest_last_update or stamps[0]])
         # Read and write in one transaction (IMMEDIATE on SQLite): a prune or backfill cannot
         # slip in between, so what is compared is what gets overwritten.
         with transaction.atomic():
@@ -397,12 +262,9 @@ class Updater:
             changed_asins = [row["asin"] for row in changed_rows]
             if rises:
                 Deal.objects.filter(asin__in=rises).update(**_CLEARED)
-            Deal.objects.upsert_by_asin(
-                changed_rows,
-                [*_SWEEP_FIELDS, "changed_at", "enrich_priority", "enrich_requested_at"],
-            )
-            Deal.objects.upsert_by_asin(quiet_rows, _SWEEP_FIELDS)
-            insert_rows(DealEvent, events)
+            Deal.objects.upsert_by_asin(changed_rows, UPSERT_FIELDS)
+            Deal.objects.upsert_by_asin(quiet_rows, SWEEP_FIELDS)
+            DealEvent.objects.write(events)
             # Same transaction: the dashboard never shows a new price with the old profit.
             # (New rows have no product data yet, so nothing to compute for them.)
             recompute_asins([a for a in changed_asins if a in existing], self.config)
@@ -424,7 +286,7 @@ class Updater:
         for asin, new in values.items():
             old = existing.get(asin)
             if old is None:
-                counts.inserted += 1
+                counts["inserted"] += 1
                 changed_rows.append(
                     {
                         "asin": asin,
@@ -435,23 +297,28 @@ class Updater:
                     }
                 )
                 events.append(
-                    self.event(
-                        asin, DealEvent.Kind.ENTERED, "now_price", None, new["now_price"], now
+                    DealEvent.row(
+                        asin,
+                        DealEvent.Kind.ENTERED,
+                        field="now_price",
+                        new=new["now_price"],
+                        at=now,
+                        run_id=self.sync.pk,
                     )
                 )
                 continue
             diffs = [f for f in DEAL_SHOWN_FIELDS if old[f] != new[f]]
             row = {"asin": asin, **new, **seen}
             if not diffs:
-                counts.unchanged += 1
+                counts["unchanged"] += 1
                 quiet_rows.append(row)
                 continue
-            counts.updated += 1
+            counts["updated"] += 1
             priority, requested = old["enrich_priority"], old["enrich_requested_at"]
             if "now_price" in diffs:
                 before, after = old["now_price"], new["now_price"]
                 dropped = after is not None and (before is None or after < before)
-                counts.price_drops += dropped and before is not None
+                counts["price_drops"] += dropped and before is not None
                 if dropped and priority < EnrichPriority.PRICE_CHANGED:
                     # Same seller or another: the offers look-up tells who sells at the new
                     # price. Drops are what a reseller buys, so they are worth the tokens.
@@ -464,28 +331,20 @@ class Updater:
             row["enrich_priority"], row["enrich_requested_at"] = priority, requested
             changed_rows.append(row)
             events.extend(
-                self.event(
-                    asin, DealEvent.Kind.CHANGED, f, old[f], new.get(f, _CLEARED.get(f)), now
+                DealEvent.row(
+                    asin,
+                    DealEvent.Kind.CHANGED,
+                    field=f,
+                    old=old[f],
+                    new=new.get(f, _CLEARED.get(f)),
+                    at=now,
+                    run_id=self.sync.pk,
                 )
                 for f in diffs
             )
         return changed_rows, quiet_rows, events, rises
 
-    def event(
-        self, asin: str, kind: str, field: str, old: Any, new: Any, now: datetime
-    ) -> dict[str, Any]:
-        return {
-            "asin": asin,
-            "kind": kind,
-            "field": field,
-            "old_value": old,
-            "new_value": new,
-            "reason": "",
-            "at": now,
-            "run_id": self.sync.pk,
-        }
-
-    def deal_values(self, item: KeepaDeal) -> dict[str, Any]:
+    def row_values(self, item: KeepaDeal) -> dict[str, Any]:
         price_type, date_range = self.config.price_type, self.config.date_range
         since = item.current_since[price_type] if len(item.current_since) > price_type else None
         return {
@@ -497,173 +356,9 @@ class Updater:
             "now_price": item.current_value(price_type),
             "avg_price": item.avg_value(date_range, price_type),
             "delta_percent": item.delta_percent_value(date_range, price_type),
-            "sales_rank": item.current_value(3),
+            "sales_rank": item.current_value(SALES_RANK),
             "price_changed_at": since,
             "keepa_last_update": item.last_update,
             "deal_created_at": item.creation_date,
             "deal_snapshot": item.raw,
         }
-
-    # -- enrichment -----------------------------------------------------------------------
-
-    def enrich(self) -> None:
-        """Look up offers for queued deals (new, then price-changed, then stale) within budget."""
-        stale_before = timezone.now() - timedelta(hours=self.config.reenrich_after_hours)
-        per_asin = self.client.estimate_product_cost(1, offers=OFFERS_PER_LOOKUP)
-        waiting = EnrichPriority.PRICE_CHANGED  # new and price-changed deals: the real queue
-        for _ in range(MAX_ENRICH_CALLS_PER_RUN):
-            self.keep_going()
-            queue = Deal.objects.enrichment_queue(stale_before)
-            head = list(queue.values_list("asin", "enrich_priority")[:MAX_ASINS_PER_REQUEST])
-            if not head:
-                return
-            if head[0][1] >= waiting:
-                head = [item for item in head if item[1] >= waiting]
-                affordable = self.budget.spare() // per_asin
-            else:
-                affordable = self.budget.spare(STALE_ENRICH_HEADROOM) // per_asin
-            if affordable < 1:
-                if head[0][1] >= waiting:
-                    self.left_undone = True
-                    self.notes.append(
-                        f"{queue.filter(enrich_priority__gte=waiting).count()} "
-                        "deals wait for an offers look-up (token budget)"
-                    )
-                return
-            asins = [asin for asin, _ in head[:affordable]]
-            products = self.client.products(
-                asins,
-                offers=OFFERS_PER_LOOKUP,
-                only_live_offers=True,
-                stats=90,
-                history=False,
-            )
-            self.budget.record()
-            self.apply_products(asins, products)
-
-    def apply_products(self, asins: list[str], products: list[Product]) -> None:
-        now = timezone.now()
-        by_asin = {p.asin: p for p in products}
-        conditions = CONDITIONS_FOR_PRICE_TYPE.get(self.config.price_type)
-        cheapest = {
-            asin: product.cheapest_live_offer(set(conditions) if conditions else None)
-            for asin, product in by_asin.items()
-        }
-        try:
-            self.learn_seller_names({o.seller_id for o in cheapest.values() if o and o.seller_id})
-        except KeepaError as exc:
-            # Names are a nicety; the offers just paid for must not be thrown away.
-            self.notes.append(f"seller names not fetched: {redact_error(exc)}")
-        names = dict(
-            Seller.objects.filter(
-                seller_id__in={o.seller_id for o in cheapest.values() if o}
-            ).values_list("seller_id", "name")
-        )
-        # Read, compute and write in one transaction, so nothing written meanwhile is lost.
-        with transaction.atomic():
-            rows = list(Deal.objects.filter(asin__in=asins))
-            events = []
-            for deal in rows:
-                product = by_asin.get(deal.asin)
-                was_waiting = deal.enrich_priority >= EnrichPriority.PRICE_CHANGED
-                deal.enrich_priority = EnrichPriority.NONE
-                deal.enrich_requested_at = None
-                deal.enriched_at = now
-                if product is None:
-                    continue  # Keepa knows no such product now; try again when it is stale
-                offer = cheapest.get(deal.asin)
-                new = {
-                    "now_total": offer.total if offer else None,
-                    "now_seller_id": (offer.seller_id or "") if offer else "",
-                    "now_seller_name": names.get(offer.seller_id, "") if offer else "",
-                    "now_condition": offer.condition if offer else None,
-                    "now_is_fba": offer.is_fba if offer else None,
-                }
-                diffs = [f for f in OFFER_SHOWN_FIELDS if getattr(deal, f) != new[f]]
-                for f in diffs:
-                    events.append(
-                        DealEvent(
-                            asin=deal.asin,
-                            kind=DealEvent.Kind.CHANGED,
-                            field=f,
-                            old_value=getattr(deal, f),
-                            new_value=new[f],
-                            at=now,
-                            run=self.sync,
-                        )
-                    )
-                    setattr(deal, f, new[f])
-                if was_waiting and not diffs:
-                    # Nothing shown changed, but the row stops saying "updating…": tell the
-                    # dashboard's live poll (it follows events).
-                    events.append(
-                        DealEvent(
-                            asin=deal.asin,
-                            kind=DealEvent.Kind.CHANGED,
-                            field="enriched",
-                            at=now,
-                            run=self.sync,
-                        )
-                    )
-                if diffs or was_waiting:
-                    deal.changed_at = now
-                deal.product_snapshot = product_snapshot(product.raw)
-            recompute(rows, COMPUTED, self.config)
-            Deal.objects.update_rows(
-                rows,
-                [
-                    *(column.name for column in COMPUTED),
-                    *OFFER_SHOWN_FIELDS,
-                    "enrich_priority",
-                    "enrich_requested_at",
-                    "enriched_at",
-                    "changed_at",
-                    "product_snapshot",
-                ],
-            )
-            DealEvent.objects.bulk_create(events, batch_size=500)
-        self.counts.enriched += len(by_asin)
-
-    def learn_seller_names(self, seller_ids: set[str]) -> None:
-        """Fetch names of sellers not seen before (1 token each), as far as the budget allows."""
-        known = set(
-            Seller.objects.filter(seller_id__in=seller_ids).values_list("seller_id", flat=True)
-        )
-        affordable = max(0, self.budget.spare()) // self.client.estimate_seller_cost(1)
-        unknown = sorted(seller_ids - known)[: min(affordable, MAX_ASINS_PER_REQUEST)]
-        if not unknown:
-            return
-        sellers = self.client.sellers(unknown)
-        self.budget.record()
-        now = timezone.now()
-        found = [
-            Seller(seller_id=sid, name=s.seller_name or "", fetched_at=now)
-            for sid, s in sellers.items()
-        ]
-        Seller.objects.bulk_create(
-            found,
-            update_conflicts=True,
-            unique_fields=["seller_id"],
-            update_fields=["name", "fetched_at"],
-        )
-
-    # -- bookkeeping ----------------------------------------------------------------------
-
-    def finish(self, status: str, error: str) -> None:
-        c = self.counts
-        tokens = self.client.tokens
-        self.sync.finish(
-            status,
-            error=error,
-            pages=c.pages,
-            deals_seen=c.deals_seen,
-            inserted=c.inserted,
-            updated=c.updated,
-            unchanged=c.unchanged,
-            price_drops=c.price_drops,
-            enriched=c.enriched,
-            tokens_spent=self.budget.spent,
-            tokens_left=tokens.tokens_left if tokens else None,
-            refill_rate=tokens.refill_rate if tokens else None,
-            note="; ".join(self.notes),
-        )

@@ -1,6 +1,9 @@
-"""The one place the app builds a Keepa client (the key never leaves this seam)."""
+"""The app's Keepa seam: the one place a client is built (the key never leaves it), the token
+budget every job spends within, and the redaction of errors before they are stored."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from django.conf import settings
 
@@ -22,3 +25,34 @@ def redact_error(exc: BaseException) -> str:
     """A one-line description of an error, safe to store and show."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return redact(text, settings.KEEPA_API_KEY)[:1000]
+
+
+class BudgetExhausted(Exception):
+    """The next call would spend tokens below the configured reserve."""
+
+
+@dataclass
+class Budget:
+    """Tokens a run may still spend, from the balance Keepa reported last."""
+
+    client: KeepaClient
+    reserve: int
+    spent: int = 0
+
+    @property
+    def left(self) -> int:
+        return self.client.tokens.tokens_left if self.client.tokens else 0
+
+    def spare(self, headroom: int = 0) -> int:
+        return self.left - self.reserve - headroom
+
+    def check(self, cost: int) -> None:
+        if self.spare() < cost:
+            raise BudgetExhausted(
+                f"token budget reached: {self.left} tokens left, reserve {self.reserve}, "
+                f"next call needs {cost}"
+            )
+
+    def record(self) -> None:
+        if self.client.tokens:
+            self.spent += self.client.tokens.tokens_consumed

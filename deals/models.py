@@ -287,6 +287,13 @@ class SyncRun(models.Model):
 
 
 class DealEventQuerySet(models.QuerySet):
+    def write(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """Insert events (rows from `DealEvent.row`) in one prepared statement: the one way
+        the jobs write history (deals/bulk.py: the measured fast path)."""
+        from deals.bulk import insert_rows
+
+        insert_rows(DealEvent, events, using=self.db)
+
     def price_history(self, asins: Iterable[str], since: datetime) -> DealEventQuerySet:
         return self.filter(
             asin__in=list(asins), field="now_price", at__gte=since, new_value__isnull=False
@@ -323,6 +330,30 @@ class DealEvent(models.Model):
         if self.kind == self.Kind.CHANGED:
             return f"{self.asin} {self.field}: {self.old_value} → {self.new_value}"
         return f"{self.asin} {self.kind} {self.reason}".strip()
+
+    @staticmethod
+    def row(
+        asin: str,
+        kind: str,
+        *,
+        at: datetime,
+        run_id: int | None,
+        field: str = "",
+        old: Any = None,
+        new: Any = None,
+        reason: str = "",
+    ) -> dict[str, Any]:
+        """One event as the bulk writer takes it (`DealEvent.objects.write`)."""
+        return {
+            "asin": asin,
+            "kind": kind,
+            "field": field,
+            "old_value": old,
+            "new_value": new,
+            "reason": reason,
+            "at": at,
+            "run_id": run_id,
+        }
 
 
 class Seller(models.Model):

@@ -7,7 +7,6 @@ period started has missed it; if no such sweep exists, nothing is deleted and th
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,11 +14,9 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from deals.config import ConfigError, load_config
-from deals.keepa import redact_error
-from deals.models import Deal, DealEvent, JobLock, SyncRun
-
-log = logging.getLogger(__name__)
+from deals.config import DealsConfig, load_config
+from deals.jobs import Job, Run, run_job
+from deals.models import Deal, DealEvent, SyncRun
 
 LOCK_NAME = "prune_stale_deals"
 LOCK_TTL = timedelta(minutes=30)
@@ -35,10 +32,10 @@ class PrunePlan:
     examples: list[str] = field(default_factory=list)
 
 
-def plan(now=None) -> PrunePlan:
+def plan(now: datetime | None = None, config: DealsConfig | None = None) -> PrunePlan:
     """Work out what a prune would delete now, and why (or why not)."""
     now = now or timezone.now()
-    config = load_config()
+    config = config or load_config()
     cutoff = now - timedelta(hours=config.stale_after_hours)
     guard = (
         SyncRun.objects.updates()
@@ -74,50 +71,42 @@ def stale_deals(cutoff: datetime, guard: SyncRun) -> QuerySet[Deal]:
     return stale
 
 
+PRUNE_JOB = Job(SyncRun.Kind.PRUNE, LOCK_NAME, LOCK_TTL)
+
+
 def run(*, dry_run: bool = False, trigger: str = "schedule") -> SyncRun:
-    """Delete stale deals in bounded batches, recording a `left` event for each."""
-    owner = JobLock.owner_token()
+    """Delete stale deals in bounded batches, recording a `left` event for each.
+
+    The lock, the run record and how an error ends the run are the shared job skeleton's
+    (deals/jobs.py); a dry run takes no lock and records nothing.
+    """
+    return run_job(PRUNE_JOB, trigger, lambda context: _prune(context, dry_run), dry_run=dry_run)
+
+
+def _prune(run: Run, dry_run: bool) -> None:
     now = timezone.now()
-    if not JobLock.acquire(LOCK_NAME, owner, LOCK_TTL):
-        return SyncRun.objects.record_already_running(SyncRun.Kind.PRUNE, trigger)
-    sync = SyncRun.objects.create(kind=SyncRun.Kind.PRUNE, trigger=trigger)
-    try:
-        try:
-            decision = plan(now)
-        except ConfigError as exc:
-            sync.finish(SyncRun.Status.FAILED, error=str(exc))
-            return sync
-        # History beyond the retention goes whatever the sweeps did.
-        expired = 0 if dry_run else _expire_events(now)
-        if decision.guard_sweep is None:
-            sync.finish(SyncRun.Status.SKIPPED, note=decision.reason)
-            return sync
-        if dry_run:
-            examples = ", ".join(decision.examples)
-            more = "…" if decision.candidates > len(decision.examples) else ""
-            listed = f": {examples}{more}" if examples else ""
-            sync.finish(
-                SyncRun.Status.OK,
-                note=f"dry run: would remove {decision.candidates} deals "
-                f"({decision.reason}){listed}",
-            )
-            return sync
-        removed = _delete_stale(decision, sync)
-        note = decision.reason if removed else "no stale deals"
-        if expired:
-            note += f"; {expired} history events older than the retention removed"
-        sync.finish(SyncRun.Status.OK, pruned=removed, note=note)
-        return sync
-    except Exception as exc:
-        log.exception("prune run %s failed", sync.pk)
-        sync.finish(SyncRun.Status.FAILED, error=redact_error(exc))
-        return sync
-    finally:
-        JobLock.release(LOCK_NAME, owner)
+    decision = plan(now, run.config)
+    # History beyond the retention goes whatever the sweeps did.
+    expired = 0 if dry_run else _expire_events(now, run.config)
+    if decision.guard_sweep is None:
+        run.skip(decision.reason)
+        return
+    if dry_run:
+        examples = ", ".join(decision.examples)
+        more = "…" if decision.candidates > len(decision.examples) else ""
+        listed = f": {examples}{more}" if examples else ""
+        run.notes.append(
+            f"dry run: would remove {decision.candidates} deals ({decision.reason}){listed}"
+        )
+        return
+    _delete_stale(decision, run)
+    note = decision.reason if run.counts["pruned"] else "no stale deals"
+    if expired:
+        note += f"; {expired} history events older than the retention removed"
+    run.notes.append(note)
 
 
-def _delete_stale(decision: PrunePlan, sync: SyncRun) -> int:
-    removed = 0
+def _delete_stale(decision: PrunePlan, run: Run) -> None:
     stale = stale_deals(decision.cutoff, decision.guard_sweep)
     while True:
         # Select and delete in one transaction (IMMEDIATE on SQLite; locked rows elsewhere):
@@ -129,25 +118,26 @@ def _delete_stale(decision: PrunePlan, sync: SyncRun) -> int:
                 .values_list("pk", "asin", "now_price")[:BATCH_SIZE]
             )
             if not batch:
-                return removed
+                return
             now = timezone.now()
-            DealEvent.objects.bulk_create(
-                DealEvent(
-                    asin=asin,
-                    kind=DealEvent.Kind.LEFT,
-                    old_value=price,
-                    reason=decision.reason,
-                    at=now,
-                    run=sync,
-                )
-                for _, asin, price in batch
+            DealEvent.objects.write(
+                [
+                    DealEvent.row(
+                        asin,
+                        DealEvent.Kind.LEFT,
+                        old=price,
+                        reason=decision.reason,
+                        at=now,
+                        run_id=run.sync.pk,
+                    )
+                    for _, asin, price in batch
+                ]
             )
             Deal.objects.filter(pk__in=[pk for pk, _, _ in batch]).delete()
-            removed += len(batch)
+            run.counts["pruned"] += len(batch)
 
 
-def _expire_events(now) -> int:
-    config = load_config()
+def _expire_events(now: datetime, config: DealsConfig) -> int:
     cutoff = now - timedelta(days=config.event_retention_days)
     expired = 0
     while True:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from django.utils import timezone
 from django_q.models import Schedule
 
+from deals import tasks
 from deals.config import DealsConfig
 
 UPDATE = "update_recent_deals"
@@ -16,8 +17,8 @@ PRUNE = "prune_stale_deals"
 def ensure_schedules(config: DealsConfig, using: str = "default") -> list[str]:
     """Make the two schedules match `config`; return a line per schedule saying what happened."""
     wanted = {
-        UPDATE: ("deals.tasks.update_recent_deals", config.update_every_minutes),
-        PRUNE: ("deals.tasks.prune_stale_deals", config.prune_every_hours * 60),
+        UPDATE: (tasks.UPDATE_TASK, config.update_every_minutes),
+        PRUNE: (tasks.PRUNE_TASK, config.prune_every_hours * 60),
     }
     report = []
     for name, (func, minutes) in wanted.items():

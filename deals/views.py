@@ -28,19 +28,19 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 from django_q.tasks import fetch
 
-from deals import dashboard, formatting, ingest
+from deals import dashboard, formatting, tasks
 from deals.columns import COLUMNS
 from deals.config import ConfigError, load_config
 from deals.costs import save_seller_costs
 from deals.dashboard import DashboardQuery
 from deals.deal_page import deal_page
 from deals.forms import SellerCostsForm
-from deals.models import Deal, DealEvent, JobLock
+from deals.models import Deal, DealEvent
 from keepa_client.redact import redact
 
 # A Refresh whose task has neither finished nor started after this long stops being
 # watched (no worker running?); its data, if it ever runs, arrives through the live poll.
-REFRESH_WATCH_SECONDS = ingest.REQUEST_CLAIM_TTL.total_seconds()
+REFRESH_WATCH_SECONDS = tasks.REFRESH_CLAIM_TTL.total_seconds()
 
 TABLE_COLUMNS = [c for c in COLUMNS if c.in_table]
 
@@ -150,7 +150,7 @@ def status_line(request: HttpRequest) -> HttpResponse:
 @fragment_login_required
 def refresh(request: HttpRequest) -> HttpResponse:
     """Enqueue one update run now, unless one is already running or queued."""
-    task_id, message = ingest.request_run()
+    task_id, message = tasks.request_refresh()
     if task_id is None:
         return render(request, "deals/_refresh.html", {"message": message})
     return render(
@@ -174,7 +174,7 @@ def refresh_status(request: HttpRequest, task_id: str) -> HttpResponse:
             )
         state = (
             "Syncing with Keepa…"
-            if JobLock.is_held(ingest.LOCK_NAME)
+            if tasks.update_running()
             else "Queued, waiting for the background worker…"
         )
         context = {"task_id": task_id, "since": since, "state": state}

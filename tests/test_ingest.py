@@ -11,6 +11,7 @@ from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 
 from deals import ingest
+from deals.jobs import Run
 from deals.models import Deal, DealEvent, EnrichPriority, JobLock, SyncRun
 from keepa_client.client import KeepaClient
 from tests.deals_fixtures import (
@@ -362,16 +363,15 @@ def test_a_page_of_deals_is_written_with_a_bounded_number_of_queries(keepa):
     client = fast_client(keepa)
     client.token_status()
     page = client.deals({**json.loads((ROOT / "settings.json").read_text())["deal_query"]})
-    sync = SyncRun.objects.create(kind="update")
     from deals.config import load_config
 
-    updater = ingest.Updater(sync, load_config(), client)
+    sweep = ingest.Sweep(Run.detached(SyncRun.Kind.UPDATE, load_config(), client))
     with CaptureQueriesContext(connection) as few:
-        updater.apply_deals(page.deals[:10])
+        sweep.write_page(page.deals[:10])
     with CaptureQueriesContext(connection) as many:
-        updater.apply_deals(page.deals[10:])
+        sweep.write_page(page.deals[10:])
     with CaptureQueriesContext(connection) as again:
-        updater.apply_deals(page.deals)
+        sweep.write_page(page.deals)
     assert len(page.deals) == 150
     # A handful of statements a page, however many deals it holds: never one per deal.
     # (Django 5.2 caps a statement at 999 SQLite parameters, about 30 deal rows.)

@@ -1,0 +1,184 @@
+"""The offers look-ups that follow a sweep: who sells each new or cheaper deal, and for what.
+
+New deals first, then price drops, then (with spare tokens only) deals not checked for a
+while; each look-up is a /product call with live offers, within the run's token budget.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from deals.columns import COMPUTED, recompute
+from deals.jobs import Run
+from deals.keepa import redact_error
+from deals.models import OFFER_SHOWN_FIELDS, Deal, DealEvent, EnrichPriority, Seller
+from deals.snapshots import product_snapshot
+from keepa_client.client import MAX_ASINS_PER_REQUEST
+from keepa_client.errors import KeepaError
+from keepa_client.models import Product
+from keepa_client.wire import CONDITIONS_FOR_PRICE_TYPE
+
+OFFERS_PER_LOOKUP = 20  # Keepa's minimum; one page of offers costs 6 tokens per 10 found.
+# Re-checking offers of deals that did not move is optional work: it only uses tokens above
+# this headroom, so the next scheduled sweep always finds its pages paid for.
+STALE_ENRICH_HEADROOM = 60
+MAX_ENRICH_CALLS_PER_RUN = 200
+
+
+class Enricher:
+    """Look up offers for queued deals. Public beyond the job for the benchmarks:
+    `Enricher(Run.detached(..., client)).write_offers(asins, products)` is the write path of
+    one look-up's answer."""
+
+    def __init__(self, run: Run) -> None:
+        self.context = run
+        self.sync = run.sync
+        self.config = run.config
+        self.counts = run.counts
+        self.notes = run.notes
+
+    def run(self) -> None:
+        """Look up offers for queued deals (new, then price-changed, then stale) within budget."""
+        stale_before = timezone.now() - timedelta(hours=self.config.reenrich_after_hours)
+        per_asin = self.context.keepa().estimate_product_cost(1, offers=OFFERS_PER_LOOKUP)
+        waiting = EnrichPriority.PRICE_CHANGED  # new and price-changed deals: the real queue
+        for _ in range(MAX_ENRICH_CALLS_PER_RUN):
+            self.context.keep_going()
+            queue = Deal.objects.enrichment_queue(stale_before)
+            head = list(queue.values_list("asin", "enrich_priority")[:MAX_ASINS_PER_REQUEST])
+            if not head:
+                return
+            if head[0][1] >= waiting:
+                head = [item for item in head if item[1] >= waiting]
+                affordable = self.context.budget.spare() // per_asin
+            else:
+                affordable = self.context.budget.spare(STALE_ENRICH_HEADROOM) // per_asin
+            if affordable < 1:
+                if head[0][1] >= waiting:
+                    self.context.incomplete = True
+                    self.notes.append(
+                        f"{queue.filter(enrich_priority__gte=waiting).count()} "
+                        "deals wait for an offers look-up (token budget)"
+                    )
+                return
+            asins = [asin for asin, _ in head[:affordable]]
+            products = self.context.keepa().products(
+                asins,
+                offers=OFFERS_PER_LOOKUP,
+                only_live_offers=True,
+                stats=90,
+                history=False,
+            )
+            self.context.budget.record()
+            self.write_offers(asins, products)
+
+    def write_offers(self, asins: list[str], products: list[Product]) -> None:
+        now = timezone.now()
+        by_asin = {p.asin: p for p in products}
+        conditions = CONDITIONS_FOR_PRICE_TYPE.get(self.config.price_type)
+        cheapest = {
+            asin: product.cheapest_live_offer(set(conditions) if conditions else None)
+            for asin, product in by_asin.items()
+        }
+        try:
+            self.learn_seller_names({o.seller_id for o in cheapest.values() if o and o.seller_id})
+        except KeepaError as exc:
+            # Names are a nicety; the offers just paid for must not be thrown away.
+            self.notes.append(f"seller names not fetched: {redact_error(exc)}")
+        names = dict(
+            Seller.objects.filter(
+                seller_id__in={o.seller_id for o in cheapest.values() if o}
+            ).values_list("seller_id", "name")
+        )
+        # Read, compute and write in one transaction, so nothing written meanwhile is lost.
+        with transaction.atomic():
+            rows = list(Deal.objects.filter(asin__in=asins))
+            events = []
+            for deal in rows:
+                product = by_asin.get(deal.asin)
+                was_waiting = deal.enrich_priority >= EnrichPriority.PRICE_CHANGED
+                deal.enrich_priority = EnrichPriority.NONE
+                deal.enrich_requested_at = None
+                deal.enriched_at = now
+                if product is None:
+                    continue  # Keepa knows no such product now; try again when it is stale
+                offer = cheapest.get(deal.asin)
+                new = {
+                    "now_total": offer.total if offer else None,
+                    "now_seller_id": (offer.seller_id or "") if offer else "",
+                    "now_seller_name": names.get(offer.seller_id, "") if offer else "",
+                    "now_condition": offer.condition if offer else None,
+                    "now_is_fba": offer.is_fba if offer else None,
+                }
+                diffs = [f for f in OFFER_SHOWN_FIELDS if getattr(deal, f) != new[f]]
+                for f in diffs:
+                    events.append(
+                        DealEvent.row(
+                            deal.asin,
+                            DealEvent.Kind.CHANGED,
+                            field=f,
+                            old=getattr(deal, f),
+                            new=new[f],
+                            at=now,
+                            run_id=self.sync.pk,
+                        )
+                    )
+                    setattr(deal, f, new[f])
+                if was_waiting and not diffs:
+                    # Nothing shown changed, but the row stops saying "updating…": tell the
+                    # dashboard's live poll (it follows events).
+                    events.append(
+                        DealEvent.row(
+                            deal.asin,
+                            DealEvent.Kind.CHANGED,
+                            field="enriched",
+                            at=now,
+                            run_id=self.sync.pk,
+                        )
+                    )
+                if diffs or was_waiting:
+                    deal.changed_at = now
+                deal.product_snapshot = product_snapshot(product.raw)
+            recompute(rows, COMPUTED, self.config)
+            Deal.objects.update_rows(
+                rows,
+                [
+                    *(column.name for column in COMPUTED),
+                    *OFFER_SHOWN_FIELDS,
+                    "enrich_priority",
+                    "enrich_requested_at",
+                    "enriched_at",
+                    "changed_at",
+                    "product_snapshot",
+                ],
+            )
+            DealEvent.objects.write(events)
+        self.counts["enriched"] += len(by_asin)
+
+    def learn_seller_names(self, seller_ids: set[str]) -> None:
+        """Fetch names of sellers not seen before (1 token each), as far as the budget allows."""
+        known = set(
+            Seller.objects.filter(seller_id__in=seller_ids).values_list("seller_id", flat=True)
+        )
+        affordable = max(
+            0, self.context.budget.spare()
+        ) // self.context.keepa().estimate_seller_cost(1)
+        unknown = sorted(seller_ids - known)[: min(affordable, MAX_ASINS_PER_REQUEST)]
+        if not unknown:
+            return
+        sellers = self.context.keepa().sellers(unknown)
+        self.context.budget.record()
+        now = timezone.now()
+        found = [
+            Seller(seller_id=sid, name=s.seller_name or "", fetched_at=now)
+            for sid, s in sellers.items()
+        ]
+        Seller.objects.bulk_create(
+            found,
+            update_conflicts=True,
+            unique_fields=["seller_id"],
+            update_fields=["name", "fetched_at"],
+        )

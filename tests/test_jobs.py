@@ -1,0 +1,192 @@
+"""The job skeleton's rules (deals/jobs.py), checked on all three jobs alike."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from deals import backfill, ingest, prune
+from deals.models import Deal, JobLock, SyncRun
+from keepa_client.errors import ServerError
+from tests.deals_fixtures import SECRET, fast_client
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
+
+
+def run_update():
+    return ingest.run(trigger="test")
+
+
+def run_prune():
+    return prune.run(trigger="test")
+
+
+def run_backfill():
+    return backfill.run(trigger="test")
+
+
+JOBS = {
+    "update": (run_update, ingest.LOCK_NAME),
+    "prune": (run_prune, prune.LOCK_NAME),
+    "backfill": (run_backfill, backfill.LOCK_NAME),
+}
+
+
+def a_deal(asin: str = "B000000001") -> Deal:
+    return Deal.objects.create(
+        asin=asin,
+        title="A book",
+        price_type=2,
+        now_price=1500,
+        avg_price=4000,
+        product_snapshot={"fbaFees": {"pickAndPackFee": 300}, "referralFeePercentage": 15.0},
+        first_seen_utc=NOW,
+        last_seen_utc=NOW,
+        changed_at=NOW,
+    )
+
+
+@pytest.mark.parametrize("kind", JOBS)
+def test_a_run_left_running_by_a_dead_process_is_closed_by_the_next_run_of_its_kind(keepa, kind):
+    job, _ = JOBS[kind]
+    dead = SyncRun.objects.create(kind=kind, status=SyncRun.Status.RUNNING)
+    other_kind = "update" if kind != "update" else "prune"
+    alive = SyncRun.objects.create(kind=other_kind, status=SyncRun.Status.RUNNING)
+
+    sync = job()
+
+    dead.refresh_from_db()
+    alive.refresh_from_db()
+    assert sync.pk != dead.pk and sync.status != SyncRun.Status.RUNNING
+    assert dead.status == SyncRun.Status.FAILED and "interrupted" in dead.error
+    assert dead.finished_at is not None
+    assert alive.status == SyncRun.Status.RUNNING  # another job's run is not this one's to close
+
+
+@pytest.mark.parametrize("kind", JOBS)
+def test_a_second_trigger_while_the_lock_is_held_records_already_running(keepa, kind):
+    job, lock = JOBS[kind]
+    assert JobLock.acquire(lock, "other-host:1:x", timedelta(minutes=5))
+
+    sync = job()
+
+    assert sync.status == SyncRun.Status.SKIPPED and sync.note == "already running"
+    assert list(SyncRun.objects.values_list("kind", "status")) == [(kind, "skipped")]
+
+
+BROKEN_SETTINGS = {
+    # name: (file content, what the stored error says)
+    "invalid JSON": ('{"deal_query": ', "settings.json: invalid JSON at line 1"),
+    # Nested deeper than Python's parser recurses: not a ConfigError, a RecursionError.
+    "too deeply nested": ("[" * 100_000 + "]" * 100_000, "RecursionError"),
+}
+
+
+@pytest.mark.parametrize("kind", JOBS)
+@pytest.mark.parametrize("name", BROKEN_SETTINGS)
+def test_a_settings_file_that_does_not_load_fails_every_job_with_a_clear_message(
+    keepa, settings, tmp_path, kind, name
+):
+    job, lock = JOBS[kind]
+    content, message = BROKEN_SETTINGS[name]
+    path = tmp_path / "broken" / "settings.json"
+    path.parent.mkdir()
+    path.write_text(content)
+    settings.DEALS_SETTINGS_FILE = path
+    a_deal()
+    requests_before = keepa.stats()["requests"]
+
+    sync = job()
+
+    assert sync.status == SyncRun.Status.FAILED
+    assert message in sync.error and "\n" not in sync.error
+    assert "settings.json" in sync.error
+    assert not SyncRun.objects.filter(status=SyncRun.Status.RUNNING).exists()
+    assert keepa.stats()["requests"] == requests_before  # not a single Keepa call
+    assert Deal.objects.count() == 1
+    assert not JobLock.is_held(lock)  # the next run is not blocked
+
+
+def fail_with_the_key(*args, **kwargs):
+    raise ServerError(f"HTTP 500 from https://api.keepa.com/product?key={SECRET}&asin=X")
+
+
+def crash_with_the_key(*args, **kwargs):
+    raise RuntimeError(f"unexpected: {SECRET}")
+
+
+# Where each job's body is made to fail before it has done any work.
+BODY_STEPS = {
+    "update": (ingest.Sweep, "run"),
+    "prune": (prune, "plan"),
+    "backfill": (backfill, "lacks_data"),
+}
+
+
+@pytest.mark.parametrize("kind", JOBS)
+@pytest.mark.parametrize(
+    ("failure", "error"), [(fail_with_the_key, "ServerError"), (crash_with_the_key, "Runtime")]
+)
+def test_an_error_before_any_work_fails_the_run_and_is_stored_redacted(
+    keepa, monkeypatch, kind, failure, error
+):
+    job, lock = JOBS[kind]
+    a_deal()
+    monkeypatch.setattr(*BODY_STEPS[kind], failure)
+
+    sync = job()
+
+    sync.refresh_from_db()
+    assert sync.status == SyncRun.Status.FAILED
+    assert error in sync.error and SECRET not in sync.error + sync.summary()
+    assert not JobLock.is_held(lock)
+
+
+def test_a_keepa_error_after_some_work_leaves_a_backfill_partial_and_before_any_failed(
+    keepa, monkeypatch
+):
+    for i in range(4):
+        a_deal(f"B00000000{i}")
+    # Only the second chunk lacks product data: its look-up is the one that fails.
+    monkeypatch.setattr(backfill, "lacks_data", lambda deal, *a: deal.asin >= "B000000002")
+    client = fast_client(keepa)
+    client.products = fail_with_the_key
+
+    later = backfill.run(batch_size=2, client=client)
+
+    assert later.status == SyncRun.Status.PARTIAL, later.summary()
+    assert later.deals_seen == 2 and "ServerError" in later.error
+    monkeypatch.setattr(backfill, "lacks_data", lambda deal, *a: True)
+    at_once = backfill.run(batch_size=2, client=client)
+    assert at_once.status == SyncRun.Status.FAILED, at_once.summary()
+    assert SECRET not in later.error + at_once.error
+
+
+def test_an_interrupted_backfill_is_recorded_before_the_interrupt_goes_on():
+    for i in range(4):
+        a_deal(f"B00000000{i}")
+
+    def ctrl_c(state):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        backfill.run(batch_size=2, progress=ctrl_c)
+
+    sync = SyncRun.objects.get()
+    assert sync.status == SyncRun.Status.PARTIAL and sync.deals_seen == 2
+    assert sync.error == "interrupted: KeyboardInterrupt"
+    assert not JobLock.is_held(backfill.LOCK_NAME)
+
+
+def test_a_prune_dry_run_takes_no_lock_and_records_nothing():
+    a_deal()
+    assert JobLock.acquire(prune.LOCK_NAME, "other-host:1:x", timedelta(minutes=5))
+
+    sync = prune.run(dry_run=True, trigger="test")
+
+    assert sync.pk is None and sync.status != SyncRun.Status.RUNNING
+    assert not SyncRun.objects.exists()
+    assert Deal.objects.count() == 1
