@@ -80,8 +80,9 @@ def test_a_second_trigger_while_the_lock_is_held_records_already_running(keepa, 
 BROKEN_SETTINGS = {
     # name: (file content, what the stored error says)
     "invalid JSON": ('{"deal_query": ', "settings.json: invalid JSON at line 1"),
-    # Nested deeper than Python's parser recurses: not a ConfigError, a RecursionError.
-    "too deeply nested": ("[" * 100_000 + "]" * 100_000, "RecursionError"),
+    # Nested deeper than Python's parser recurses: a RecursionError inside json, reported
+    # as what is wrong with the file.
+    "too deeply nested": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
 }
 
 
