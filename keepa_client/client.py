@@ -1,6 +1,6 @@
 """KeepaClient: every call to the Keepa API goes through here.
 
-It waits for token refills the way Keepa announces them (REFERENCE §2.1), retries transient
+It waits for token refills the way Keepa announces them (docs/keepa.md §2.1), retries transient
 failures with jittered exponential backoff, maps HTTP statuses to exceptions, and keeps the
 API key out of every message, log line and repr.
 """
@@ -474,7 +474,7 @@ def _error_object(
 def _says_key_is_invalid(error: Any) -> bool:
     if not isinstance(error, dict):
         return False
-    # Keepa's real bad-key body is unconfirmed (REFERENCE §1.3); match a type or message that
+    # Keepa's real bad-key body is unconfirmed (docs/keepa.md §1.3); match a type or message that
     # names the key, and leave every other 400 a BadRequest.
     if "key" in str(error.get("type") or "").lower():
         return True
