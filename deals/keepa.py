@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import requests
 from django.conf import settings
 
 from keepa_client.client import KeepaClient
-from keepa_client.redact import redact
+from keepa_client.redact import redact, strip_urls
 
 
 def make_client(domain: int = 1) -> KeepaClient:
@@ -24,6 +25,10 @@ def make_client(domain: int = 1) -> KeepaClient:
 def redact_error(exc: BaseException) -> str:
     """A one-line description of an error, safe to store and show."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, requests.RequestException):
+        # One that did not come through KeepaClient: its text is built from the request URL.
+        text = strip_urls(text)
+    # Redact before truncating: a cut key would no longer match.
     return redact(text, settings.KEEPA_API_KEY)[:1000]
 
 

@@ -154,7 +154,7 @@ Q_CLUSTER = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_keepa_key": {"()": "deals.logging.RedactKeepaKey"}},
+    "filters": {"redact_keepa_key": {"()": "deals.log_filters.RedactKeepaKey"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {
         "console": {

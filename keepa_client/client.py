@@ -1,6 +1,6 @@
 """KeepaClient: every call to the Keepa API goes through here.
 
-It waits for token refills the way Keepa announces them (REFERENCE §2.1), retries transient
+It waits for token refills the way Keepa announces them (docs/keepa.md §2.1), retries transient
 failures with jittered exponential backoff, maps HTTP statuses to exceptions, and keeps the
 API key out of every message, log line and repr.
 """
@@ -30,7 +30,7 @@ from keepa_client.errors import (
     TokensExhausted,
 )
 from keepa_client.models import DealPage, Product, Seller, TokenStatus
-from keepa_client.redact import redact
+from keepa_client.redact import redact, strip_urls
 
 log = logging.getLogger("keepa_client")
 
@@ -47,6 +47,14 @@ TOKEN_WAIT_MARGIN_S = 1.0
 # A 429 without a readable envelope: one refill tick is at most a minute away.
 UNKNOWN_REFILL_WAIT_S = 60.0
 MAX_BACKOFF_S = 30.0
+
+# requests exceptions whose message is nothing but the URL they could not use.
+_BAD_URL_ERRORS = (
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.URLRequired,
+)
 
 
 @dataclass
@@ -113,7 +121,7 @@ class KeepaClient:
         """Fetch one page (≤150 deals) of a /deal query; costs 5 tokens."""
         query = {"domainId": self.domain, **selection, "page": page}
         body = self._request("POST", "deal", json_body=query)
-        return _parse("/deal", DealPage.from_json, body, page)
+        return self._parse("/deal", DealPage.from_json, body, page)
 
     def iter_deal_pages(
         self, selection: Mapping[str, Any], start_page: int = 0, max_pages: int | None = None
@@ -166,7 +174,7 @@ class KeepaClient:
         for chunk in _chunks(_unique(asins), MAX_ASINS_PER_REQUEST):
             body = self._request("GET", "product", {**params, "asin": ",".join(chunk)}, budget)
             # Keepa omits null fields, so a chunk with no known product may have no "products".
-            products.extend(_parse("/product", _products_from, body))
+            products.extend(self._parse("/product", _products_from, body))
         return products
 
     def sellers(self, seller_ids: Iterable[str]) -> dict[str, Seller]:
@@ -176,13 +184,13 @@ class KeepaClient:
         for chunk in _chunks(_unique(seller_ids), MAX_SELLERS_PER_REQUEST):
             params = {"domain": self.domain, "seller": ",".join(chunk)}
             body = self._request("GET", "seller", params, budget)
-            sellers.update(_parse("/seller", _sellers_from, body))
+            sellers.update(self._parse("/seller", _sellers_from, body))
         return sellers
 
     def token_status(self) -> TokenStatus:
         """Ask Keepa for the token bucket; free."""
         body = self._request("GET", "token")
-        return _parse("/token", TokenStatus.from_envelope, body)
+        return self._parse("/token", TokenStatus.from_envelope, body)
 
     # Pricing, so callers can keep within a token budget.
 
@@ -247,6 +255,7 @@ class KeepaClient:
                     f"Keepa {endpoint} failed after {failures + 1} attempt(s): {sent.text}",
                     endpoint=endpoint,
                     tokens=self.tokens,
+                    secret=self._api_key,
                 )
 
             status = sent.status_code
@@ -281,6 +290,7 @@ class KeepaClient:
                     status=status,
                     tokens=tokens,
                     wait_s=wait_s,
+                    secret=self._api_key,
                 )
             if status >= 500:
                 if failures < self.max_retries:
@@ -292,26 +302,30 @@ class KeepaClient:
                     endpoint=endpoint,
                     status=status,
                     tokens=tokens,
+                    secret=self._api_key,
                 )
             if status != 200:
-                raise _status_error(endpoint, status, body, tokens)
+                raise _status_error(endpoint, status, body, tokens, self._api_key)
             if not isinstance(body, dict):
                 raise MalformedResponse(
                     f"Keepa {endpoint} returned malformed JSON (HTTP {status})",
                     endpoint=endpoint,
                     status=status,
                     tokens=self.tokens,
+                    secret=self._api_key,
                 )
             error = body.get("error")
             if error:
-                raise _error_object(ApiError, endpoint, status, error, tokens)
+                raise _error_object(ApiError, endpoint, status, error, tokens, self._api_key)
             return body
 
     def _send(
         self, method: str, url: str, query: Mapping[str, Any], json_body: Any
     ) -> requests.Response | _Failure:
-        # requests puts the whole URL, key included, into its messages: redact them here and
-        # return instead of raising, so the requests exception never becomes a __context__.
+        # requests puts the whole URL, key included, into its messages: describe them without
+        # it here and return instead of raising, so the requests exception never becomes a
+        # __context__. Redirects are not followed: Keepa's API does not redirect, and following
+        # one would send the key (it is in the query string) to wherever Location points.
         try:
             return self.session.request(
                 method,
@@ -320,6 +334,7 @@ class KeepaClient:
                 json=json_body,
                 headers={"Accept-Encoding": "gzip"},
                 timeout=self.timeout,
+                allow_redirects=False,
             )
         except requests.Timeout as exc:
             return _Failure(KeepaTimeout, self._describe(exc), retryable=True)
@@ -331,7 +346,26 @@ class KeepaClient:
             return _Failure(KeepaError, self._describe(exc), retryable=False)
 
     def _describe(self, exc: BaseException) -> str:
-        return redact(f"{type(exc).__name__}: {exc}", self._api_key)
+        """Name the failure without the URL: the key is in its query string, in some case."""
+        name = type(exc).__name__
+        if isinstance(exc, _BAD_URL_ERRORS):
+            # Their whole message is the URL (lower-cased in part by requests).
+            return f"{name}: requests refused the request URL; check the client's base URL"
+        return redact(f"{name}: {strip_urls(str(exc))}", self._api_key)
+
+    def _parse(self, endpoint: str, build: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return build(*args)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # The parser's message quotes server text; it is redacted, and the parser's
+            # exception is not chained, so no unredacted copy travels with the error.
+            reason = f"{type(exc).__name__}: {exc}"
+        raise MalformedResponse(
+            f"Keepa {endpoint} returned JSON of an unexpected shape ({reason})",
+            endpoint=endpoint,
+            status=200,
+            secret=self._api_key,
+        )
 
     def _back_off(self, failures: int, endpoint: str, reason: str) -> None:
         # Full jitter: many workers hitting a failing Keepa at once spread out.
@@ -399,17 +433,6 @@ def _envelope(body: Any) -> TokenStatus | None:
         return None
 
 
-def _parse(endpoint: str, build: Callable[..., Any], *args: Any) -> Any:
-    try:
-        return build(*args)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise MalformedResponse(
-            f"Keepa {endpoint} returned JSON of an unexpected shape ({type(exc).__name__}: {exc})",
-            endpoint=endpoint,
-            status=200,
-        ) from exc
-
-
 def _products_from(body: dict[str, Any]) -> list[Product]:
     return [Product.from_json(p) for p in body.get("products") or ()]
 
@@ -426,6 +449,7 @@ def _error_object(
     status: int,
     error: Any,
     tokens: TokenStatus | None,
+    secret: str,
 ) -> KeepaError:
     error = error if isinstance(error, dict) else {}
     message = error.get("message")
@@ -443,13 +467,14 @@ def _error_object(
         error_type=error.get("type"),
         keepa_message=message,
         details=details,
+        secret=secret,
     )
 
 
 def _says_key_is_invalid(error: Any) -> bool:
     if not isinstance(error, dict):
         return False
-    # Keepa's real bad-key body is unconfirmed (REFERENCE §1.3); match a type or message that
+    # Keepa's real bad-key body is unconfirmed (docs/keepa.md §1.3); match a type or message that
     # names the key, and leave every other 400 a BadRequest.
     if "key" in str(error.get("type") or "").lower():
         return True
@@ -457,12 +482,14 @@ def _says_key_is_invalid(error: Any) -> bool:
     return "key" in text and any(word in text for word in ("invalid", "unknown", "wrong"))
 
 
-def _status_error(endpoint: str, status: int, body: Any, tokens: TokenStatus | None) -> KeepaError:
+def _status_error(
+    endpoint: str, status: int, body: Any, tokens: TokenStatus | None, secret: str
+) -> KeepaError:
     error = body.get("error") if isinstance(body, dict) else None
     if status == 401 or (status == 400 and _says_key_is_invalid(error)):
-        return _error_object(InvalidKey, endpoint, status, error, tokens)
+        return _error_object(InvalidKey, endpoint, status, error, tokens, secret)
     if status == 400:
-        return _error_object(BadRequest, endpoint, status, error, tokens)
+        return _error_object(BadRequest, endpoint, status, error, tokens, secret)
     if status == 402:
         return PaymentRequired(
             f"Keepa {endpoint} returned HTTP 402: the key has no active subscription",
@@ -470,9 +497,11 @@ def _status_error(endpoint: str, status: int, body: Any, tokens: TokenStatus | N
             status=status,
             tokens=tokens,
         )
-    return KeepaError(
-        f"Keepa {endpoint} returned HTTP {status}", endpoint=endpoint, status=status, tokens=tokens
-    )
+    text = f"Keepa {endpoint} returned HTTP {status}"
+    if 300 <= status < 400:
+        # Location is deliberately left out: it is server text and may carry the key.
+        text += ", a redirect, which the client does not follow"
+    return KeepaError(text, endpoint=endpoint, status=status, tokens=tokens)
 
 
 class _MaskKeys(logging.Filter):

@@ -1,8 +1,10 @@
 """Exceptions raised by KeepaClient.
 
-None of them ever holds the API key: messages are passed through `redact` here, and the
-client builds them from redacted text and raises them outside `except` blocks, so no
-requests exception (whose text contains the full URL) hangs off `__context__`.
+None of them ever holds the API key: every attribute that carries server or URL text is
+passed through `redact` here, at construction, with the key the client hands over as
+`secret` (so a key Keepa echoes back in any case or encoding is masked too, not only in
+`str()`). The client raises them outside `except` blocks, so no requests exception (whose
+text contains the full URL) hangs off `__context__`.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ class KeepaError(Exception):
         endpoint: str | None = None,
         status: int | None = None,
         tokens: TokenStatus | None = None,
+        secret: str = "",
     ) -> None:
-        super().__init__(redact(message))
+        super().__init__(redact(message, secret))
         self.endpoint = endpoint
         self.status = status
         self.tokens = tokens
@@ -42,12 +45,14 @@ class _KeepaErrorObject(KeepaError):
         error_type: str | None = None,
         keepa_message: str | None = None,
         details: str | None = None,
+        secret: str = "",
         **kwargs,
     ) -> None:
-        super().__init__(message, **kwargs)
-        self.error_type = error_type
-        self.message = keepa_message
-        self.details = details
+        super().__init__(message, secret=secret, **kwargs)
+        # Keepa's error object is server text: a rejected request may echo the key back.
+        self.error_type = _redacted(error_type, secret)
+        self.message = _redacted(keepa_message, secret)
+        self.details = _redacted(details, secret)
 
 
 class BadRequest(_KeepaErrorObject):
@@ -91,3 +96,8 @@ class MalformedResponse(KeepaError):
 
 class ApiError(_KeepaErrorObject):
     """HTTP 200 carrying an `error` object (e.g. /product with offers=10)."""
+
+
+def _redacted(value: object, secret: str) -> str | None:
+    # Keepa documents these fields as strings; anything else is shown as text, masked too.
+    return None if value is None else redact(str(value), secret)

@@ -1,7 +1,7 @@
 """Typed, immutable views of Keepa's JSON objects.
 
 Attribute names are the snake_case of Keepa's field names. Keepa's newer serializer omits
-null-valued fields (REFERENCE §1.2), so a missing key always reads as null, and unknown keys
+null-valued fields (docs/keepa.md §1.2), so a missing key always reads as null, and unknown keys
 are ignored. Each object keeps the JSON it was built from in `raw`.
 """
 

@@ -1,6 +1,6 @@
 """Keepa's wire encodings: Keepa minutes, sentinel values, image codes and price-type indices.
 
-Facts come from /work/shared/keepa/REFERENCE.md §3 (Keepa's Java client and real responses).
+Facts, with their sources (Keepa's Java client and real responses), are in docs/keepa.md §3.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ KEEPA_EPOCH_MINUTES = 21564000
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Price types: indices into Product.csv, Deal.current, stats.current and the inner
-# arrays of Deal.avg / delta / deltaPercent (REFERENCE §3.3).
+# arrays of Deal.avg / delta / deltaPercent (docs/keepa.md §3.3).
 AMAZON = 0
 NEW = 1
 USED = 2

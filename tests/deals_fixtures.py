@@ -9,6 +9,7 @@ import json
 import logging
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import unquote, unquote_plus
 
 import pytest
 
@@ -59,8 +60,16 @@ def product_calls(simulator) -> tuple[int, int]:
     return stats["requests"].get("/product", 0), stats["products_requested"]
 
 
+def carries_key(text: str) -> bool:
+    """Whether `text` holds the test key in any case, plain or URL-encoded (once or twice)."""
+    folded = SECRET.lower()
+    return any(
+        folded in form.lower() for form in (text, unquote_plus(text), unquote(unquote(text)))
+    )
+
+
 class _KeyLeakWatch(logging.Handler):
-    """Collects every log line (message and traceback) that carries the test key."""
+    """Collects every log line (message and traceback) that carries the test key, in any form."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
@@ -69,7 +78,7 @@ class _KeyLeakWatch(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         text = self.format(record)
-        if SECRET in text:
+        if carries_key(text):
             self.leaks.append(text[:300])
 
 

@@ -1,3 +1,5 @@
+"""Logging filters for the site's handlers (named so as not to shadow the standard `logging`)."""
+
 from __future__ import annotations
 
 import logging
