@@ -38,7 +38,7 @@ LOCK_NAME = "update_recent_deals"
 # Longer than the django-q2 task timeout, so a live run never loses its lock, and short
 # enough that a crashed holder's lock frees itself.
 LOCK_TTL = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
-# Keepa caches a /deal query's results for 120 s (REFERENCE §4.1): polling sooner pays for
+# Keepa caches a /deal query's results for 120 s (docs/keepa.md §4.1): polling sooner pays for
 # the same answer.
 DEAL_CACHE = timedelta(seconds=120)
 # Incremental sweeps re-read a little before the watermark: Keepa's lastUpdate is in whole

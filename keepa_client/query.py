@@ -12,7 +12,7 @@ from typing import Any
 
 from keepa_client import wire
 
-# Locales /deal serves (REFERENCE §3.4: 7 was China, discontinued; 12, Brazil, has no deals).
+# Locales /deal serves (docs/keepa.md §3.4: 7 was China, discontinued; 12, Brazil, has no deals).
 DEAL_DOMAINS = frozenset({1, 2, 3, 4, 5, 6, 8, 9, 10, 11})
 DEAL_PRICE_TYPES = frozenset(wire.DEAL_PRICE_TYPES)
 DATE_RANGES = (wire.DAY, wire.WEEK, wire.MONTH, wire.NINETY_DAYS)
@@ -40,7 +40,7 @@ OTHER_FIELDS = frozenset(
 )
 DEAL_QUERY_FIELDS = BOOL_FIELDS | RANGE_FIELDS | INT_LIST_FIELDS | STRING_LIST_FIELDS | OTHER_FIELDS
 
-# Keepa accepts these numbers sent as JSON strings ("domainId": "1", REFERENCE §1 OBS).
+# Keepa accepts these numbers sent as JSON strings ("domainId": "1", docs/keepa.md §4.2).
 _NUMERIC_FIELDS = ("domainId", "dateRange", "sortType", "minRating")
 # ASCII digits only, and no longer than a Java int: int() would also take "²" or "٣" (and
 # fail on one), or spend its digit limit on a 5,000-digit string.

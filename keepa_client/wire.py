@@ -111,7 +111,7 @@ WEEK = 1
 MONTH = 2
 NINETY_DAYS = 3
 
-# Offer conditions (Offer.condition, REFERENCE §5.5).
+# Offer conditions (Offer.condition, docs/keepa.md §5.5).
 UNKNOWN_CONDITION = 0
 CONDITION_NEW = 1
 CONDITION_USED_LIKE_NEW = 2
@@ -144,7 +144,7 @@ COLLECTIBLE_CONDITIONS = frozenset(
 )
 _NEW_ONLY = frozenset({CONDITION_NEW})
 
-# The offer conditions whose offers can make a /deal price type (REFERENCE §3.3 and §5.5);
+# The offer conditions whose offers can make a /deal price type (docs/keepa.md §3.3 and §5.5);
 # None: any offer (sales rank is not a price).
 CONDITIONS_FOR_PRICE_TYPE: dict[int, frozenset[int] | None] = {
     AMAZON: _NEW_ONLY,
