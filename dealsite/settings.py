@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from dealsite.env import env_bool, env_int, env_list, env_str
@@ -36,18 +38,24 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "django_q",
+    "axes",
+    "csp",
     "deals",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "dealsite.security.PrivateNoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dealsite.urls"
@@ -100,6 +108,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# django-axes counts failed logins per (username, client address) pair and refuses that pair
+# for a cool-off once the limit is reached: a guesser is stopped, while the same user on
+# another address and other users on the same address can still sign in. Its tables are
+# created by `migrate`.
+AUTHENTICATION_BACKENDS = [
+    "dealsite.security.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("DJANGO_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("DJANGO_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "dealsite.security.client_ip"
+AXES_LOCKOUT_CALLABLE = "dealsite.security.lockout_response"
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -119,7 +142,30 @@ SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Behind a reverse proxy (declared, never guessed) the client's scheme and address come from
+# headers the proxy writes; without one, those headers come from the client and mean nothing.
+BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", False)
+CLIENT_IP_HEADER = env_str("DJANGO_CLIENT_IP_HEADER", "X-Forwarded-For")
+PROXY_COUNT = env_int("DJANGO_PROXY_COUNT", 1, minimum=1)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
+
+# Content-Security-Policy (django-csp): every script and style is a file of this site (htmx
+# included, from django-htmx's static files), so nothing inline runs and nothing is eval'ed.
+# Deal images come from Amazon's image CDN (the URLs Keepa gives).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "https://m.media-amazon.com"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # Keepa. The key is a secret: it is read here and handed to KeepaClient, nothing else.
 KEEPA_API_KEY = env_str("KEEPA_API_KEY")
@@ -164,5 +210,9 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Failed logins and lockouts are warnings; axes's per-login INFO lines are noise.
+        "axes": {"level": "WARNING"},
+    },
 }

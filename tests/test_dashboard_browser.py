@@ -32,6 +32,8 @@ CHROMIUM_ARGS = [
 ]
 # One live poll is 5 s; a change shows within one poll plus the request.
 LIVE_WAIT_MS = 15_000
+# Chromium's own report of a refused resource, and the one the page's listener logs.
+CSP_MESSAGE = r"Content Security Policy|CSP violation"
 
 pytestmark = [
     pytest.mark.browser,
@@ -64,6 +66,18 @@ def test_the_dashboard_follows_the_database_without_a_reload(live_server, keepa,
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1366, "height": 900})
+            # The Content-Security-Policy must refuse nothing the page uses: every violation,
+            # and every script error (htmx refused an eval, say), is collected; none may occur.
+            refused: list[str] = []
+            page.add_init_script(
+                "document.addEventListener('securitypolicyviolation', e => console.error("
+                "`CSP violation: ${e.violatedDirective} ${e.blockedURI}`))"
+            )
+            page.on(
+                "console",
+                lambda m: refused.append(m.text) if re.search(CSP_MESSAGE, m.text) else None,
+            )
+            page.on("pageerror", lambda error: refused.append(f"script error: {error}"))
             # Offline like the reseller's laptop on a train: only our server answers
             # (product images from Amazon's CDN are not fetched).
             page.route(
@@ -81,6 +95,9 @@ def test_the_dashboard_follows_the_database_without_a_reload(live_server, keepa,
             rows = page.locator("#deal-rows tr")
             expect(rows).to_have_count(50)
             expect(page.locator("#total-deals")).to_have_text(f"{total:,}")
+            # Offline, a product image cannot load: it is hidden, not a broken-image icon.
+            expect(rows.first.locator("td.img img")).to_be_hidden()
+            assert refused == [], refused
             page.evaluate("window.notReloaded = true")
 
             # A price drop on a deal shown on page 1 reaches its row by itself.
@@ -123,6 +140,7 @@ def test_the_dashboard_follows_the_database_without_a_reload(live_server, keepa,
             )
             expect(page.locator("#refresh-status .spinner")).to_have_count(0)
             assert SyncRun.objects.filter(trigger="manual", status="ok").count() == 1
+            assert refused == [], refused
 
             # A deal pruned (its "left" event and the delete in one transaction, as prune
             # does) leaves the table, and the count drops.
@@ -134,6 +152,13 @@ def test_the_dashboard_follows_the_database_without_a_reload(live_server, keepa,
             expect(page.locator("#total-deals")).to_have_text(f"{total:,}")
             expect(rows).to_have_count(50)  # the next deal moved up into the page
             assert page.evaluate("window.notReloaded") is True
+
+            # The deal page: its price chart (the price drop above) under the same policy.
+            page.click(f"#deal-{deal.asin} td.asin a")
+            page.wait_for_url(f"{live_server.url}/deal/{deal.asin}")
+            expect(page.locator("svg.chart")).to_be_visible()
+            expect(page.locator("svg.chart path")).to_have_count(1)
+            assert refused == [], refused
 
             if os.environ.get("DASHBOARD_SCREENSHOT"):
                 page.screenshot(path=os.environ["DASHBOARD_SCREENSHOT"])

@@ -1,0 +1,48 @@
+// The page's own behaviour, kept out of the HTML so the Content-Security-Policy can refuse
+// every inline script and never allow eval.
+(function () {
+  "use strict";
+
+  // A product image that cannot load (offline, or gone from Amazon's CDN) is hidden instead
+  // of showing a broken-image icon. `error` does not bubble, so listen in the capture phase;
+  // images that failed before this script ran are caught by the sweep below.
+  function hideBroken(img) {
+    if (img.closest("td.img")) img.hidden = true;
+  }
+  document.addEventListener("error", function (event) {
+    if (event.target instanceof HTMLImageElement) hideBroken(event.target);
+  }, true);
+  document.querySelectorAll("td.img img").forEach(function (img) {
+    if (img.complete && img.naturalWidth === 0) hideBroken(img);
+  });
+
+  // The live poll (#live-poller, hx-trigger="deals:poll from:document"): every 5 s while the
+  // tab is visible, every 30 s while it is hidden, and at once when the reader comes back.
+  var POLL_S = 5, HIDDEN_POLL_S = 30, elapsed = 0;
+  function poll() {
+    elapsed = 0;
+    document.dispatchEvent(new CustomEvent("deals:poll"));
+  }
+  setInterval(function () {
+    elapsed += POLL_S;
+    if (document.visibilityState === "visible" || elapsed >= HIDDEN_POLL_S) poll();
+  }, POLL_S * 1000);
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") poll();
+  });
+
+  // Keep "12 min ago" texts current between server renders (rows that did not change are
+  // not sent again). Same wording as deals.formatting.relative().
+  function relative(iso) {
+    var s = (Date.now() - Date.parse(iso)) / 1000;
+    if (s < 60) return "just now";
+    if (s < 3600) return Math.floor(s / 60) + " min ago";
+    if (s < 48 * 3600) return Math.floor(s / 3600) + " h ago";
+    return Math.floor(s / 86400) + " d ago";
+  }
+  setInterval(function () {
+    document.querySelectorAll("time.rel[datetime]").forEach(function (t) {
+      t.textContent = relative(t.getAttribute("datetime"));
+    });
+  }, 30000);
+})();
