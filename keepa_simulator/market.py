@@ -16,10 +16,10 @@ import threading
 from array import array
 from collections.abc import Iterable, Sequence
 
-from keepa_client.simulator import catalog
-from keepa_client.simulator.catalog import AMAZON_SELLER_ID, BOOKS, WAREHOUSE_SELLER_ID
-from keepa_client.simulator.dealview import DealView
-from keepa_client.simulator.series import (
+from keepa_simulator import catalog
+from keepa_simulator.catalog import AMAZON_SELLER_ID, BOOKS, WAREHOUSE_SELLER_ID
+from keepa_simulator.dealview import DealView
+from keepa_simulator.series import (
     AMAZON,
     BUY_BOX_SHIPPING,
     BUY_BOX_USED_SHIPPING,

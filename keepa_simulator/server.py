@@ -15,10 +15,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from keepa_client.simulator import deals, wire
-from keepa_client.simulator.clock import SimClock, iso, keepa_minute, parse_iso
-from keepa_client.simulator.market import Market, build_market
-from keepa_client.simulator.tokens import Bucket
+from keepa_simulator import deals, wire
+from keepa_simulator.clock import SimClock, iso, keepa_minute, parse_iso
+from keepa_simulator.market import Market, build_market
+from keepa_simulator.tokens import Bucket
 
 API_PATHS = ("deal", "product", "seller", "token")
 DEAL_COST = 5

@@ -1,4 +1,4 @@
-"""Command-line options shared by ``python -m keepa_client.simulator`` and the
+"""Command-line options shared by ``python -m keepa_simulator`` and the
 ``keepa_simulator`` management command."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import argparse
 import signal
 from typing import Any
 
-from keepa_client.simulator.server import SimulatorServer
+from keepa_simulator.server import SimulatorServer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -58,7 +58,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m keepa_client.simulator",
+        prog="python -m keepa_simulator",
         description="A local Keepa API over a deterministic, moving market.",
     )
     add_arguments(parser)
