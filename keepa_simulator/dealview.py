@@ -20,7 +20,7 @@ from keepa_simulator.series import (
 )
 
 if TYPE_CHECKING:
-    from keepa_simulator.market import Product
+    from keepa_simulator.product import Product
 
 
 class DealView:

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from keepa_simulator import deals, wire
+from keepa_simulator import control, deals, wire
 from keepa_simulator.clock import SimClock, iso, keepa_minute, parse_iso
 from keepa_simulator.market import Market, build_market
 from keepa_simulator.tokens import Bucket
@@ -399,7 +399,8 @@ class Simulator:
         asin = str(data["asin"])
         if asin not in self.market.by_asin:
             raise ControlError(404, f"unknown ASIN {asin}")
-        product = self.market.set_offer(
+        product = control.set_offer(
+            self.market,
             asin,
             str(data["seller_id"]),
             int(data["price"]),
@@ -418,13 +419,13 @@ class Simulator:
         asin = str(data["asin"])
         if asin not in self.market.by_asin:
             raise ControlError(404, f"unknown ASIN {asin}")
-        product = self.market.remove_offer(asin, str(data["seller_id"]), now)
+        product = control.remove_offer(self.market, asin, str(data["seller_id"]), now)
         self.deal_cache.clear()
         return wire.product_summary(product)
 
     def _control_product(self, data: dict) -> dict:
         now = self._now()
-        product = self.market.add_product(data, now)
+        product = control.add_product(self.market, data, now)
         self.deal_cache.clear()
         return wire.product_summary(product)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keepa_simulator import catalog
-from keepa_simulator.market import Offer, Product, Seller
+from keepa_simulator.product import Offer, Product, Seller
 from keepa_simulator.series import (
     AMAZON,
     BUY_BOX_SHIPPING,
