@@ -31,14 +31,14 @@ SEED = 1
 # The simulated start instant, pinned on both clocks (the market's minute-by-minute events are
 # seeded by (seed, minute), so the same instant gives the same market history every run).
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
-# The simulator's default churn at its default size (keepa_client.simulator.cli), scaled with the
+# The simulator's default churn at its default size (keepa_simulator.cli), scaled with the
 # product count in the scenarios that need "realistic churn".
 DEFAULT_PRODUCTS = 6000
 DEFAULT_CHANGES_PER_MINUTE = 40
 # freezegun must not freeze the in-process simulator's threads (its HTTP server and ticker).
 # Nor the bench's own stopwatch and log lines (bench.common), which measure real time.
 SIM_IGNORE = [
-    "keepa_client.simulator",
+    "keepa_simulator",
     "socketserver",
     "http.server",
     "threading",
@@ -258,7 +258,7 @@ class Sim:
     ) -> None:
         from freezegun import freeze_time
 
-        from keepa_client.simulator import SimulatorServer
+        from keepa_simulator import SimulatorServer
 
         if changes_per_minute is None:
             changes_per_minute = scaled_churn(products)

@@ -34,8 +34,8 @@ from bench.common import (
 )
 from deals import ingest
 from deals.models import Deal, EnrichPriority, SyncRun
-from keepa_client.simulator import deals as sim_deals
 from keepa_client.wire import datetime_to_keepa_minute
+from keepa_simulator import deals as sim_deals
 
 UNLIMITED = 10**12
 OLD_EVERY = 15  # minutes between the old way's full scans

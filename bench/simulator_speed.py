@@ -1,6 +1,6 @@
 """Scenario 5: how fast the simulator answers, to show it is not what the other figures measure.
 
-The simulator runs in its own process (`python -m keepa_client.simulator`, wall clock, default
+The simulator runs in its own process (`python -m keepa_simulator`, wall clock, default
 churn scaled to its size) and is timed over HTTP from this one: the raw round trip, body read and
 un-gzipped, without the client's parsing.
 """
@@ -35,7 +35,7 @@ def start(products: int) -> tuple[subprocess.Popen, str]:
     cmd = [
         sys.executable,
         "-m",
-        "keepa_client.simulator",
+        "keepa_simulator",
         "--port",
         str(port),
         "--products",

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from keepa_client.simulator import SimulatorServer
-from keepa_client.simulator.market import Market
+from keepa_simulator import SimulatorServer
+from keepa_simulator.market import Market
 
 # Small enough to reset quickly, big enough that the default query of settings.json finds more
 # than one page (150) of deals, so paging is exercised.

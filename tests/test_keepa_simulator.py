@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from keepa_client.simulator import SimulatorServer, deals
-from keepa_client.simulator.clock import keepa_minute, parse_iso
-from keepa_client.simulator.market import Market, build_market
+from keepa_simulator import SimulatorServer, deals
+from keepa_simulator.clock import keepa_minute, parse_iso
+from keepa_simulator.market import Market, build_market
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "keepa"
@@ -851,7 +851,7 @@ def test_the_clock_follows_wall_time_unless_pinned(simulator):
 @pytest.mark.parametrize(
     "command",
     [
-        [sys.executable, "-m", "keepa_client.simulator"],
+        [sys.executable, "-m", "keepa_simulator"],
         [sys.executable, "manage.py", "keepa_simulator"],
     ],
     ids=["python-m", "manage.py"],

@@ -13,7 +13,7 @@ from tests.deals_fixtures import fast_client
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 # The simulator keeps its own clock; only the app's clock is frozen.
-SIM = ["keepa_client.simulator"]
+SIM = ["keepa_simulator"]
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from keepa_client.simulator import cli
+from keepa_simulator import cli
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from keepa_client.simulator.series import (
+from keepa_simulator.series import (
     DAY,
     DEAL_LENGTH,
     DEAL_WINDOWS,
@@ -20,7 +20,7 @@ from keepa_client.simulator.series import (
 )
 
 if TYPE_CHECKING:
-    from keepa_client.simulator.market import Product
+    from keepa_simulator.product import Product
 
 
 class DealView:

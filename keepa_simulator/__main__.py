@@ -1,5 +1,5 @@
 from __future__ import annotations
 
-from keepa_client.simulator.cli import main
+from keepa_simulator.cli import main
 
 main()

@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from keepa_client.simulator.catalog import ROOT_NAMES
-from keepa_client.simulator.dealview import DealView
-from keepa_client.simulator.series import DEAL_PRICE_TYPES, RATING, SALES
+from keepa_simulator.catalog import ROOT_NAMES
+from keepa_simulator.dealview import DealView
+from keepa_simulator.series import DEAL_PRICE_TYPES, RATING, SALES
 
 MISSING = "The queryJSON is missing or invalid."
 INVALID = "The queryJSON is of invalid format."

@@ -1,4 +1,4 @@
-"""Command-line options shared by ``python -m keepa_client.simulator`` and the
+"""Command-line options shared by ``python -m keepa_simulator`` and the
 ``keepa_simulator`` management command."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import argparse
 import signal
 from typing import Any
 
-from keepa_client.simulator.server import SimulatorServer
+from keepa_simulator.server import SimulatorServer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,22 +30,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--verbose", action="store_true", help="log every request")
 
 
-def serve(options: dict[str, Any], write: Any = print) -> None:
-    """Build the market, print the URL, serve until Ctrl-C."""
-    keys = tuple(k.strip() for k in str(options["keys"]).split(",") if k.strip())
-    server = SimulatorServer(
+def build_server(options: dict[str, Any]) -> SimulatorServer:
+    """The server the parsed options describe: a new option is one ``add_argument`` above and
+    one keyword here, and both commands have it."""
+    return SimulatorServer(
         seed=options["seed"],
         products=options["products"],
         refill_rate=options["refill_rate"],
-        keys=keys,
+        keys=tuple(k.strip() for k in str(options["keys"]).split(",") if k.strip()),
         changes_per_minute=options["changes_per_minute"],
         host=options["host"],
         port=options["port"],
         verbose=options.get("verbose", False),
     )
+
+
+def serve(options: dict[str, Any], write: Any = print) -> None:
+    """Build the market, print the URL, serve until Ctrl-C."""
+    server = build_server(options)
+    sim = server.simulator
     write(
-        f"Keepa simulator at {server.url} (seed {options['seed']}, "
-        f"{options['products']} products, keys: {', '.join(keys)}); Ctrl-C stops it."
+        f"Keepa simulator at {server.url} (seed {sim.seed}, "
+        f"{sim.product_count} products, keys: {', '.join(sim.initial_keys)}); Ctrl-C stops it."
     )
     # honcho (make run) stops its processes with SIGTERM: treat it like Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -58,7 +64,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m keepa_client.simulator",
+        prog="python -m keepa_simulator",
         description="A local Keepa API over a deterministic, moving market.",
     )
     add_arguments(parser)

@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from keepa_client.simulator import catalog
-from keepa_client.simulator.market import Offer, Product, Seller
-from keepa_client.simulator.series import (
+from keepa_simulator import catalog
+from keepa_simulator.product import Offer, Product, Seller
+from keepa_simulator.series import (
     AMAZON,
     BUY_BOX_SHIPPING,
     CSV_LENGTH,
