@@ -1,6 +1,6 @@
 """The simulator's clock and Keepa time.
 
-Keepa times are "Keepa minutes": whole minutes since 2011-01-01 00:00 UTC (REFERENCE §3.1).
+Keepa times are "Keepa minutes": whole minutes since 2011-01-01 00:00 UTC (docs/keepa.md §3.1).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""/deal: the queryJSON, its validation, and filtering and sorting as Keepa does (REFERENCE §4)."""
+"""/deal: the queryJSON, its validation, filtering and sorting as Keepa does (docs/keepa.md §4)."""
 
 from __future__ import annotations
 

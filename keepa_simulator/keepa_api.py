@@ -84,7 +84,7 @@ def _answer(
         payload = {} if status == 429 else {"error": _fault_error(status)}
         return _reply(sim, status, payload, bucket, 0, started)
     if bucket is None:
-        # Unknown key: 400 with every token field 0 [UNCERTAIN, REFERENCE §1.3].
+        # Unknown key: 400 with every token field 0 [UNCERTAIN, docs/keepa.md §1.3].
         error = error_object("invalidParameter", INVALID_PARAMETER, "key")
         return _reply(sim, 400, {"error": error}, None, 0, started)
     if bucket.lapsed:

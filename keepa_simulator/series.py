@@ -1,4 +1,4 @@
-"""Keepa's csv (price type) indices and arithmetic on csv-encoded history (REFERENCE §3.3).
+"""Keepa's csv (price type) indices and arithmetic on csv-encoded history (docs/keepa.md §3.3).
 
 A history is Keepa's flat csv list: ``[t0, v0, t1, v1, ...]``, or ``[t0, price0, ship0, ...]`` for
 the types stored with shipping. A value holds from its time until the next point's time; -1 means
@@ -51,7 +51,7 @@ TRIPLET_TYPES = frozenset((7, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 32
 OFFER_TYPES = (0, 1, 2, 7, 9, 10, 11, 12, 15, 18, 19, 20, 21, 22, 32, 34, 35)
 # Counts: 0 is a real value, and a change of count is not a price change.
 COUNT_TYPES = frozenset((11, 12, 13, 14, 15, 34, 35))
-# Types only delivered with the offers parameter (REFERENCE §3.3 "extra" column); 16 and 17
+# Types only delivered with the offers parameter (docs/keepa.md §3.3, the "extra" types); 16 and 17
 # also come with rating=1, 18 with buybox=1.
 EXTRA_TYPES = frozenset((7, 9, 10, 15, 16, 17, 18, 19, 20, 21, 22, 32, 33, 34, 35))
 # Price types a /deal query may ask for (DOC).

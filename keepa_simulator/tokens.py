@@ -1,4 +1,4 @@
-"""Token buckets as Keepa keeps them (REFERENCE §2)."""
+"""Token buckets as Keepa keeps them (docs/keepa.md §2)."""
 
 from __future__ import annotations
 

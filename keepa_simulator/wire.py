@@ -369,6 +369,6 @@ def product_summary(p: Product) -> dict:
 
 
 def offer_pages(live_offers: int) -> int:
-    """Offer pages charged: 6 tokens per page of up to 10 offers (REFERENCE §5.2). A product
+    """Offer pages charged: 6 tokens per page of up to 10 offers (docs/keepa.md §5.2). A product
     with no live offer still costs one page: Keepa did the offer lookup."""
     return max(1, math.ceil(live_offers / 10))
