@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import InvalidPage
 from django.db.models import Max
 from django.http import (
     Http404,
@@ -210,7 +211,12 @@ def api_deals(request: HttpRequest) -> JsonResponse:
     query = DashboardQuery.from_request(request.GET)
     if not query.form.is_valid():
         return JsonResponse({"errors": query.form.errors.get_json_data()}, status=400)
-    page = query.page()
+    try:
+        page = query.exact_page()
+    except InvalidPage as exc:
+        # A client asking for a page that is not there gets told, like for any other parameter.
+        error = {"message": f"{exc}.", "code": "invalid_page"}
+        return JsonResponse({"errors": {"page": [error]}}, status=400)
     names = [c.name for c in COLUMNS]
     results = [{name: getattr(deal, name) for name in names} for deal in page.object_list]
     return JsonResponse(

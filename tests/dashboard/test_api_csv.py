@@ -36,6 +36,31 @@ def test_the_api_returns_raw_values_with_the_same_filters_sort_and_paging(client
     assert last["price_changed_at"].endswith("Z")  # ISO 8601, UTC
 
 
+@pytest.mark.parametrize(
+    ("page", "message"),
+    [
+        ("0", "That page number is less than 1."),
+        ("-1", "That page number is less than 1."),
+        (str(10**30), "That page contains no results."),
+        ("3", "That page contains no results."),
+        ("abc", "That page number is not an integer."),
+        ("1.5", "That page number is not an integer."),
+        ("9" * 5000, "That page number is not an integer."),
+    ],
+)
+def test_the_api_rejects_a_page_that_is_not_there_with_400(client, page, message):
+    many_deals(60)  # two pages
+    response = client.get("/api/deals", {"page": page})
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"page": [{"message": message, "code": "invalid_page"}]}}
+
+
+def test_the_api_serves_page_one_of_no_deals(client):
+    response = client.get("/api/deals", {"page": 1})
+    assert response.status_code == 200
+    assert (response.json()["count"], response.json()["results"]) == (0, [])
+
+
 def test_the_api_rejects_invalid_filters_with_400(client):
     response = client.get("/api/deals?sales_rank_max=many")
     assert response.status_code == 400
