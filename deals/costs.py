@@ -9,8 +9,12 @@ from deals.config import SellerCosts, write_seller_costs
 ECONOMICS_COLUMNS = [c.name for c in computed_from("seller_costs")]
 
 
-def save_seller_costs(costs: SellerCosts) -> str | None:
-    """Write `costs` into settings.json and queue the recompute; None if nothing changed."""
+def save_seller_costs(costs: SellerCosts) -> bool:
+    """Write `costs` into settings.json and see them recomputed; False if nothing changed.
+
+    A recompute is queued unless one is queued already (it reads the costs just written).
+    """
     if not write_seller_costs(costs):
-        return None
-    return tasks.queue_recompute(ECONOMICS_COLUMNS)
+        return False
+    tasks.queue_recompute(ECONOMICS_COLUMNS)
+    return True

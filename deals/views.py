@@ -271,11 +271,11 @@ def seller_costs(request: HttpRequest) -> HttpResponse:
         form = SellerCostsForm(request.POST)
         if form.is_valid():
             try:
-                queued = save_seller_costs(form.to_costs())
+                changed = save_seller_costs(form.to_costs())
             except ConfigError as exc:
                 form.add_error(None, str(exc))
                 return render(request, "deals/costs.html", {"form": form}, status=503)
-            if queued is None:
+            if not changed:
                 message = "Nothing to save: these are the costs already in use."
             else:
                 message = (

@@ -6,13 +6,16 @@ from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import django_q.tasks
 import pytest
 import responses
 from django.contrib.auth.models import User
 from django.test import Client
-from django_q.models import Task
+from django_q.conf import Conf
+from django_q.models import OrmQ, Task
+from django_q.signing import SignedPackage
 
-from deals import economics
+from deals import backfill, economics, tasks
 from deals.columns import BY_NAME, COMPUTED
 from deals.config import COST_LIMITS, load_config, parse_seller_costs
 from deals.costs import ECONOMICS_COLUMNS
@@ -203,3 +206,76 @@ def test_saving_costs_recomputes_every_column_the_costs_change(client, deals):
     deal.refresh_from_db()
     for name in moved:
         assert getattr(deal, name) == BY_NAME[name].compute(deal, new)
+
+
+# -- recomputes are coalesced ----------------------------------------------------------------
+
+
+def run_queued_task(row: OrmQ) -> None:
+    """What a worker does with a queued task: take it off the queue, then run it."""
+    task = SignedPackage.loads(row.payload)
+    row.delete()
+    assert task["func"] == tasks.RECOMPUTE_TASK
+    tasks.recompute_columns(*task["args"], **task["kwargs"])
+
+
+def test_twenty_saves_queue_at_most_two_recomputes_and_the_last_save_wins(
+    client, deals, monkeypatch
+):
+    monkeypatch.setattr(Conf, "SYNC", False)  # queue for a worker, as in production
+    queued = []
+    real_async_task = django_q.tasks.async_task
+
+    def counting_async_task(*args, **kwargs):
+        queued.append(args[0])
+        return real_async_task(*args, **kwargs)
+
+    monkeypatch.setattr(django_q.tasks, "async_task", counting_async_task)
+
+    def save(i: int) -> None:
+        # $0.10, $0.11, ...: every save changes the costs.
+        response = client.post("/costs", FORM | {"prep_fee": f"0.{10 + i}"})
+        assert response.status_code == 200 and "being recomputed" in response.content.decode()
+
+    for i in range(10):  # while the worker is busy elsewhere
+        save(i)
+    assert len(queued) == 1 and OrmQ.objects.count() == 1
+    assert set(Deal.objects.values_list("profit", flat=True)) == {-1, None}  # nothing ran yet
+
+    real_recompute_all = backfill.recompute_all
+
+    def saves_while_running(columns):
+        for i in range(10, 20):  # this run may already have read the costs it got: one more
+            save(i)
+        return real_recompute_all(columns)
+
+    monkeypatch.setattr(backfill, "recompute_all", saves_while_running)
+    run_queued_task(OrmQ.objects.get())
+    assert len(queued) == 2 and OrmQ.objects.count() == 1
+
+    monkeypatch.setattr(backfill, "recompute_all", real_recompute_all)
+    run_queued_task(OrmQ.objects.get())
+
+    assert queued == [tasks.RECOMPUTE_TASK] * 2 and not OrmQ.objects.exists()
+    costs = load_config().seller_costs
+    assert costs.prep_fee_cents == 29  # the last save
+    for deal in Deal.objects.exclude(asin="B999999999"):
+        assert deal.profit == economics.for_deal(deal, costs).profit != -1
+    # The next save after the queue drained queues again.
+    save(20)
+    assert len(queued) == 3
+
+
+def test_a_recompute_whose_queueing_failed_does_not_block_the_next_save(client, deals, monkeypatch):
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(django_q.tasks, "async_task", broker_down)
+    with pytest.raises(ConnectionError):
+        client.post("/costs", FORM)
+    monkeypatch.undo()
+
+    response = client.post("/costs", FORM | {"prep_fee": "0.99"})
+
+    assert response.status_code == 200
+    assert Deal.objects.get(asin="B000000000").all_in_cost == 1500 + 99 + 60  # recomputed
