@@ -32,7 +32,7 @@ from django_q.tasks import fetch
 from deals import dashboard, formatting, tasks
 from deals.columns import COLUMNS
 from deals.config import ConfigError, load_config
-from deals.costs import save_seller_costs
+from deals.costs import can_change_costs, save_seller_costs
 from deals.dashboard import DashboardQuery
 from deals.deal_page import deal_page
 from deals.forms import SellerCostsForm
@@ -261,13 +261,19 @@ def deals_csv(request: HttpRequest) -> StreamingHttpResponse:
 
 @login_required
 def seller_costs(request: HttpRequest) -> HttpResponse:
-    """Edit the seller's costs; saving recomputes the economics columns without Keepa calls."""
+    """Edit the seller's costs; saving recomputes the economics columns without Keepa calls.
+
+    Every user may view them; changing them needs the permission (`can_change_costs`).
+    """
+    may_change = can_change_costs(request.user)
+    refused = request.method == "POST" and not may_change
     try:
         config = load_config()
     except ConfigError as exc:
-        return render(request, "deals/costs.html", {"config_error": str(exc)}, status=503)
+        context = {"config_error": str(exc), "read_only": not may_change, "refused": refused}
+        return render(request, "deals/costs.html", context, status=403 if refused else 503)
     message = ""
-    if request.method == "POST":
+    if request.method == "POST" and may_change:
         form = SellerCostsForm(request.POST)
         if form.is_valid():
             try:
@@ -283,5 +289,9 @@ def seller_costs(request: HttpRequest) -> HttpResponse:
                     "(no Keepa tokens needed)."
                 )
     else:
-        form = SellerCostsForm(initial=SellerCostsForm.initial_from(config.seller_costs))
-    return render(request, "deals/costs.html", {"form": form, "message": message})
+        form = SellerCostsForm(
+            initial=SellerCostsForm.initial_from(config.seller_costs), read_only=not may_change
+        )
+    context = {"form": form, "message": message, "read_only": not may_change, "refused": refused}
+    # A save without the permission writes nothing and shows the costs still in use.
+    return render(request, "deals/costs.html", context, status=403 if refused else 200)

@@ -5,11 +5,13 @@ import stat
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from io import StringIO
 
 import django_q.tasks
 import pytest
 import responses
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, Permission, User
+from django.core.management import call_command
 from django.test import Client
 from django_q.conf import Conf
 from django_q.models import OrmQ, Task
@@ -28,10 +30,25 @@ NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
 pytestmark = pytest.mark.django_db
 
 
+def change_costs_permission() -> Permission:
+    return Permission.objects.get(content_type__app_label="deals", codename="change_seller_costs")
+
+
 @pytest.fixture
 def client():
+    """A user the admin has allowed to change the costs."""
+    user = User.objects.create_user("reseller", password="pw-for-tests-1")
+    user.user_permissions.add(change_costs_permission())
     client = Client()
-    client.force_login(User.objects.create_user("reseller", password="pw-for-tests-1"))
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def viewer():
+    """A user without the permission: may look at the costs, not change them."""
+    client = Client()
+    client.force_login(User.objects.create_user("viewer", password="pw-for-tests-2"))
     return client
 
 
@@ -206,6 +223,67 @@ def test_saving_costs_recomputes_every_column_the_costs_change(client, deals):
     deal.refresh_from_db()
     for name in moved:
         assert getattr(deal, name) == BY_NAME[name].compute(deal, new)
+
+
+# -- who may change the costs ----------------------------------------------------------------
+
+
+def test_a_user_without_the_permission_sees_the_costs_read_only(viewer, deals):
+    response = viewer.get("/costs")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'value="0.50"' in html and 'value="8.25"' in html  # the costs in use are shown
+    assert html.count(" disabled") == len(COST_LIMITS)  # every field greyed out
+    assert "Save costs" not in html
+    assert "may view the costs but not change them" in html
+
+
+def test_a_save_without_the_permission_is_403_and_writes_nothing(viewer, deals):
+    before, inode = deals.read_text(), deals.stat().st_ino
+
+    response = viewer.post("/costs", FORM)
+
+    assert response.status_code == 403
+    assert "Not saved" in response.content.decode()
+    assert 'value="0.50"' in response.content.decode()  # the costs still in use
+    assert deals.read_text() == before and deals.stat().st_ino == inode
+    assert not Task.objects.exists() and not OrmQ.objects.exists()
+    assert set(Deal.objects.values_list("profit", flat=True)) == {-1, None}
+
+
+def test_staff_may_change_the_costs_without_being_given_the_permission(deals):
+    client = Client()
+    client.force_login(User.objects.create_user("boss", password="pw-for-tests-3", is_staff=True))
+    response = client.post("/costs", FORM)
+    assert response.status_code == 200 and "being recomputed" in response.content.decode()
+    assert load_config().seller_costs.prep_fee_cents == 75
+
+
+def test_the_admin_may_let_a_group_change_the_costs(viewer, deals):
+    editors = Group.objects.create(name="Cost editors")
+    editors.permissions.add(change_costs_permission())
+    User.objects.get(username="viewer").groups.add(editors)
+
+    response = viewer.post("/costs", FORM)
+
+    assert response.status_code == 200
+    assert load_config().seller_costs.prep_fee_cents == 75
+
+
+def test_the_demo_login_may_change_the_costs(deals, tmp_path, monkeypatch):
+    from deals.management.commands import ensure_demo_user
+
+    monkeypatch.setattr(ensure_demo_user, "PASSWORD_FILE", tmp_path / "demo-login.txt")
+    out = StringIO()
+    call_command("ensure_demo_user", stdout=out)
+    password = out.getvalue().strip().split(" / ")[1]
+    client = Client()
+    assert client.login(username="demo", password=password)
+
+    response = client.post("/costs", FORM)
+
+    assert response.status_code == 200 and "being recomputed" in response.content.decode()
+    assert load_config().seller_costs.prep_fee_cents == 75
 
 
 # -- recomputes are coalesced ----------------------------------------------------------------
