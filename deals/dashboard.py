@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.paginator import Page, Paginator
+from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db.models import F, Max, Q, QuerySet
 from django.http import QueryDict
 from django.urls import reverse
@@ -93,6 +93,16 @@ class KeysFirstPaginator(Paginator):
         rows = {deal.pk: deal for deal in self.object_list.order_by().filter(pk__in=ids)}
         return self._get_page([rows[i] for i in ids if i in rows], number, self)
 
+    def get_page(self, number: int | str) -> Page:
+        """A page for any `?page=`: not a number or below 1 is the first page, past the end
+        the last (Django's get_page would turn page 0 into the last page)."""
+        try:
+            return self.page(number)
+        except PageNotAnInteger:
+            return self.page(1)
+        except EmptyPage:
+            return self.page(1 if int(number) < 1 else self.num_pages)
+
 
 @dataclass
 class DashboardQuery:
@@ -128,14 +138,21 @@ class DashboardQuery:
     def queryset(self) -> QuerySet[Deal]:
         return deals_for_dashboard(self.form.filters(), self.sort)
 
-    def page(self) -> Page:
+    def paginator(self) -> KeysFirstPaginator:
         filters = {k: v for k, v in self.params.items() if k not in ("page", "sort")}
         key = ""
         if filters:
             digest = hashlib.sha1(urlencode(sorted(filters.items())).encode()).hexdigest()
             key = f"deals:count:{digest}:{current_cursor()}"
-        paginator = KeysFirstPaginator(self.queryset(), PAGE_SIZE, count_key=key)
-        return paginator.get_page(self.page_number)
+        return KeysFirstPaginator(self.queryset(), PAGE_SIZE, count_key=key)
+
+    def page(self) -> Page:
+        """The requested page, or the nearest real one for a page number that is not."""
+        return self.paginator().get_page(self.page_number)
+
+    def exact_page(self) -> Page:
+        """The requested page; raises InvalidPage (with a reason) when there is no such page."""
+        return self.paginator().page(self.page_number)
 
     def url_params(self, **changes: Any) -> str:
         """The query string for this view with some parameters changed (None removes one)."""

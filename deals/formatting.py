@@ -137,7 +137,18 @@ def field_display(name: str, value: Any) -> str | SafeString:
     return display(value, kind)
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP's list: "=", "+",
+# "-", "@", tab, carriage return), and titles come from Amazon sellers: "=HYPERLINK(...)".
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_text(text: str) -> str:
+    """A text cell a spreadsheet shows as text: a leading quote stops a formula from running."""
+    return f"'{text}" if text.startswith(FORMULA_STARTS) else text
+
+
 def csv_value(value: Any, kind: str) -> Any:
+    """One CSV cell: numbers stay numbers (a negative profit is "-2.50"), text is made inert."""
     if value is None:
         return ""
     if kind == "money":
@@ -145,7 +156,9 @@ def csv_value(value: Any, kind: str) -> Any:
     if kind == "datetime":
         return value.astimezone(UTC).isoformat()
     if kind == "category":
-        return category_name(value)
+        return csv_text(category_name(value))
+    if isinstance(value, str):
+        return csv_text(value)
     return value
 
 

@@ -177,10 +177,12 @@ def _cost_field(key: str) -> forms.Field:
 class SellerCostsForm(forms.Form):
     """The seller's costs, in dollars and percent as a reseller thinks of them."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, read_only: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for key in COST_LIMITS:
-            self.fields[_cost_field_name(key)] = _cost_field(key)
+            field = _cost_field(key)
+            field.disabled = read_only  # shown, greyed out, and never taken from a POST
+            self.fields[_cost_field_name(key)] = field
 
     @classmethod
     def initial_from(cls, costs: SellerCosts) -> dict[str, Any]:

@@ -116,6 +116,10 @@ class Deal(models.Model):
     objects = DealQuerySet.as_manager()
 
     class Meta:
+        permissions = [
+            # The seller's costs (settings.json) decide every deal's economics columns.
+            ("change_seller_costs", "Can change the seller's costs"),
+        ]
         indexes = [
             # Used by the pruner (deals not seen since the cut-off).
             models.Index(fields=["last_seen_utc"], name="deal_last_seen_idx"),

@@ -7,6 +7,7 @@ queue work only through this module.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -34,6 +35,9 @@ def backfill_all_deals(columns: list[str] | None = None, only_missing: bool = Fa
 
 
 def recompute_columns(columns: list[str]) -> str:
+    # Given back before the first settings read: a save from now on is not seen by this run
+    # for sure, so it may queue one more (see `queue_recompute`).
+    release_recompute_claim(columns)
     return f"{backfill.recompute_all(columns)} rows recomputed"
 
 
@@ -79,11 +83,42 @@ def update_running() -> bool:
     return JobLock.is_held(ingest.LOCK_NAME)
 
 
-def queue_recompute(columns: list[str]) -> str:
-    """Queue a recompute of `columns` for every deal (no Keepa call); return the task id."""
+# Held from queueing a recompute until that recompute starts (one claim per set of columns).
+# The recompute reads settings.json afresh for every chunk, so a save while one is queued
+# needs nothing more; a save while one runs queues exactly one more. It expires by itself if
+# no worker ever runs the task (then the next save queues again).
+RECOMPUTE_CLAIM_TTL = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
+# The claim belongs to the queued task, not to the process that queued it: no pid in it, so
+# a web worker's restart does not count as the holder dying.
+RECOMPUTE_CLAIM_OWNER = "queued-recompute"
+
+
+def queue_recompute(columns: list[str]) -> str | None:
+    """Queue a recompute of `columns` for every deal (no Keepa call): the task id, or None
+    when one is queued and not yet started (it will read the settings just written).
+
+    Only ever called after settings.json is written: the claim is taken after the write and
+    the task gives it back before its first read, so no save goes unseen.
+    """
     from django_q.tasks import async_task
 
-    return async_task(RECOMPUTE_TASK, columns, task_name="recompute economics")
+    if not JobLock.acquire(recompute_claim(columns), RECOMPUTE_CLAIM_OWNER, RECOMPUTE_CLAIM_TTL):
+        return None
+    try:
+        return async_task(RECOMPUTE_TASK, columns, task_name="recompute economics")
+    except BaseException:
+        release_recompute_claim(columns)  # nothing was queued: the next save must queue
+        raise
+
+
+def recompute_claim(columns: list[str]) -> str:
+    """The claim's JobLock name for this set of columns (a name fits in 64 characters)."""
+    digest = hashlib.sha1(",".join(sorted(columns)).encode()).hexdigest()[:16]
+    return f"recompute_queued:{digest}"
+
+
+def release_recompute_claim(columns: list[str]) -> None:
+    JobLock.objects.filter(name=recompute_claim(columns)).update(locked_until=timezone.now())
 
 
 def queue_backfill() -> str:

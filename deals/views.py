@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import InvalidPage
 from django.db.models import Max
 from django.http import (
     Http404,
@@ -31,7 +32,7 @@ from django_q.tasks import fetch
 from deals import dashboard, formatting, tasks
 from deals.columns import COLUMNS
 from deals.config import ConfigError, load_config
-from deals.costs import save_seller_costs
+from deals.costs import can_change_costs, save_seller_costs
 from deals.dashboard import DashboardQuery
 from deals.deal_page import deal_page
 from deals.forms import SellerCostsForm
@@ -210,7 +211,12 @@ def api_deals(request: HttpRequest) -> JsonResponse:
     query = DashboardQuery.from_request(request.GET)
     if not query.form.is_valid():
         return JsonResponse({"errors": query.form.errors.get_json_data()}, status=400)
-    page = query.page()
+    try:
+        page = query.exact_page()
+    except InvalidPage as exc:
+        # A client asking for a page that is not there gets told, like for any other parameter.
+        error = {"message": f"{exc}.", "code": "invalid_page"}
+        return JsonResponse({"errors": {"page": [error]}}, status=400)
     names = [c.name for c in COLUMNS]
     results = [{name: getattr(deal, name) for name in names} for deal in page.object_list]
     return JsonResponse(
@@ -255,21 +261,27 @@ def deals_csv(request: HttpRequest) -> StreamingHttpResponse:
 
 @login_required
 def seller_costs(request: HttpRequest) -> HttpResponse:
-    """Edit the seller's costs; saving recomputes the economics columns without Keepa calls."""
+    """Edit the seller's costs; saving recomputes the economics columns without Keepa calls.
+
+    Every user may view them; changing them needs the permission (`can_change_costs`).
+    """
+    may_change = can_change_costs(request.user)
+    refused = request.method == "POST" and not may_change
     try:
         config = load_config()
     except ConfigError as exc:
-        return render(request, "deals/costs.html", {"config_error": str(exc)}, status=503)
+        context = {"config_error": str(exc), "read_only": not may_change, "refused": refused}
+        return render(request, "deals/costs.html", context, status=403 if refused else 503)
     message = ""
-    if request.method == "POST":
+    if request.method == "POST" and may_change:
         form = SellerCostsForm(request.POST)
         if form.is_valid():
             try:
-                queued = save_seller_costs(form.to_costs())
+                changed = save_seller_costs(form.to_costs())
             except ConfigError as exc:
                 form.add_error(None, str(exc))
                 return render(request, "deals/costs.html", {"form": form}, status=503)
-            if queued is None:
+            if not changed:
                 message = "Nothing to save: these are the costs already in use."
             else:
                 message = (
@@ -277,5 +289,9 @@ def seller_costs(request: HttpRequest) -> HttpResponse:
                     "(no Keepa tokens needed)."
                 )
     else:
-        form = SellerCostsForm(initial=SellerCostsForm.initial_from(config.seller_costs))
-    return render(request, "deals/costs.html", {"form": form, "message": message})
+        form = SellerCostsForm(
+            initial=SellerCostsForm.initial_from(config.seller_costs), read_only=not may_change
+        )
+    context = {"form": form, "message": message, "read_only": not may_change, "refused": refused}
+    # A save without the permission writes nothing and shows the costs still in use.
+    return render(request, "deals/costs.html", context, status=403 if refused else 200)

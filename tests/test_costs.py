@@ -5,14 +5,19 @@ import stat
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from io import StringIO
 
+import django_q.tasks
 import pytest
 import responses
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, Permission, User
+from django.core.management import call_command
 from django.test import Client
-from django_q.models import Task
+from django_q.conf import Conf
+from django_q.models import OrmQ, Task
+from django_q.signing import SignedPackage
 
-from deals import economics
+from deals import backfill, economics, tasks
 from deals.columns import BY_NAME, COMPUTED
 from deals.config import COST_LIMITS, load_config, parse_seller_costs
 from deals.costs import ECONOMICS_COLUMNS
@@ -25,10 +30,25 @@ NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
 pytestmark = pytest.mark.django_db
 
 
+def change_costs_permission() -> Permission:
+    return Permission.objects.get(content_type__app_label="deals", codename="change_seller_costs")
+
+
 @pytest.fixture
 def client():
+    """A user the admin has allowed to change the costs."""
+    user = User.objects.create_user("reseller", password="pw-for-tests-1")
+    user.user_permissions.add(change_costs_permission())
     client = Client()
-    client.force_login(User.objects.create_user("reseller", password="pw-for-tests-1"))
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def viewer():
+    """A user without the permission: may look at the costs, not change them."""
+    client = Client()
+    client.force_login(User.objects.create_user("viewer", password="pw-for-tests-2"))
     return client
 
 
@@ -203,3 +223,137 @@ def test_saving_costs_recomputes_every_column_the_costs_change(client, deals):
     deal.refresh_from_db()
     for name in moved:
         assert getattr(deal, name) == BY_NAME[name].compute(deal, new)
+
+
+# -- who may change the costs ----------------------------------------------------------------
+
+
+def test_a_user_without_the_permission_sees_the_costs_read_only(viewer, deals):
+    response = viewer.get("/costs")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'value="0.50"' in html and 'value="8.25"' in html  # the costs in use are shown
+    assert html.count(" disabled") == len(COST_LIMITS)  # every field greyed out
+    assert "Save costs" not in html
+    assert "may view the costs but not change them" in html
+
+
+def test_a_save_without_the_permission_is_403_and_writes_nothing(viewer, deals):
+    before, inode = deals.read_text(), deals.stat().st_ino
+
+    response = viewer.post("/costs", FORM)
+
+    assert response.status_code == 403
+    assert "Not saved" in response.content.decode()
+    assert 'value="0.50"' in response.content.decode()  # the costs still in use
+    assert deals.read_text() == before and deals.stat().st_ino == inode
+    assert not Task.objects.exists() and not OrmQ.objects.exists()
+    assert set(Deal.objects.values_list("profit", flat=True)) == {-1, None}
+
+
+def test_staff_may_change_the_costs_without_being_given_the_permission(deals):
+    client = Client()
+    client.force_login(User.objects.create_user("boss", password="pw-for-tests-3", is_staff=True))
+    response = client.post("/costs", FORM)
+    assert response.status_code == 200 and "being recomputed" in response.content.decode()
+    assert load_config().seller_costs.prep_fee_cents == 75
+
+
+def test_the_admin_may_let_a_group_change_the_costs(viewer, deals):
+    editors = Group.objects.create(name="Cost editors")
+    editors.permissions.add(change_costs_permission())
+    User.objects.get(username="viewer").groups.add(editors)
+
+    response = viewer.post("/costs", FORM)
+
+    assert response.status_code == 200
+    assert load_config().seller_costs.prep_fee_cents == 75
+
+
+def test_the_demo_login_may_change_the_costs(deals, tmp_path, monkeypatch):
+    from deals.management.commands import ensure_demo_user
+
+    monkeypatch.setattr(ensure_demo_user, "PASSWORD_FILE", tmp_path / "demo-login.txt")
+    out = StringIO()
+    call_command("ensure_demo_user", stdout=out)
+    password = out.getvalue().strip().split(" / ")[1]
+    client = Client()
+    assert client.login(username="demo", password=password)
+
+    response = client.post("/costs", FORM)
+
+    assert response.status_code == 200 and "being recomputed" in response.content.decode()
+    assert load_config().seller_costs.prep_fee_cents == 75
+
+
+# -- recomputes are coalesced ----------------------------------------------------------------
+
+
+def run_queued_task(row: OrmQ) -> None:
+    """What a worker does with a queued task: take it off the queue, then run it."""
+    task = SignedPackage.loads(row.payload)
+    row.delete()
+    assert task["func"] == tasks.RECOMPUTE_TASK
+    tasks.recompute_columns(*task["args"], **task["kwargs"])
+
+
+def test_twenty_saves_queue_at_most_two_recomputes_and_the_last_save_wins(
+    client, deals, monkeypatch
+):
+    monkeypatch.setattr(Conf, "SYNC", False)  # queue for a worker, as in production
+    queued = []
+    real_async_task = django_q.tasks.async_task
+
+    def counting_async_task(*args, **kwargs):
+        queued.append(args[0])
+        return real_async_task(*args, **kwargs)
+
+    monkeypatch.setattr(django_q.tasks, "async_task", counting_async_task)
+
+    def save(i: int) -> None:
+        # $0.10, $0.11, ...: every save changes the costs.
+        response = client.post("/costs", FORM | {"prep_fee": f"0.{10 + i}"})
+        assert response.status_code == 200 and "being recomputed" in response.content.decode()
+
+    for i in range(10):  # while the worker is busy elsewhere
+        save(i)
+    assert len(queued) == 1 and OrmQ.objects.count() == 1
+    assert set(Deal.objects.values_list("profit", flat=True)) == {-1, None}  # nothing ran yet
+
+    real_recompute_all = backfill.recompute_all
+
+    def saves_while_running(columns):
+        for i in range(10, 20):  # this run may already have read the costs it got: one more
+            save(i)
+        return real_recompute_all(columns)
+
+    monkeypatch.setattr(backfill, "recompute_all", saves_while_running)
+    run_queued_task(OrmQ.objects.get())
+    assert len(queued) == 2 and OrmQ.objects.count() == 1
+
+    monkeypatch.setattr(backfill, "recompute_all", real_recompute_all)
+    run_queued_task(OrmQ.objects.get())
+
+    assert queued == [tasks.RECOMPUTE_TASK] * 2 and not OrmQ.objects.exists()
+    costs = load_config().seller_costs
+    assert costs.prep_fee_cents == 29  # the last save
+    for deal in Deal.objects.exclude(asin="B999999999"):
+        assert deal.profit == economics.for_deal(deal, costs).profit != -1
+    # The next save after the queue drained queues again.
+    save(20)
+    assert len(queued) == 3
+
+
+def test_a_recompute_whose_queueing_failed_does_not_block_the_next_save(client, deals, monkeypatch):
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(django_q.tasks, "async_task", broker_down)
+    with pytest.raises(ConnectionError):
+        client.post("/costs", FORM)
+    monkeypatch.undo()
+
+    response = client.post("/costs", FORM | {"prep_fee": "0.99"})
+
+    assert response.status_code == 200
+    assert Deal.objects.get(asin="B000000000").all_in_cost == 1500 + 99 + 60  # recomputed

@@ -84,7 +84,19 @@ def test_a_stored_field_is_shown_by_its_kind():
         (468642, "category", "Video Games"),
         (12, "percent", 12),
         (None, "money", ""),
+        (-1250, "money", "-12.50"),  # a negative amount is a number, not text to neutralise
+        (-3, "percent", -3),
+        ("Dune", "text", "Dune"),
+        ("A = B + C", "text", "A = B + C"),  # only a leading sign starts a formula
     ],
 )
 def test_csv_cells_are_plain_values_a_spreadsheet_reads(value, kind, cell):
     assert formatting.csv_value(value, kind) == cell
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['=HYPERLINK("http://x.example","Dune")', "+1+cmd", "-2+3", "@SUM(A1)", "\tTab", "\rCR"],
+)
+def test_csv_text_that_a_spreadsheet_would_run_as_a_formula_is_quoted(text):
+    assert formatting.csv_value(text, "text") == "'" + text

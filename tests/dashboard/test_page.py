@@ -180,6 +180,25 @@ def test_the_table_pages_by_fifty(client):
     assert shown_asins(client.get("/?page=abc")) == asins[:50]
 
 
+@pytest.mark.parametrize(
+    ("page", "shown", "label"),
+    [
+        ("0", slice(0, 50), "page 1 of 3"),  # below the first page: the first page
+        ("-1", slice(0, 50), "page 1 of 3"),
+        ("abc", slice(0, 50), "page 1 of 3"),
+        ("1.5", slice(0, 50), "page 1 of 3"),
+        (str(10**30), slice(100, 120), "page 3 of 3"),  # past the end: the last page
+        ("9" * 5000, slice(0, 50), "page 1 of 3"),  # too long to be a number at all
+    ],
+)
+def test_a_page_number_that_is_not_a_page_serves_the_nearest_page(client, page, shown, label):
+    asins = [d.asin for d in many_deals(120)]
+    response = client.get("/", {"page": page})
+    assert response.status_code == 200
+    assert shown_asins(response) == asins[shown]
+    assert label in response.content.decode()
+
+
 def test_page_links_keep_the_sort_and_filters(client):
     many_deals(60)
     html = client.get("/?sort=sales_rank&delta_percent_min=1").content.decode()
