@@ -27,7 +27,7 @@ OFFERS_PER_LOOKUP = 20  # Keepa's minimum; one page of offers costs 6 tokens per
 STALE_ENRICH_HEADROOM = 60
 MAX_ENRICH_CALLS_PER_RUN = 200
 # Keepa sometimes cannot collect a product's offers (`offersSuccessful: false`, 1 token) and
-# says to retry after a few minutes (docs/keepa.md §3): such a deal keeps what it showed and
+# says to retry after a few minutes (docs/keepa.md §5.3): such a deal keeps what it showed and
 # is looked up again after this long, not after reenrich_after_hours.
 OFFERS_RETRY_AFTER = timedelta(minutes=5)
 

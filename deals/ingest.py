@@ -73,7 +73,7 @@ UPSERT_FIELDS = (*SWEEP_FIELDS, "changed_at", "enrich_priority", "enrich_request
 
 
 # Incremental reading keys on one of these fields of the deal object, whichever the pages
-# are ordered by (docs/keepa.md §4.4).
+# are ordered by (docs/keepa.md §4.5).
 ORDER_FIELDS = {
     SyncRun.DealOrder.LAST_UPDATE: "last_update",
     SyncRun.DealOrder.CREATION: "creation_date",

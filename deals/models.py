@@ -253,7 +253,7 @@ class SyncRun(models.Model):
 
     class DealOrder(models.TextChoices):
         # What Keepa's "deal age, newest first" (sortType 1) pages were found ordered by
-        # (docs/keepa.md §4.4): the incremental sweep keys its watermark on that field.
+        # (docs/keepa.md §4.5): the incremental sweep keys its watermark on that field.
         CREATION = "creation", "creationDate"
         LAST_UPDATE = "last_update", "lastUpdate"
         UNORDERED = "unordered", "neither"

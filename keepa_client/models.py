@@ -370,7 +370,7 @@ class DealPage:
     @classmethod
     def from_json(cls, body: Mapping[str, Any], page: int) -> DealPage:
         """Build from a whole /deal response body (envelope included)."""
-        # A query with no results may come back without "deals" at all (docs/keepa.md §4.5).
+        # A query with no results may come back without "deals" at all (docs/keepa.md §4.3).
         deals = body.get("deals") or {}
         ids = [int(i) for i in deals.get("categoryIds") or ()]
         return cls(

@@ -17,7 +17,7 @@ PAGE_SIZE = 150
 RESULT_CAP = 10_000
 # What "deal age, newest first" (sortType 1) sorts by: Keepa documents creationDate as "the
 # time this deal was found"; whether its pages follow creationDate or lastUpdate has never
-# been observed (docs/keepa.md §4.4), so the simulator serves either.
+# been observed (docs/keepa.md §4.5), so the simulator serves either.
 DEAL_ORDERS = ("creation", "last-update")
 DOMAINS = frozenset((1, 2, 3, 4, 5, 6, 8, 9, 10, 11))
 INT_MAX = 2**31 - 1
@@ -309,7 +309,7 @@ def _sort(deals: list[DealView], query: DealQuery, order: str) -> None:
     descending = query.sort_type > 0
     if kind in (0, 1):
         # Deal age, newest first; not invertible (DOC). "Newest" by creationDate as documented
-        # ("the time this deal was found"), or by lastUpdate [assumption]: docs/keepa.md §4.4.
+        # ("the time this deal was found"), or by lastUpdate [assumption]: docs/keepa.md §4.5.
         if order == "last-update":
             deals.sort(key=lambda v: (-v.last_update, v.asin))
         else:

@@ -1,7 +1,7 @@
 """The incremental sweep under either deal order Keepa might use for sortType 1.
 
 Keepa documents "deal age, newest first"; whether its pages follow creationDate or lastUpdate
-has never been observed (docs/keepa.md §4.4). The simulator serves either; the upserter must
+has never been observed (docs/keepa.md §4.5). The simulator serves either; the upserter must
 read few pages a run under both, and stay bounded when the pages follow neither.
 """
 

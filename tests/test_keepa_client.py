@@ -120,7 +120,7 @@ def test_deals_posts_the_selection_with_the_page_and_keeps_the_key_in_the_query(
 
 
 def test_a_deal_answer_without_results_may_omit_deals_and_is_an_empty_last_page(client, mocked):
-    # Keepa leaves "deals" out when nothing matches (docs/keepa.md §4.5).
+    # Keepa leaves "deals" out when nothing matches (docs/keepa.md §4.3).
     mocked.post(DEAL_URL, json={**envelope(consumed=5), "dealsCached": False})
 
     pages = list(client.iter_deal_pages({"priceTypes": [2]}))

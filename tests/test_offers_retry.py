@@ -1,5 +1,5 @@
 """A failed offers collection (`offersSuccessful: false`) is not "no offer": the deal keeps
-what it showed and is looked up again within minutes (docs/keepa.md §3)."""
+what it showed and is looked up again within minutes (docs/keepa.md §5.3)."""
 
 from __future__ import annotations
 
