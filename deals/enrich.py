@@ -26,6 +26,10 @@ OFFERS_PER_LOOKUP = 20  # Keepa's minimum; one page of offers costs 6 tokens per
 # this headroom, so the next scheduled sweep always finds its pages paid for.
 STALE_ENRICH_HEADROOM = 60
 MAX_ENRICH_CALLS_PER_RUN = 200
+# Keepa sometimes cannot collect a product's offers (`offersSuccessful: false`, 1 token) and
+# says to retry after a few minutes (docs/keepa.md §5.3): such a deal keeps what it showed and
+# is looked up again after this long, not after reenrich_after_hours.
+OFFERS_RETRY_AFTER = timedelta(minutes=5)
 
 
 class Enricher:
@@ -93,12 +97,20 @@ class Enricher:
                 seller_id__in={o.seller_id for o in cheapest.values() if o}
             ).values_list("seller_id", "name")
         )
+        failed = {asin for asin, product in by_asin.items() if product.offers_successful is False}
         # Read, compute and write in one transaction, so nothing written meanwhile is lost.
         with transaction.atomic():
             rows = list(Deal.objects.filter(asin__in=asins))
             events = []
             for deal in rows:
                 product = by_asin.get(deal.asin)
+                if deal.asin in failed:
+                    # Not "no offer": Keepa did not look. The row keeps its offer, its place
+                    # in the queue (at least "stale") and its last look-up time, and waits a
+                    # few minutes before it is asked for again.
+                    deal.enrich_priority = max(deal.enrich_priority, EnrichPriority.STALE)
+                    deal.enrich_requested_at = now + OFFERS_RETRY_AFTER
+                    continue
                 was_waiting = deal.enrich_priority >= EnrichPriority.PRICE_CHANGED
                 deal.enrich_priority = EnrichPriority.NONE
                 deal.enrich_requested_at = None
@@ -156,7 +168,12 @@ class Enricher:
                 ],
             )
             DealEvent.objects.write(events)
-        self.counts["enriched"] += len(by_asin)
+        self.counts["enriched"] += len(by_asin) - len(failed)
+        if failed:
+            minutes = int(OFFERS_RETRY_AFTER.total_seconds() // 60)
+            self.notes.append(
+                f"Keepa could not collect offers for {len(failed)} deals: retried in {minutes} min"
+            )
 
     def learn_seller_names(self, seller_ids: set[str]) -> None:
         """Fetch names of sellers not seen before (1 token each), as far as the budget allows."""

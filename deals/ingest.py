@@ -72,6 +72,55 @@ SWEEP_FIELDS = (
 UPSERT_FIELDS = (*SWEEP_FIELDS, "changed_at", "enrich_priority", "enrich_requested_at")
 
 
+# Incremental reading keys on one of these fields of the deal object, whichever the pages
+# are ordered by (docs/keepa.md §4.5).
+ORDER_FIELDS = {
+    SyncRun.DealOrder.LAST_UPDATE: "last_update",
+    SyncRun.DealOrder.CREATION: "creation_date",
+}
+# Pages a run reads when the list follows neither field (page 0 plus a rolling pass).
+UNORDERED_PAGES_PER_RUN = 3
+
+
+class OrderCheck:
+    """Which field the pages read so far are ordered by, newest first (ties allowed)."""
+
+    def __init__(self) -> None:
+        self.ordered = dict.fromkeys(ORDER_FIELDS, True)
+        self.oldest: dict[str, datetime | None] = dict.fromkeys(ORDER_FIELDS)
+        self.compared = 0  # pairs of stamps checked: no evidence without any
+        self.last_page: int | None = None
+
+    def observe(self, page: int, deals: Iterable[KeepaDeal]) -> None:
+        deals = list(deals)
+        if self.last_page is not None and page <= self.last_page:
+            self.oldest = dict.fromkeys(ORDER_FIELDS)  # a new pass from an earlier page
+        self.last_page = page
+        for order, attr in ORDER_FIELDS.items():
+            stamps = [getattr(d, attr) for d in deals if getattr(d, attr) is not None]
+            previous = self.oldest[order]
+            if previous is not None:
+                stamps = [previous, *stamps]
+            if len(stamps) < 2:
+                self.oldest[order] = stamps[0] if stamps else previous
+                continue
+            self.compared += 1
+            if any(a < b for a, b in pairwise(stamps)):
+                self.ordered[order] = False
+            self.oldest[order] = min(stamps)
+
+    def verdict(self, prior: str) -> str:
+        """The order the pages follow: the prior finding while it holds, else the field that
+        is ordered (creationDate, as documented, when both are), else unordered."""
+        if not self.compared:
+            return prior
+        if prior in ORDER_FIELDS and self.ordered[prior]:
+            return prior
+        held = [order for order in (SyncRun.DealOrder.CREATION, SyncRun.DealOrder.LAST_UPDATE)]
+        held = [order for order in held if self.ordered[order]]
+        return held[0] if held else SyncRun.DealOrder.UNORDERED
+
+
 UPDATE_JOB = Job(SyncRun.Kind.UPDATE, LOCK_NAME, LOCK_TTL, time_limit_s=RUN_TIME_LIMIT_S)
 
 
@@ -109,12 +158,20 @@ class Sweep:
         # Newest and oldest Keepa lastUpdate this run has read.
         self.newest_last_update: datetime | None = None
         self.oldest_last_update: datetime | None = None
+        # What the pages are ordered by: the last run's finding, and this run's evidence.
+        self.prior_order = ""
+        self.check = OrderCheck()
+        self.newest: dict[str, datetime | None] = {}
+        self.stop_key: str | None = None
+        self.order_lost: str | None = None
 
     def run(self, full: bool | None) -> None:
         """Read /deal pages: the changes since the watermark, then a full sweep when due.
 
         A full sweep can take several runs on a small plan: its progress is saved after every
-        page and the next run resumes there, after reading what changed meanwhile.
+        page and the next run resumes there, after reading what changed meanwhile. Which field
+        the pages are ordered by (creationDate or lastUpdate) is learnt from the pages
+        themselves and re-checked on every page read: the watermark follows that field.
         """
         now = timezone.now()
         recently_polled = (
@@ -126,7 +183,9 @@ class Sweep:
         if recently_polled:
             self.notes.append("sweep skipped: Keepa caches /deal results for 120 s")
             return
-        watermark = SyncRun.objects.watermark()
+        self.prior_order = SyncRun.objects.deal_order()
+        key = self.prior_order if self.prior_order in ORDER_FIELDS else None
+        watermark = SyncRun.objects.watermark(key) if key else None
         resume = None
         if full is None:
             last_full = SyncRun.objects.last_complete_sweep(full=True)
@@ -139,23 +198,30 @@ class Sweep:
                 resume = SyncRun.objects.unfinished_full_sweep(since=cycle_start)
         else:
             due = full
-        if watermark is None:
+        if watermark is None and self.prior_order != SyncRun.DealOrder.UNORDERED:
+            # Nothing read yet, or the order is not known: a full sweep reads everything and
+            # learns the order from every page.
             due = True
         # Newest first, so an incremental pass can stop at the watermark.
         selection = {**self.config.deal_query, "sortType": 1}
 
         next_page: int | None = 0
-        if watermark is not None and full is not True:
-            next_page = self.read_pages(selection, 0, watermark=watermark - WATERMARK_OVERLAP)
-            # Everything updated since the last watermark has been read: it may move on.
-            self.save_progress(newest_last_update=self.newest_last_update)
+        if key is not None and watermark is not None and full is not True:
+            next_page = self.read_pages(selection, 0, stop=(key, watermark - WATERMARK_OVERLAP))
+            if self.order_lost is None:
+                # Everything that changed since the last watermark has been read: it may move on.
+                self.save_progress(**self.watermarks(self.stop_key))
+        elif self.prior_order == SyncRun.DealOrder.UNORDERED and not due:
+            self.read_rolling(selection)
         if not due:
+            self.save_order()
             return
         self.sync.full_sweep = True
         if next_page is None:
             # The incremental pass read to the end of the list: that is a whole sweep.
             self.sync.sweep_started_at = now
-            self.save_progress(sweep_complete=True, next_page=None)
+            self.save_progress(sweep_complete=True, next_page=None, **self.watermarks())
+            self.save_order()
             return
         if resume is not None:
             # No page of overlap: deals leaving the list can shift a few others past the
@@ -170,20 +236,40 @@ class Sweep:
         self.save_progress(next_page=start)
         # A fresh sweep from page 0 sees the newest deals first; the watermark may follow it
         # at once, because the rest of the list is covered by this sweep or its resumption.
-        self.read_pages(selection, start, watermark=None, full=True, newest_from_start=start == 0)
-        self.save_progress(sweep_complete=True, next_page=None)
+        self.read_pages(selection, start, full=True, newest_from_start=start == 0)
+        # Read in one go from page 0, every deal was seen: both fields' watermarks hold.
+        complete = self.watermarks() if start == 0 else {}
+        self.save_progress(sweep_complete=True, next_page=None, **complete)
+        self.save_order()
+
+    def read_rolling(self, selection: dict[str, Any]) -> None:
+        """Deals ordered by neither field: no watermark can say where the changes end, so
+        read page 0 and the next pages of a rolling pass, UNORDERED_PAGES_PER_RUN in all;
+        each run goes on where the last one stopped, so every page comes round."""
+        start = max(1, SyncRun.objects.rolling_page() or 1)
+        if self.read_pages(selection, 0, max_pages=1) is None:
+            self.save_progress(next_page=1)
+            return
+        after = self.read_pages(selection, start, max_pages=UNORDERED_PAGES_PER_RUN - 1)
+        self.save_progress(next_page=after or 1)
 
     def read_pages(
         self,
         selection: dict[str, Any],
         page: int,
         *,
-        watermark: datetime | None,
+        stop: tuple[str, datetime] | None = None,
         full: bool = False,
         newest_from_start: bool = False,
+        max_pages: int | None = None,
     ) -> int | None:
-        """Read pages from `page` on; return the next page to read, or None at the list's end."""
-        previous_oldest = None
+        """Read pages from `page` on; return the next page to read, or None at the list's end.
+
+        `stop` is (order, watermark): newest first by that field, a page reaching back past
+        the watermark ends the read. If the pages turn out not to be ordered by it, the other
+        field's watermark takes over when that field is ordered; when neither is, the read
+        ends there (bounded) and the run says so.
+        """
         first = page
         while True:
             self.context.keep_going()
@@ -192,32 +278,76 @@ class Sweep:
             self.context.budget.record()
             self.counts["pages"] += 1
             self.write_page(result.deals)
-            stamps = [d.last_update for d in result.deals if d.last_update is not None]
-            out_of_order = any(a < b for a, b in pairwise(stamps)) or (
-                stamps and previous_oldest is not None and max(stamps) > previous_oldest
-            )
-            if out_of_order:
-                # sortType 1 should list the most recently updated first; if Keepa's order
-                # says otherwise, the watermark cannot be trusted: read on to the end.
-                if watermark is not None:
-                    log.warning("Keepa's deal order is not by lastUpdate; reading every page")
-                    self.notes.append("deal order not by lastUpdate: read every page")
-                watermark = None
-            previous_oldest = min(stamps) if stamps else previous_oldest
+            self.check.observe(page, result.deals)
+            for order, attr in ORDER_FIELDS.items():
+                stamps = [getattr(d, attr) for d in result.deals if getattr(d, attr)]
+                if stamps:
+                    self.newest[order] = max([*stamps, self.newest.get(order) or stamps[0]])
+            if stop is not None:
+                stop = self.trusted_stop(stop)
+                self.stop_key = stop[0] if stop else None
             if full:
                 progress: dict[str, Any] = {"next_page": page + 1}
-                if newest_from_start and page == first:
-                    progress["newest_last_update"] = self.newest_last_update
+                order = self.check.verdict(self.prior_order)
+                if newest_from_start and page == first and order in ORDER_FIELDS:
+                    progress.update(self.watermarks(order))
                 self.save_progress(**progress)
             if result.is_last or page >= LAST_DEAL_PAGE:
                 if not result.is_last:
                     self.sync.capped = True
                     self.notes.append("Keepa's 10,000-deal cap reached")
                 return None
+            if self.order_lost is not None and not full:
+                return page + 1
             # Newest first: once a page reaches back past the watermark, the rest is older.
-            if watermark is not None and stamps and min(stamps) < watermark:
+            if stop is not None:
+                order, watermark = stop
+                stamps = [getattr(d, ORDER_FIELDS[order]) for d in result.deals]
+                stamps = [s for s in stamps if s is not None]
+                if stamps and min(stamps) < watermark:
+                    return page + 1
+            if max_pages is not None and page - first + 1 >= max_pages:
                 return page + 1
             page += 1
+
+    def trusted_stop(self, stop: tuple[str, datetime]) -> tuple[str, datetime] | None:
+        """The watermark to stop at, given what the pages read so far are ordered by."""
+        order, _ = stop
+        if self.check.ordered[order]:
+            return stop
+        label = SyncRun.DealOrder(order).label
+        other = next(o for o in ORDER_FIELDS if o != order)
+        watermark = SyncRun.objects.watermark(other) if self.check.ordered[other] else None
+        if watermark is not None:
+            other_label = SyncRun.DealOrder(other).label
+            self.notes.append(f"deal order by {other_label}, not {label}: watermark follows it")
+            log.warning("Keepa's deal order is by %s, not %s", other_label, label)
+            return other, watermark - WATERMARK_OVERLAP
+        self.order_lost = order
+        return None
+
+    def watermarks(self, order: str | None = None) -> dict[str, datetime]:
+        """The watermark columns to save: every order's newest value read, or one order's."""
+        orders = ORDER_FIELDS if order is None else (order,)
+        return {
+            SyncRun.WATERMARK_COLUMNS[o]: self.newest[o]
+            for o in orders
+            if o in ORDER_FIELDS and self.newest.get(o) is not None
+        }
+
+    def save_order(self) -> None:
+        """Record what the pages were ordered by, so the next run starts from it."""
+        order = self.check.verdict(self.prior_order)
+        if order == SyncRun.DealOrder.UNORDERED:
+            log.warning("Keepa's deal order is by neither creationDate nor lastUpdate")
+            self.notes.append(
+                "deal order by neither creationDate nor lastUpdate: "
+                f"reading at most {UNORDERED_PAGES_PER_RUN} pages a run until it is"
+            )
+        elif self.prior_order and order and order != self.prior_order:
+            self.notes.append(f"deal order now by {SyncRun.DealOrder(order).label}")
+        if order:
+            self.save_progress(deal_order=order)
 
     def save_progress(self, **fields: Any) -> None:
         """Persist sweep progress at once, so a killed run still counts what it read."""

@@ -59,12 +59,20 @@ class DealQuerySet(models.QuerySet):
         return self.filter(last_seen_utc__lt=before)
 
     def enrichment_queue(self, stale_before: datetime) -> DealQuerySet:
-        """Deals waiting for an offers look-up: new first, then price-changed, then stale."""
-        return self.filter(
-            Q(enrich_priority__gt=EnrichPriority.NONE)
-            | Q(enriched_at__isnull=True)
-            | Q(enriched_at__lt=stale_before)
-        ).order_by("-enrich_priority", "enrich_requested_at", "enriched_at", "asin")
+        """Deals waiting for an offers look-up: new first, then price-changed, then stale.
+
+        A deal whose look-up Keepa could not collect waits until its retry time
+        (`enrich_requested_at` in the future), then keeps its place by priority.
+        """
+        return (
+            self.filter(
+                Q(enrich_priority__gt=EnrichPriority.NONE)
+                | Q(enriched_at__isnull=True)
+                | Q(enriched_at__lt=stale_before)
+            )
+            .exclude(enrich_requested_at__gt=timezone.now())
+            .order_by("-enrich_priority", "enrich_requested_at", "enriched_at", "asin")
+        )
 
 
 class Deal(models.Model):
@@ -176,7 +184,10 @@ class SyncRunQuerySet(models.QuerySet):
             self.updates()
             .filter(
                 Q(status=SyncRun.Status.OK)
-                | Q(status=SyncRun.Status.PARTIAL, newest_last_update__isnull=False, error="")
+                | (
+                    Q(status=SyncRun.Status.PARTIAL, error="")
+                    & (Q(newest_last_update__isnull=False) | Q(newest_creation__isnull=False))
+                )
             )
             .order_by("-started_at")
             .first()
@@ -188,9 +199,33 @@ class SyncRunQuerySet(models.QuerySet):
             qs = qs.filter(full_sweep=True)
         return qs.order_by("-started_at").first()
 
-    def watermark(self) -> datetime | None:
-        """Newest Keepa lastUpdate up to which every change has been read."""
-        return self.updates().aggregate(newest=Max("newest_last_update"))["newest"]
+    def watermark(self, order: str = "last_update") -> datetime | None:
+        """Newest value of the field the deal order follows (`SyncRun.DealOrder`: lastUpdate
+        or creationDate) up to which every change has been read."""
+        column = SyncRun.WATERMARK_COLUMNS[order]
+        return self.updates().aggregate(newest=Max(column))["newest"]
+
+    def deal_order(self) -> str:
+        """The deal order the latest run that read pages detected ("" before any)."""
+        return (
+            self.updates()
+            .exclude(deal_order="")
+            .order_by("-started_at", "-pk")
+            .values_list("deal_order", flat=True)
+            .first()
+            or ""
+        )
+
+    def rolling_page(self) -> int | None:
+        """Where the bounded reading of an unordered list goes on (see ingest.Sweep)."""
+        return (
+            self.updates()
+            .filter(deal_order=SyncRun.DealOrder.UNORDERED, full_sweep=False)
+            .exclude(next_page=None)
+            .order_by("-started_at", "-pk")
+            .values_list("next_page", flat=True)
+            .first()
+        )
 
     def unfinished_full_sweep(self, *, since: datetime) -> SyncRun | None:
         """A full sweep of this cycle that stopped part-way, to resume where it got to."""
@@ -220,6 +255,19 @@ class SyncRun(models.Model):
         FAILED = "failed"
         SKIPPED = "skipped"
 
+    class DealOrder(models.TextChoices):
+        # What Keepa's "deal age, newest first" (sortType 1) pages were found ordered by
+        # (docs/keepa.md §4.5): the incremental sweep keys its watermark on that field.
+        CREATION = "creation", "creationDate"
+        LAST_UPDATE = "last_update", "lastUpdate"
+        UNORDERED = "unordered", "neither"
+
+    # The watermark column of each order.
+    WATERMARK_COLUMNS = {
+        DealOrder.LAST_UPDATE: "newest_last_update",
+        DealOrder.CREATION: "newest_creation",
+    }
+
     kind = models.CharField(max_length=16, choices=Kind.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     trigger = models.CharField(max_length=16, blank=True, default="")
@@ -233,6 +281,15 @@ class SyncRun(models.Model):
     # sweep's watermark. Empty when the run could not read that far.
     newest_last_update = models.DateTimeField(null=True, blank=True)
     oldest_last_update = models.DateTimeField(null=True, blank=True)
+    # The same for Keepa's creationDate, when the pages are ordered by that field instead.
+    newest_creation = models.DateTimeField(null=True, blank=True)
+    deal_order = models.CharField(
+        max_length=16,
+        choices=DealOrder.choices,
+        blank=True,
+        default="",
+        help_text="what the /deal pages this run read were ordered by",
+    )
     # A full sweep may span several runs on a small plan: when it began, and where to resume.
     sweep_started_at = models.DateTimeField(null=True, blank=True)
     next_page = models.IntegerField(null=True, blank=True)

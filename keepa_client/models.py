@@ -21,6 +21,10 @@ def _int_or_none(v: Any) -> int | None:
     return None if v is None else int(v)
 
 
+def _bool_or_none(v: Any) -> bool | None:
+    return None if v is None else bool(v)
+
+
 def _ints(values: Sequence[Any] | None) -> tuple[int, ...]:
     return tuple(int(v) for v in values or ())
 
@@ -241,6 +245,9 @@ class Product:
     sales_rank: int | None
     product_type: int | None
     raw: dict = field(repr=False, compare=False)
+    # False when offers were asked for and Keepa could not collect them this time (1 token
+    # charged, "retry after a few minutes"): `offers` then says nothing about the market.
+    offers_successful: bool | None = None
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Product:
@@ -271,6 +278,7 @@ class Product:
             sales_rank=_latest_csv(csv, wire.SALES_RANK),
             product_type=_int_or_none(d.get("productType")),
             raw=dict(d),
+            offers_successful=_bool_or_none(d.get("offersSuccessful")),
         )
 
     @property
@@ -362,7 +370,8 @@ class DealPage:
     @classmethod
     def from_json(cls, body: Mapping[str, Any], page: int) -> DealPage:
         """Build from a whole /deal response body (envelope included)."""
-        deals = body["deals"]
+        # A query with no results may come back without "deals" at all (docs/keepa.md §4.3).
+        deals = body.get("deals") or {}
         ids = [int(i) for i in deals.get("categoryIds") or ()]
         return cls(
             page=page,

@@ -7,6 +7,7 @@ import argparse
 import signal
 from typing import Any
 
+from keepa_simulator.deals import DEAL_ORDERS
 from keepa_simulator.server import SimulatorServer
 
 
@@ -27,6 +28,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=40,
         help="random market changes per simulated minute (re-crawls come on top)",
     )
+    parser.add_argument(
+        "--deal-order",
+        choices=DEAL_ORDERS,
+        default="creation",
+        help="what /deal's sortType 1 (deal age, newest first) sorts by: creationDate, as "
+        "Keepa documents, or lastUpdate",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request")
 
 
@@ -42,6 +50,7 @@ def build_server(options: dict[str, Any]) -> SimulatorServer:
         host=options["host"],
         port=options["port"],
         verbose=options.get("verbose", False),
+        deal_order=options.get("deal_order", "creation"),
     )
 
 

@@ -15,6 +15,10 @@ MISSING = "The queryJSON is missing or invalid."
 INVALID = "The queryJSON is of invalid format."
 PAGE_SIZE = 150
 RESULT_CAP = 10_000
+# What "deal age, newest first" (sortType 1) sorts by: Keepa documents creationDate as "the
+# time this deal was found"; whether its pages follow creationDate or lastUpdate has never
+# been observed (docs/keepa.md §4.5), so the simulator serves either.
+DEAL_ORDERS = ("creation", "last-update")
 DOMAINS = frozenset((1, 2, 3, 4, 5, 6, 8, 9, 10, 11))
 INT_MAX = 2**31 - 1
 RANGES = ("currentRange", "deltaRange", "deltaPercentRange", "deltaLastRange", "salesRankRange")
@@ -191,8 +195,9 @@ class DealResult:
     categories: list[tuple[int, str, int]]  # (root id, name, count) of all matches
 
 
-def run(query: DealQuery, views: Iterable[DealView]) -> DealResult:
-    """Every listed deal matching ``query``, in Keepa's order."""
+def run(query: DealQuery, views: Iterable[DealView], order: str = "creation") -> DealResult:
+    """Every listed deal matching ``query``, in Keepa's order; ``order`` is what sortType 1
+    ("deal age") sorts by, one of DEAL_ORDERS."""
     t = query.price_type
     r = query.date_range
     ranges = query.ranges
@@ -261,7 +266,7 @@ def run(query: DealQuery, views: Iterable[DealView]) -> DealResult:
         if exclude and (v.root in exclude or any(c in exclude for c in v.categories)):
             continue
         matches.append(v)
-    _sort(matches, query)
+    _sort(matches, query, order)
     categories = sorted(
         ((root, ROOT_NAMES.get(root, "?"), n) for root, n in roots.items()),
         key=lambda item: (-item[2], item[0]),
@@ -298,14 +303,17 @@ def _flags_hold(v: DealView, t: int, flags: frozenset[str]) -> bool:
     return True
 
 
-def _sort(deals: list[DealView], query: DealQuery) -> None:
+def _sort(deals: list[DealView], query: DealQuery, order: str) -> None:
     t, r = query.price_type, query.date_range
     kind = abs(query.sort_type)
     descending = query.sort_type > 0
     if kind in (0, 1):
-        # Deal age, newest first; not invertible (DOC). "Newest" is read as the most recent
-        # lastUpdate, the order the app's incremental sweep depends on [assumption].
-        deals.sort(key=lambda v: (-v.last_update, v.asin))
+        # Deal age, newest first; not invertible (DOC). "Newest" by creationDate as documented
+        # ("the time this deal was found"), or by lastUpdate [assumption]: docs/keepa.md §4.5.
+        if order == "last-update":
+            deals.sort(key=lambda v: (-v.last_update, v.asin))
+        else:
+            deals.sort(key=lambda v: (-v.creation_date, v.asin))
     elif kind == 2:
         sign = -1 if descending else 1
         deals.sort(key=lambda v: (sign * v.type_arrays(t)[1][r], v.asin))

@@ -180,7 +180,7 @@ def _deal(sim: Simulator, raw: str | bytes | None, now_ms: int) -> tuple[str, in
         sim.deal_cache_hits += 1
     else:
         now = keepa_minute(now_ms)
-        result = deals.run(query, sim.market.listed(now, DEAL_WINDOW_MINUTES))
+        result = deals.run(query, sim.market.listed(now, DEAL_WINDOW_MINUTES), sim.deal_order)
         _store_deals(sim, query.cache_key, now_ms, result)
         from_cache = False
     start = query.page * deals.PAGE_SIZE

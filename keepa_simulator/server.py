@@ -36,7 +36,12 @@ class Simulator:
         refill_rate: int = 20,
         keys: tuple[str, ...] | list[str] = ("demo",),
         changes_per_minute: int = 40,
+        deal_order: str = "creation",
     ) -> None:
+        if deal_order not in deals.DEAL_ORDERS:
+            raise ValueError(f"deal_order must be one of {', '.join(deals.DEAL_ORDERS)}")
+        # Set once, kept across /_sim/reset: what sortType 1 sorts by (keepa_simulator.deals).
+        self.deal_order = deal_order
         self.seed = seed
         self.product_count = products
         self.refill_rate = refill_rate
@@ -167,6 +172,7 @@ class SimulatorServer:
         port: int = 0,
         *,
         verbose: bool = False,
+        deal_order: str = "creation",
     ) -> None:
         self.simulator = Simulator(
             seed=seed,
@@ -174,6 +180,7 @@ class SimulatorServer:
             refill_rate=refill_rate,
             keys=keys,
             changes_per_minute=changes_per_minute,
+            deal_order=deal_order,
         )
         self._httpd = _HTTPServer((host, port), self.simulator, verbose)
         self.host, self.port = self._httpd.server_address[:2]

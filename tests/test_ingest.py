@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -333,30 +332,6 @@ def test_a_full_sweep_comes_round_again_when_due(keepa):
     ingest.run(trigger="test")
     next_cycle(keepa, minutes=361)
     assert ingest.run(trigger="test").full_sweep
-
-
-class NewestOnPageOne(KeepaClient):
-    """A Keepa whose 'newest first' order is not by lastUpdate after all."""
-
-    def deals(self, selection, page=0):
-        if page == 0:
-            first, second = super().deals(selection, 0), super().deals(selection, 1)
-            self.second = replace(second, deals=(first.deals[0], *second.deals[1:]))
-            return replace(first, deals=(second.deals[0], *first.deals[1:]))
-        if page == 1:
-            return self.second
-        return super().deals(selection, page)
-
-
-def test_an_order_not_by_last_update_makes_the_sweep_read_every_page(keepa):
-    keepa.quiet(True)
-    first = ingest.run(trigger="test")
-    next_cycle(keepa)
-    keepa.set_offer(Deal.objects.order_by("asin").first().asin, "ANEW0SELLER", price=2100)
-    client = NewestOnPageOne(SECRET, base_url=keepa.url, sleep=lambda s: None, max_token_wait_s=0)
-    sync = ingest.run(trigger="test", client=client)
-    assert "deal order not by lastUpdate" in sync.note
-    assert sync.pages == first.pages
 
 
 def test_a_page_of_deals_is_written_with_a_bounded_number_of_queries(keepa):

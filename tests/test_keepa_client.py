@@ -119,6 +119,37 @@ def test_deals_posts_the_selection_with_the_page_and_keeps_the_key_in_the_query(
     assert page.category_names == {283155: "Books"}
 
 
+def test_a_deal_answer_without_results_may_omit_deals_and_is_an_empty_last_page(client, mocked):
+    # Keepa leaves "deals" out when nothing matches (docs/keepa.md §4.3).
+    mocked.post(DEAL_URL, json={**envelope(consumed=5), "dealsCached": False})
+
+    pages = list(client.iter_deal_pages({"priceTypes": [2]}))
+
+    assert len(pages) == 1 and pages[0].deals == () and pages[0].is_last
+    assert pages[0].category_counts == {}
+    assert client.tokens.tokens_consumed == 5
+
+
+def test_a_product_whose_offers_keepa_could_not_collect_says_so(client, mocked):
+    body = {
+        **envelope(consumed=1),
+        "products": [
+            {"asin": "B000000001", "offersSuccessful": False, "offers": []},
+            {"asin": "B000000002", "offersSuccessful": True, "offers": []},
+            {"asin": "B000000003"},
+        ],
+    }
+    mocked.get(PRODUCT_URL, json=body)
+
+    failed, collected, unasked = client.products(
+        ["B000000001", "B000000002", "B000000003"], offers=20
+    )
+
+    assert failed.offers_successful is False and failed.offers == ()
+    assert collected.offers_successful is True
+    assert unasked.offers_successful is None
+
+
 def test_it_decodes_gzip_encoded_bodies_as_keepa_sends_them(client, mocked):
     mocked.post(
         DEAL_URL,

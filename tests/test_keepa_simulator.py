@@ -226,8 +226,9 @@ def test_title_search_needs_every_keyword_in_any_case(still):
 
 
 SORTS = {
-    1: (lambda d: d["lastUpdate"], True),
-    -1: (lambda d: d["lastUpdate"], True),  # deal age is not invertible
+    # Deal age: creationDate, newest first, as documented (the default --deal-order).
+    1: (lambda d: d["creationDate"], True),
+    -1: (lambda d: d["creationDate"], True),  # deal age is not invertible
     2: (lambda d: d["delta"][3][2], True),
     -2: (lambda d: d["delta"][3][2], False),
     3: (lambda d: d["current"][3], False),
