@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('deals', '0004_dashboard_indexes'),
+        ('deals', '0005_seller_costs_permission'),
     ]
 
     operations = [
