@@ -20,9 +20,8 @@ from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
-from django_q.models import Schedule
 
-from deals import charts, schedules
+from deals import charts, health
 from deals.forms import DealFilterForm
 from deals.models import Deal, DealEvent, SyncRun
 from keepa_client.redact import redact
@@ -265,35 +264,53 @@ class Status:
     next_run: datetime | None
     tokens_left: int | None
     refill_rate: int | None
-    failed_runs: int
+    # The update runs in a row, newest first, that ended with an error (failed, or partial
+    # with an error: a sweep that kept going while /product failed), and the newest error.
+    error_runs: int
+    all_failed: bool
     last_error: str
+    # No successful sync for longer than a few update intervals (None: all is well).
+    stale_for: timedelta | None = None
+    worker: health.WorkerHealth | None = None
+
+    @property
+    def stale_text(self) -> str:
+        return health.minutes(self.stale_for) if self.stale_for is not None else ""
+
+    @property
+    def worker_problem(self) -> str:
+        return self.worker.problem() if self.worker is not None else ""
 
 
 def status() -> Status:
-    last_ok = SyncRun.objects.last_ok()
-    failing = SyncRun.objects.updates().filter(status=SyncRun.Status.FAILED)
-    if last_ok is not None:
-        failing = failing.filter(started_at__gt=last_ok.started_at)
-    failed = list(failing.order_by("-started_at").values_list("error", flat=True)[:1])
-    failed_runs = failing.count() if failed else 0
+    now = timezone.now()
+    sync = health.sync_health(now)
+    ended = SyncRun.objects.updates().filter(
+        status__in=(SyncRun.Status.OK, SyncRun.Status.PARTIAL, SyncRun.Status.FAILED)
+    )
+    clean = ended.filter(error="").order_by("-started_at").values_list("started_at", flat=True)
+    erring = ended.exclude(error="")
+    if (last_clean := clean.first()) is not None:
+        erring = erring.filter(started_at__gt=last_clean)
+    latest = erring.order_by("-started_at").values_list("error", flat=True).first()
+    error_runs = erring.count() if latest is not None else 0
+    all_failed = bool(error_runs) and not erring.exclude(status=SyncRun.Status.FAILED).exists()
     tokens = (
         SyncRun.objects.filter(tokens_left__isnull=False)
         .order_by("-started_at")
         .values_list("tokens_left", "refill_rate")
         .first()
     )
-    next_run = (
-        Schedule.objects.filter(name=schedules.UPDATE)
-        .exclude(repeats=0)  # repeats=0 is django-q2's "paused"
-        .values_list("next_run", flat=True)
-        .first()
-    )
+    worker = health.worker_health(now)
     return Status(
-        last_ok=last_ok,
-        next_run=next_run,
+        last_ok=sync.last_ok,
+        next_run=sync.next_run,
         tokens_left=tokens[0] if tokens else None,
         refill_rate=tokens[1] if tokens else None,
-        failed_runs=failed_runs,
+        error_runs=error_runs,
+        all_failed=all_failed,
         # Stored errors are redacted already; this is the belt to those braces.
-        last_error=redact(failed[0], settings.KEEPA_API_KEY) if failed else "",
+        last_error=redact(latest, settings.KEEPA_API_KEY) if latest else "",
+        stale_for=sync.stale_for,
+        worker=worker,
     )

@@ -507,4 +507,39 @@ class JobLock(models.Model):
 
     @classmethod
     def is_held(cls, name: str) -> bool:
-        return cls.objects.filter(name=name, locked_until__gt=timezone.now()).exists()
+        """Held now by a holder that may be alive: a holder whose process died on this
+        machine holds nothing (its lock would wait for its expiry otherwise)."""
+        holder = (
+            cls.objects.filter(name=name, locked_until__gt=timezone.now())
+            .values_list("owner", flat=True)
+            .first()
+        )
+        return holder is not None and not _holder_is_dead(holder)
+
+
+class WorkerHeartbeat(models.Model):
+    """When the background worker last ran a task: the heartbeat task writes this row every
+    minute, so its age says whether the worker still takes tasks off the queue."""
+
+    name = models.CharField(max_length=32, primary_key=True, default="worker")
+    beat_at = models.DateTimeField()
+    # host:pid:random of the worker process that ran the heartbeat (see JobLock.owner_token).
+    owner = models.CharField(max_length=64, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+    @classmethod
+    def beat(cls) -> None:
+        cls.objects.update_or_create(
+            name="worker", defaults={"beat_at": timezone.now(), "owner": JobLock.owner_token()}
+        )
+
+    @classmethod
+    def latest(cls) -> WorkerHeartbeat | None:
+        return cls.objects.filter(name="worker").first()
+
+    @property
+    def pid(self) -> int | None:
+        pid = self.owner.split(":")[1] if self.owner.count(":") >= 2 else ""
+        return int(pid) if pid.isdigit() else None

@@ -12,13 +12,16 @@ from deals.config import DealsConfig
 
 UPDATE = "update_recent_deals"
 PRUNE = "prune_stale_deals"
+HEARTBEAT = "worker_heartbeat"
+HEARTBEAT_EVERY_MINUTES = 1
 
 
 def ensure_schedules(config: DealsConfig, using: str = "default") -> list[str]:
-    """Make the two schedules match `config`; return a line per schedule saying what happened."""
+    """Make the schedules match `config`; return a line per schedule saying what happened."""
     wanted = {
         UPDATE: (tasks.UPDATE_TASK, config.update_every_minutes),
         PRUNE: (tasks.PRUNE_TASK, config.prune_every_hours * 60),
+        HEARTBEAT: (tasks.HEARTBEAT_TASK, HEARTBEAT_EVERY_MINUTES),
     }
     report = []
     for name, (func, minutes) in wanted.items():
@@ -31,6 +34,9 @@ def ensure_schedules(config: DealsConfig, using: str = "default") -> list[str]:
             "schedule_type": Schedule.MINUTES,
             "minutes": minutes,
             "repeats": -1,
+            # A heartbeat that worked leaves no Task row (one a minute would push the jobs'
+            # results out of the admin's list); one that failed does.
+            "kwargs": "q_options={'save': False}" if name == HEARTBEAT else None,
         }
         schedule, created = Schedule.objects.using(using).update_or_create(
             name=name, defaults=defaults

@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
 from deals import backfill, ingest, prune
-from deals.models import JobLock
+from deals.models import JobLock, SyncRun, WorkerHeartbeat
 
 
 def update_recent_deals(trigger: str = "schedule") -> str:
@@ -41,6 +42,12 @@ def recompute_columns(columns: list[str]) -> str:
     return f"{backfill.recompute_all(columns)} rows recomputed"
 
 
+def worker_heartbeat() -> str:
+    """Scheduled every minute: the worker says it still takes tasks off the queue."""
+    WorkerHeartbeat.beat()
+    return "alive"
+
+
 def task_path(func: Callable[..., object]) -> str:
     """The dotted path django-q2 stores for a task function."""
     return f"{func.__module__}.{func.__qualname__}"
@@ -50,28 +57,99 @@ UPDATE_TASK = task_path(update_recent_deals)
 PRUNE_TASK = task_path(prune_stale_deals)
 BACKFILL_TASK = task_path(backfill_all_deals)
 RECOMPUTE_TASK = task_path(recompute_columns)
+HEARTBEAT_TASK = task_path(worker_heartbeat)
 
 # Held from a Refresh click until its run is over, so more clicks queue nothing more; it
-# expires by itself if no worker ever runs the task. A Refresh is watched as long.
+# expires by itself if no worker ever runs the task. A Refresh is watched as long. Once the
+# task is queued the claim names it ("task:<id>"), so a later click can tell a claim whose
+# task is gone (run, or died with its worker) from one whose task still waits.
 REFRESH_CLAIM = "refresh_queued"
 REFRESH_CLAIM_TTL = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
+CLAIM_TASK_PREFIX = "task:"
+ALREADY_RUNNING = "A sync is already running — its changes will appear by themselves."
+ALREADY_QUEUED = "A sync is already queued — its changes will appear by themselves."
 
 
 def request_refresh() -> tuple[str | None, str]:
     """Queue one manual update for the worker: (task id, message), or (None, why not).
 
     Of many simultaneous requests exactly one queues: the claim is a conditional UPDATE,
-    and the task gives it back when its run is over (`release_refresh_request`).
+    and the task gives it back when its run is over (`release_refresh_request`). After a
+    worker died mid-run, the next click queues a new run at once: the dead run's lock, its
+    task's queue row and the claim naming that task are all recognised as dead.
     """
-    from django_q.models import OrmQ
     from django_q.tasks import async_task
 
     if update_running():
-        return None, "A sync is already running — its changes will appear by themselves."
-    queued = any(row.func() == UPDATE_TASK for row in OrmQ.objects.all())
-    if queued or not JobLock.acquire(REFRESH_CLAIM, JobLock.owner_token(), REFRESH_CLAIM_TTL):
-        return None, "A sync is already queued — its changes will appear by themselves."
-    return async_task(UPDATE_TASK, "manual"), "Starting the sync…"
+        return None, ALREADY_RUNNING
+    drop_dead_update_tasks()
+    if update_queued():
+        return None, ALREADY_QUEUED
+    token = JobLock.owner_token()
+    if not JobLock.acquire(REFRESH_CLAIM, token, REFRESH_CLAIM_TTL) and not _take_over_claim(token):
+        return None, ALREADY_QUEUED
+    task_id = async_task(UPDATE_TASK, "manual")
+    JobLock.objects.filter(name=REFRESH_CLAIM, owner=token).update(
+        owner=f"{CLAIM_TASK_PREFIX}{task_id}"
+    )
+    return task_id, "Starting the sync…"
+
+
+def _take_over_claim(token: str) -> bool:
+    """Claim a Refresh claim whose task is no longer queued (the caller found no update
+    queued or running): that task has run, or died with its worker, without giving the
+    claim back. A claim not naming a task yet is a click being queued right now: kept."""
+    holder = JobLock.objects.filter(name=REFRESH_CLAIM).values_list("owner", flat=True).first()
+    if not holder or not holder.startswith(CLAIM_TASK_PREFIX):
+        return False
+    # Conditional on the same holder: of two clicks noticing, only one wins.
+    return (
+        JobLock.objects.filter(name=REFRESH_CLAIM, owner=holder).update(
+            locked_until=timezone.now() + REFRESH_CLAIM_TTL, owner=token
+        )
+        == 1
+    )
+
+
+def _update_rows() -> list[Any]:
+    from django_q.models import OrmQ
+
+    return [row for row in OrmQ.objects.all() if row.func() == UPDATE_TASK]
+
+
+def update_queued() -> bool:
+    """An update task waits in the queue (or in the worker's hands, not yet started)."""
+    return bool(_update_rows())
+
+
+def drop_dead_update_tasks() -> int:
+    """Delete the queue rows of update tasks whose worker died running them; return how many.
+
+    django-q2 marks a row it hands to a worker as taken until `retry` seconds later (12 min)
+    and deletes it when the task is over. A row still taken after an update run that
+    started once the row was taken, with no update running now, is the task that run
+    belonged to, and its worker died: left alone, the row blocks Refresh until it is handed
+    out again and then reruns the update long after anyone wanted it. (If it was instead
+    still waiting in the worker's hands, it runs anyway: deleting the row costs nothing.)
+    Callers have checked that no update is running.
+    """
+    now = timezone.now()
+    retry = timedelta(seconds=settings.Q_CLUSTER["retry"])
+    last_start = (
+        SyncRun.objects.updates().order_by("-started_at").values_list("started_at", flat=True)
+    ).first()
+    if last_start is None:
+        return 0
+    dead = [
+        row.pk
+        for row in _update_rows()
+        if row.lock > now and row.lock - retry <= last_start  # taken, then a run started
+    ]
+    if not dead:
+        return 0
+    from django_q.models import OrmQ
+
+    return OrmQ.objects.filter(pk__in=dead).delete()[0]
 
 
 def release_refresh_request() -> None:

@@ -15,4 +15,6 @@ urlpatterns = [
     path("api/deals", views.api_deals, name="api_deals"),
     path("deals.csv", views.deals_csv, name="deals_csv"),
     path("costs", views.seller_costs, name="seller_costs"),
+    path("healthz", views.healthz, name="healthz"),
+    path("healthz/worker", views.healthz, name="healthz_worker"),
 ]

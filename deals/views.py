@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 from django_q.tasks import fetch
 
-from deals import dashboard, formatting, tasks
+from deals import dashboard, formatting, health, tasks
 from deals.columns import COLUMNS
 from deals.config import ConfigError, load_config
 from deals.costs import can_change_costs, save_seller_costs
@@ -153,6 +153,10 @@ def refresh(request: HttpRequest) -> HttpResponse:
     """Enqueue one update run now, unless one is already running or queued."""
     task_id, message = tasks.request_refresh()
     if task_id is None:
+        worker = health.worker_health()
+        if message == tasks.ALREADY_QUEUED and worker.beat_at and not worker.ok:
+            # A queued sync behind a worker that stopped taking tasks will never start.
+            message = f"A sync is queued, but {worker.problem()}: restart it (manage.py qcluster)."
         return render(request, "deals/_refresh.html", {"message": message})
     return render(
         request,
@@ -188,6 +192,20 @@ def refresh_status(request: HttpRequest, task_id: str) -> HttpResponse:
         "status": dashboard.status(),
     }
     return render(request, "deals/_refresh.html", context, status=HTMX_STOP_POLLING)
+
+
+# -- health ------------------------------------------------------------------------------
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """For a process manager or a monitor, no login: 200 when the database answers, the
+    worker runs tasks and a sync succeeded recently enough; else 503 with the problems.
+    `/healthz/worker` judges the worker alone (what restarting qcluster can fix)."""
+    healthy, body = health.report(worker_only=request.path.rstrip("/").endswith("/worker"))
+    response = JsonResponse(body, status=200 if healthy else 503)
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 # -- one deal -----------------------------------------------------------------------------

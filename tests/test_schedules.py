@@ -19,7 +19,7 @@ def test_migrate_leaves_exactly_one_schedule_per_job():
     call_command("migrate", verbosity=0)
     call_command("migrate", verbosity=0)
     names = sorted(Schedule.objects.values_list("name", flat=True))
-    assert names == ["prune_stale_deals", "update_recent_deals"]
+    assert names == ["prune_stale_deals", "update_recent_deals", "worker_heartbeat"]
     update = Schedule.objects.get(name="update_recent_deals")
     assert update.func == "deals.tasks.update_recent_deals"
     assert (update.schedule_type, update.minutes) == (Schedule.MINUTES, 5)
@@ -79,6 +79,26 @@ def test_the_scheduled_task_runs_the_upserter(keepa):
     assert Deal.objects.count() == run.inserted > 0
     task_id = Schedule.objects.get(name="update_recent_deals").task
     assert result(task_id).startswith("ok:")
+
+
+def test_the_heartbeat_schedule_records_that_the_worker_ran_a_task_and_saves_no_task_row():
+    from django_q.brokers import get_broker
+    from django_q.models import Task
+    from django_q.scheduler import scheduler
+
+    from deals.models import WorkerHeartbeat
+
+    heartbeat = Schedule.objects.get(name="worker_heartbeat")
+    assert (heartbeat.schedule_type, heartbeat.minutes) == (Schedule.MINUTES, 1)
+    Schedule.objects.exclude(pk=heartbeat.pk).update(repeats=0)  # only the heartbeat is due
+    Schedule.objects.filter(pk=heartbeat.pk).update(next_run=now() - timedelta(seconds=5))
+
+    scheduler(broker=get_broker())
+
+    beat = WorkerHeartbeat.latest()
+    assert beat is not None and now() - beat.beat_at < timedelta(seconds=30)
+    assert beat.pid is not None
+    assert not Task.objects.exists()  # a working heartbeat leaves no row in the admin's list
 
 
 @pytest.mark.parametrize(

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
+import socket
+import subprocess
 import uuid
 from datetime import timedelta
 from html import unescape
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 from django_q.models import OrmQ, Task
 from django_q.signing import SignedPackage
 
-from deals import ingest
-from deals.models import JobLock, SyncRun
+from deals import ingest, tasks
+from deals.models import JobLock, SyncRun, WorkerHeartbeat
 
 pytestmark = pytest.mark.django_db
 
@@ -106,3 +109,115 @@ def test_a_refresh_whose_task_has_not_finished_keeps_polling_then_gives_up(clien
     stale = client.get(f"/refresh/{task_id}?since=1")
     assert stale.status_code == 286
     assert "is the background worker (qcluster) running?" in stale.content.decode()
+
+
+# -- after a worker died mid-run ----------------------------------------------------------
+
+
+def _dead_owner() -> str:
+    """An owner token of a process on this machine that has exited."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return f"{socket.gethostname()}:{process.pid}:deadbeef0000"
+
+
+def _update_row(task_id: str, *, taken_seconds_ago: float | None) -> OrmQ:
+    """The queue row of an update task: waiting, or handed to a worker some time ago."""
+    payload = SignedPackage.dumps(
+        {"id": task_id, "name": "manual", "func": tasks.UPDATE_TASK, "args": ("manual",)}
+        | {"kwargs": {}}
+    )
+    now = timezone.now()
+    lock = now
+    if taken_seconds_ago is not None:  # django-q2 marks a taken row until `retry` later
+        lock = now + timedelta(seconds=settings.Q_CLUSTER["retry"] - taken_seconds_ago)
+    return OrmQ.objects.create(key="deals", payload=payload, lock=lock)
+
+
+def _fake_update_run(monkeypatch) -> list[str]:
+    calls = []
+
+    def fake_run(*, trigger: str = "schedule", **kwargs) -> SyncRun:
+        calls.append(trigger)
+        return SyncRun.objects.create(kind=SyncRun.Kind.UPDATE, trigger=trigger, status="ok")
+
+    monkeypatch.setattr(ingest, "run", fake_run)
+    return calls
+
+
+def test_a_lock_held_by_a_dead_process_is_not_held():
+    assert JobLock.acquire(ingest.LOCK_NAME, _dead_owner(), timedelta(minutes=10))
+    assert not JobLock.is_held(ingest.LOCK_NAME)
+    assert JobLock.acquire("other", JobLock.owner_token(), timedelta(minutes=10))
+    assert JobLock.is_held("other")  # this process is alive
+
+
+def test_refresh_right_after_a_worker_died_mid_run_queues_a_new_run(client, monkeypatch):
+    # What a worker killed during a Refresh's run leaves behind: its task's queue row still
+    # marked taken (for 12 minutes), the run's lock held by the dead process, the run left
+    # "running", and the Refresh claim naming that task.
+    dead_task = uuid.uuid4().hex
+    _update_row(dead_task, taken_seconds_ago=40)
+    dead = _dead_owner()
+    assert JobLock.acquire(ingest.LOCK_NAME, dead, timedelta(minutes=10))
+    SyncRun.objects.create(
+        kind=SyncRun.Kind.UPDATE,
+        trigger="manual",
+        started_at=timezone.now() - timedelta(seconds=39),
+    )
+    assert JobLock.acquire(tasks.REFRESH_CLAIM, f"task:{dead_task}", tasks.REFRESH_CLAIM_TTL)
+    calls = _fake_update_run(monkeypatch)
+
+    response = client.post("/refresh", headers={"HX-Request": "true"})
+
+    html = response.content.decode()
+    assert "already" not in html and 'hx-trigger="every 1s"' in html
+    assert calls == ["manual"]  # the new run ran (in-process in tests)
+    # The dead task's row is gone: it will not rerun the update 12 minutes from now.
+    assert not any(row.task_id() == dead_task for row in OrmQ.objects.all())
+
+
+def test_refresh_after_the_web_process_died_holding_the_claim_queues_a_new_run(client, monkeypatch):
+    assert JobLock.acquire(tasks.REFRESH_CLAIM, _dead_owner(), tasks.REFRESH_CLAIM_TTL)
+    calls = _fake_update_run(monkeypatch)
+
+    client.post("/refresh", headers={"HX-Request": "true"})
+
+    assert calls == ["manual"]
+
+
+def test_refresh_while_a_claim_names_a_task_that_is_gone_queues_a_new_run(client, monkeypatch):
+    # The task ran (or was lost) without giving the claim back; nothing is queued or running.
+    assert JobLock.acquire(tasks.REFRESH_CLAIM, f"task:{uuid.uuid4().hex}", tasks.REFRESH_CLAIM_TTL)
+    calls = _fake_update_run(monkeypatch)
+
+    client.post("/refresh", headers={"HX-Request": "true"})
+
+    assert calls == ["manual"]
+
+
+def test_a_task_taken_by_the_worker_but_not_started_still_counts_as_queued(client, monkeypatch):
+    # Handed to the worker after the last run began: it waits behind another task.
+    SyncRun.objects.create(
+        kind=SyncRun.Kind.UPDATE, status="ok", started_at=timezone.now() - timedelta(minutes=2)
+    )
+    waiting = uuid.uuid4().hex
+    _update_row(waiting, taken_seconds_ago=30)
+    assert JobLock.acquire(tasks.REFRESH_CLAIM, f"task:{waiting}", tasks.REFRESH_CLAIM_TTL)
+    calls = _fake_update_run(monkeypatch)
+
+    response = client.post("/refresh", headers={"HX-Request": "true"})
+
+    assert "A sync is already queued" in response.content.decode()
+    assert calls == [] and OrmQ.objects.count() == 1
+
+
+def test_refresh_queued_behind_a_worker_that_stopped_says_to_restart_it(client):
+    WorkerHeartbeat.objects.create(beat_at=timezone.now() - timedelta(minutes=9))
+    _update_row(uuid.uuid4().hex, taken_seconds_ago=None)
+
+    response = client.post("/refresh", headers={"HX-Request": "true"})
+
+    html = response.content.decode()
+    assert "A sync is queued, but the background worker has not run a task for 9 min" in html
+    assert "restart it (manage.py qcluster)" in html

@@ -1,14 +1,17 @@
-"""The status line: last sync, next run, tokens and failing syncs."""
+"""The status line: last sync, next run, tokens, failing syncs and a worker that stopped."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
 from django_q.models import Schedule
+from freezegun import freeze_time
 
-from deals.models import SyncRun
+from deals import ingest
+from deals.models import JobLock, SyncRun, WorkerHeartbeat
+from tests.dashboard.helpers import make_deal
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +68,151 @@ def test_the_status_line_warns_when_syncs_have_been_failing_with_the_key_redacte
         assert "the last 2 syncs since the last good one failed" in html
         assert "InvalidKey: Keepa refused key ***" in html
         assert FAKE_KEY not in html
+
+
+# -- a worker that stopped, and runs that keep erring -------------------------------------
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+
+def _schedule_update(next_run: datetime, minutes: int = 5) -> None:
+    Schedule.objects.update_or_create(
+        name="update_recent_deals",
+        defaults={
+            "func": "deals.tasks.update_recent_deals",
+            "schedule_type": Schedule.MINUTES,
+            "minutes": minutes,
+            "repeats": -1,
+            "next_run": next_run,
+        },
+    )
+
+
+def _run(status: str, minutes_ago: float, error: str = "", **fields) -> SyncRun:
+    started = NOW - timedelta(minutes=minutes_ago)
+    return SyncRun.objects.create(
+        kind=SyncRun.Kind.UPDATE,
+        status=status,
+        started_at=started,
+        finished_at=started + timedelta(seconds=20),
+        error=error,
+        **fields,
+    )
+
+
+def _beat(minutes_ago: float) -> None:
+    WorkerHeartbeat.objects.update_or_create(
+        name="worker",
+        defaults={"beat_at": NOW - timedelta(minutes=minutes_ago), "owner": "host:1:x"},
+    )
+
+
+def test_a_worker_that_stopped_turns_the_status_line_red_whatever_next_run_says(client):
+    # The scheduler (a separate process from the dead worker) keeps moving next_run on.
+    _schedule_update(NOW + timedelta(minutes=3))
+    _run(SyncRun.Status.OK, minutes_ago=23 + 1 / 3)
+    _beat(minutes_ago=21)
+    make_deal("B000000001")
+
+    with freeze_time(NOW):
+        line = client.get("/status").content.decode()
+        page = client.get("/").content.decode()
+
+    for html in (line, page):
+        assert "No successful sync for 23 min" in html
+        assert "is the background worker running?" in html
+        assert "The background worker has not run a task for 21 min: restart it" in html
+        assert "in 3 min" not in html  # the reassuring "Next run" is not shown
+    assert "Book B000000001" in page  # the deals stay visible
+
+
+def test_a_recent_success_shows_the_next_run_and_no_warning(client):
+    _schedule_update(NOW + timedelta(minutes=3))
+    _run(SyncRun.Status.OK, minutes_ago=16)  # 3 intervals + 2 min margin = 17 min
+    _beat(minutes_ago=0.5)
+
+    with freeze_time(NOW):
+        html = client.get("/status").content.decode()
+
+    assert "Next run:" in html and "in 3 min" in html
+    assert 'role="alert"' not in html
+
+
+def test_no_success_ever_warns_once_the_first_run_is_long_overdue(client):
+    _schedule_update(NOW - timedelta(minutes=30))  # no worker ever moved it on
+
+    with freeze_time(NOW):
+        html = client.get("/status").content.decode()
+
+    assert "No successful sync for 30 min" in html
+    assert "The background worker has never run a task: restart it" in html
+
+
+def test_a_silent_worker_warns_before_the_syncs_are_late(client):
+    _schedule_update(NOW + timedelta(minutes=3))
+    _run(SyncRun.Status.OK, minutes_ago=5)
+    _beat(minutes_ago=4)
+
+    with freeze_time(NOW):
+        html = client.get("/status").content.decode()
+
+    assert "The background worker has not run a task for 4 min" in html
+    assert "No successful sync" not in html
+
+
+def test_a_worker_busy_with_a_long_run_is_not_reported_silent(client):
+    _schedule_update(NOW + timedelta(minutes=3))
+    _run(SyncRun.Status.OK, minutes_ago=9)
+    _beat(minutes_ago=8)  # the heartbeats wait behind the run
+    with freeze_time(NOW):
+        assert JobLock.acquire(ingest.LOCK_NAME, JobLock.owner_token(), timedelta(minutes=15))
+        html = client.get("/status").content.decode()
+
+    assert 'role="alert"' not in html
+
+
+def test_partial_runs_that_keep_erring_show_their_latest_error(client, settings):
+    settings.KEEPA_API_KEY = FAKE_KEY
+    _schedule_update(NOW + timedelta(minutes=3))
+    _beat(minutes_ago=0.5)
+    _run(SyncRun.Status.OK, minutes_ago=60)
+    # The sweep is read each time, so the deals move on, but every /product call fails.
+    for minutes in (15, 10, 5):
+        _run(
+            SyncRun.Status.PARTIAL,
+            minutes_ago=minutes,
+            error=f"KeepaServerError: /product answered 500 (key {FAKE_KEY})",
+            pages=1,
+            newest_last_update=NOW - timedelta(minutes=minutes),
+        )
+    _run(SyncRun.Status.SKIPPED, minutes_ago=1)  # "already running": says nothing either way
+
+    with freeze_time(NOW):
+        html = client.get("/status").content.decode()
+
+    assert "Syncs are failing:" in html
+    assert "the last 3 syncs since the last good one ended with an error" in html
+    assert "KeepaServerError: /product answered 500 (key ***)" in html
+    assert FAKE_KEY not in html
+    # The last successful sync (the full run an hour ago) is overdue, and the worker is alive.
+    assert "No successful sync for 59 min" in html
+    assert "The worker is running tasks, so the syncs themselves are not succeeding" in html
+
+    _run(SyncRun.Status.OK, minutes_ago=0.5)
+    with freeze_time(NOW):
+        html = client.get("/status").content.decode()
+    assert 'role="alert"' not in html  # a clean run ends the warning
+
+
+def test_a_failed_run_after_partial_errors_counts_with_them(client):
+    _schedule_update(NOW + timedelta(minutes=3))
+    _beat(minutes_ago=0.5)
+    _run(SyncRun.Status.OK, minutes_ago=12)
+    _run(SyncRun.Status.PARTIAL, minutes_ago=10, error="KeepaServerError: 500", pages=1)
+    _run(SyncRun.Status.FAILED, minutes_ago=5, error="KeepaTimeout: read timed out")
+
+    with freeze_time(NOW):
+        html = client.get("/status").content.decode()
+
+    assert "the last 2 syncs since the last good one ended with an error" in html
+    assert "Latest error: <code>KeepaTimeout: read timed out</code>" in html
