@@ -255,6 +255,7 @@ class Sim:
         at: datetime | None = T0,
         keys: Sequence[str] = ("bench",),
         refill_rate: int = 20,
+        profile: str = "busy",
     ) -> None:
         from freezegun import freeze_time
 
@@ -273,6 +274,8 @@ class Sim:
                 refill_rate=refill_rate,
                 keys=tuple(keys),
                 changes_per_minute=changes_per_minute,
+                # The benchmarks were written against the busy market's churn.
+                profile=profile,
             )
         if at is not None:
             self.server.simulator.clock.freeze(int(at.timestamp() * 1000))

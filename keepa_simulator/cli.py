@@ -7,6 +7,7 @@ import argparse
 import signal
 from typing import Any
 
+from keepa_simulator import profiles
 from keepa_simulator.deals import DEAL_ORDERS
 from keepa_simulator.server import SimulatorServer
 
@@ -25,8 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--changes-per-minute",
         type=int,
-        default=40,
-        help="random market changes per simulated minute (re-crawls come on top)",
+        default=None,
+        help="random market changes per simulated minute (re-crawls come on top; "
+        "default: the profile's)",
     )
     parser.add_argument(
         "--deal-order",
@@ -36,6 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "Keepa documents, or lastUpdate",
     )
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    # --- market profile -----------------------------------------------------------------
+    parser.add_argument(
+        "--profile",
+        choices=sorted(profiles.PROFILES),
+        default=profiles.DEFAULT,
+        help="calibrated: the market the real Keepa samples show (default); "
+        "busy: the older fast-moving market, for stress",
+    )
 
 
 def build_server(options: dict[str, Any]) -> SimulatorServer:
@@ -51,6 +61,7 @@ def build_server(options: dict[str, Any]) -> SimulatorServer:
         port=options["port"],
         verbose=options.get("verbose", False),
         deal_order=options.get("deal_order", "creation"),
+        profile=options.get("profile") or profiles.DEFAULT,
     )
 
 
@@ -59,7 +70,7 @@ def serve(options: dict[str, Any], write: Any = print) -> None:
     server = build_server(options)
     sim = server.simulator
     write(
-        f"Keepa simulator at {server.url} (seed {sim.seed}, "
+        f"Keepa simulator at {server.url} ({sim.profile.name} market, seed {sim.seed}, "
         f"{sim.product_count} products, keys: {', '.join(sim.initial_keys)}); Ctrl-C stops it."
     )
     # honcho (make run) stops its processes with SIGTERM: treat it like Ctrl-C.

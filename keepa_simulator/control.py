@@ -96,6 +96,7 @@ def add_product(market: Market, spec: dict, now: int) -> Product:
     price = int(spec.get("price", reference * 4 // 10 if deal else reference))
     shipping = int(spec.get("shipping", 0))
     p = Product(asin)
+    p.profile = market.profile
     p.root = root
     p.title = spec.get("title") or catalog.make_title(rng, root)
     sub = catalog.SUBCATEGORIES[root][0]
@@ -123,7 +124,7 @@ def add_product(market: Market, spec: dict, now: int) -> Product:
         generate.new_offer(
             market, rng, p, condition, int(reference * rng.uniform(1.0, 1.3)), start, taken=taken
         )
-    usual, usual_shipping = derive(p.offers)
+    usual, usual_shipping = derive(p.offers, market.profile, p.asin)
     for t in OFFER_TYPES:
         if usual[t] >= 0 or t in ALWAYS_TRACKED:
             generate.synthesize(
@@ -141,6 +142,8 @@ def add_product(market: Market, spec: dict, now: int) -> Product:
     p.cur[LISTPRICE], p.since[LISTPRICE] = p.list_price, start
     p.last_rating_update = start
     p.last_price_change = p.creation_date = start + DAY
+    if market.profile.creation_follows_deal_price:
+        p.creation_date = p.deal_price_since()
     seller_id = str(spec.get("seller_id") or rng.choice(market.seller_pool))
     market.ensure_seller(seller_id)
     p.add_offer(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from keepa_simulator import control, wire
 from keepa_simulator.clock import iso, keepa_minute, parse_iso
-from keepa_simulator.keepa_api import API_PATHS, DEAL_WINDOW_MINUTES
+from keepa_simulator.keepa_api import API_PATHS
 from keepa_simulator.tokens import Bucket
 
 if TYPE_CHECKING:
@@ -66,7 +66,8 @@ def _stats(sim: Simulator, _data: dict) -> dict:
     now = _now(sim)
     for bucket in sim.buckets.values():
         bucket.refill(sim.clock.now_ms())
-    listed = sum(1 for p in sim.market.products if p.last_update >= now - DEAL_WINDOW_MINUTES)
+    window = sim.market.profile.deal_window
+    listed = sum(1 for p in sim.market.products if p.last_update >= now - window)
     return {
         "requests": {f"/{name}": sim.requests[name] for name in API_PATHS},
         "tokens_consumed": {f"/{name}": sim.tokens_consumed[name] for name in API_PATHS},
@@ -84,8 +85,11 @@ def _stats(sim: Simulator, _data: dict) -> dict:
             "listed": listed,
             "changes_per_minute": sim.changes_per_minute,
             "quiet": sim.market.quiet,
+            "profile": sim.profile.name,
         },
         "faults": [dict(f) for f in sim.faults],
+        "offers_fail_next": sim.offers_fail_next,
+        "offers_failures": sim.offers_failures,
     }
 
 
@@ -140,7 +144,16 @@ def _product(sim: Simulator, data: dict) -> dict:
 def _faults(sim: Simulator, data: dict) -> dict:
     if data.get("clear"):
         sim.faults.clear()
-        return {"faults": []}
+        sim.offers_fail_next = 0
+        return {"faults": [], "offers_fail_next": 0}
+    if "offers_fail_next" in data:
+        # The next N offers look-ups fail (offersSuccessful false, 1 token), whatever the
+        # profile's rate; the requests themselves succeed.
+        count = int(data["offers_fail_next"])
+        if count < 0:
+            raise ControlError(400, "offers_fail_next must be >= 0")
+        sim.offers_fail_next = count
+        return {"faults": [dict(f) for f in sim.faults], "offers_fail_next": count}
     count = int(data.get("count", 1))
     if "status" in data:
         status = int(data["status"])
@@ -157,7 +170,7 @@ def _faults(sim: Simulator, data: dict) -> dict:
     elif data.get("truncated"):
         fault = {"truncated": True}
     else:
-        raise ControlError(400, "give status, delay_s, malformed or truncated")
+        raise ControlError(400, "give status, delay_s, malformed, truncated or offers_fail_next")
     fault["count"] = count
     if count > 0:
         sim.faults.append(fault)
@@ -188,7 +201,11 @@ def _keys(sim: Simulator, data: dict) -> dict:
 
 def _reset(sim: Simulator, _data: dict) -> dict:
     sim.reset()
-    return {"clock": _clock_json(sim), "products": len(sim.market.products)}
+    return {
+        "clock": _clock_json(sim),
+        "products": len(sim.market.products),
+        "profile": sim.profile.name,
+    }
 
 
 def _quiet(sim: Simulator, data: dict) -> dict:

@@ -39,10 +39,6 @@ from keepa_simulator.series import (
 if TYPE_CHECKING:
     from keepa_simulator.market import Market
 
-# Share of products whose main price sits far below its usual level (a deal) at the start, and
-# the share the random evolution keeps it at. High on purpose: the demo's default query must
-# show a full table from a few thousand products.
-DEAL_SHARE = 0.65
 DEEP_DROP = (0.28, 0.47)  # a deal's price as a share of the usual price
 MERCHANT_SHIPPING = 399  # cents; FBA and Amazon ship free
 # Types every product tracks from the start; others only once they have had a value.
@@ -114,6 +110,7 @@ def new_product(market: Market, rng: random.Random, now: int, *, fresh: bool) ->
     root = catalog.pick_root(rng)
     is_book = root == BOOKS
     p = Product(unique_asin(market, rng, root))
+    p.profile = profile = market.profile
     p.root = root
     p.title = catalog.make_title(rng, root)
     subs = rng.sample(catalog.SUBCATEGORIES[root], rng.choice((1, 1, 2, 2, 3)))
@@ -146,7 +143,13 @@ def new_product(market: Market, rng: random.Random, now: int, *, fresh: bool) ->
     p.publication_date = rng.randint(1985, 2025) * 10000 + rng.randint(1, 12) * 100 + 1
     p.tracking_since = now - rng.randint(200, 4000) * DAY
     p.listed_since = p.tracking_since - rng.randint(0, 400) * DAY
-    p.last_update = now if fresh else now - rng.randint(0, 600)
+    if profile.calibrated_moves:
+        # Steady state from the start: the product was last re-read some time within its
+        # re-crawl interval.
+        p.crawl_interval = profile.crawl_interval(rng)
+        p.last_update = now if fresh else now - rng.randint(0, p.crawl_interval - 1)
+    else:
+        p.last_update = now if fresh else now - rng.randint(0, 600)
     if is_book:
         reference = log_uniform(rng, 7000, 15000) if rng.random() < 0.85 else None
         reference = reference or log_uniform(rng, 500, 4000)
@@ -174,16 +177,20 @@ def new_product(market: Market, rng: random.Random, now: int, *, fresh: bool) ->
     )
     p.sales_rank_drops = drops if drops_365 else (-1, -1, -1, -1)
 
-    in_deal = rng.random() < DEAL_SHARE
+    in_deal = rng.random() < profile.deal_share
     if fresh:
         deal_since = now
-    elif rng.random() < 0.3:
+    elif rng.random() < (0.05 if profile.calibrated_moves else 0.3):
         deal_since = p.last_update
     else:
         deal_since = p.last_update - rng.randint(1, 4 * DAY)
     cheap = generate_offers(market, rng, p, in_deal, deal_since)
-    now_values, shippings = derive(p.offers)
-    before_values = derive(o for o in p.offers if o is not cheap)[0] if in_deal else now_values
+    now_values, shippings = derive(p.offers, profile, p.asin)
+    before_values = (
+        derive((o for o in p.offers if o is not cheap), profile, p.asin)[0]
+        if in_deal
+        else now_values
+    )
 
     start = now - KEEP_MINUTES - rng.randint(0, 10 * DAY)
     start = max(start, p.tracking_since)
@@ -215,7 +222,9 @@ def new_product(market: Market, rng: random.Random, now: int, *, fresh: bool) ->
         p.since[t] for t in OFFER_TYPES if t not in COUNT_TYPES and p.hist[t] is not None
     ]
     p.last_price_change = max(price_times, default=p.last_update)
-    p.creation_date = p.last_price_change
+    p.creation_date = (
+        p.deal_price_since() if profile.creation_follows_deal_price else p.last_price_change
+    )
     p.last_offers_update = p.last_update
     for offer in p.offers:
         if offer.live:

@@ -5,7 +5,7 @@ on every response."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 API_PATHS = ("deal", "product", "seller", "token")
 DEAL_COST = 5
 DEAL_CACHE_MS = 120_000  # "The result set of a query is cached for 120 seconds" (JAVA DealRequest)
-DEAL_WINDOW_MINUTES = 12 * 60  # /deal lists products updated within the last 12 hours (DOC)
+OFFERS_FLAT_COST = 5  # offers fresher than `update` hours: no collection, 5 tokens (DOC)
+OFFERS_FAILED_COST = 1  # a failed offers collection (DOC; docs/keepa.md §5.2)
 INVALID_PARAMETER = "You used an invalid parameter for this API call."
 
 
@@ -180,11 +181,17 @@ def _deal(sim: Simulator, raw: str | bytes | None, now_ms: int) -> tuple[str, in
         sim.deal_cache_hits += 1
     else:
         now = keepa_minute(now_ms)
-        result = deals.run(query, sim.market.listed(now, DEAL_WINDOW_MINUTES), sim.deal_order)
+        # The profile's window: the busy market keeps DOC's 12 hours, the calibrated one the
+        # 18 hours the real pages show (docs/keepa.md §4.1).
+        result = deals.run(query, sim.market.listed(now), sim.deal_order)
         _store_deals(sim, query.cache_key, now_ms, result)
         from_cache = False
     start = query.page * deals.PAGE_SIZE
     page = result.deals[start : start + deals.PAGE_SIZE]
+    if not page and sim.market.profile.omit_empty_deals:
+        # Keepa omits null fields (FIX 3's serialization) and may leave out "deals" when a
+        # page has none (docs/keepa.md §4.3).
+        return wire.dumps({"dealsCached": from_cache})[:-1], DEAL_COST
     listing = {**deals.categories_json(result.categories), "dr": "@DR@", "drDateIndex": []}
     text = wire.dumps({"deals": listing, "dealsCached": from_cache})
     text = text.replace('"@DR@"', "[" + ",".join(v.json() for v in page) + "]", 1)
@@ -240,11 +247,25 @@ def _product(sim: Simulator, params: dict[str, str], now_ms: int) -> tuple[dict,
             # but moves lastUpdate. Older data is served as it is [assumption: whether
             # Keepa's default refresh (update=1 h) moves a /deal entry is not documented].
             sim.market.refresh(product, now)
-        obj, live = wire.product_json(product, now, options)
+        product_options = options
+        if offers is None:
+            cost += 1
+        elif update is not None and update > 0 and now - product.last_offers_update < update * 60:
+            # The offers were collected less than `update` hours ago: Keepa serves them as
+            # they are for a flat 5 tokens (DOC Request Products; docs/keepa.md §5.2).
+            cost += OFFERS_FLAT_COST
+        elif _offers_fail(sim):
+            # The collection failed: the product without offers, offersSuccessful false, one
+            # token; Keepa says to retry after a few minutes (docs/keepa.md §5.6).
+            product_options = replace(options, offers=None)
+            cost += OFFERS_FAILED_COST
+        else:
+            # A fresh collection: 6 tokens per page of up to 10 live offers returned, instead
+            # of the base token; a product without live offers still costs one page.
+            sim.market.collect_offers(product, now)
+            cost += 6 * wire.offer_pages(len(product.live_offers()[:offers]))
+        obj, _live = wire.product_json(product, now, product_options)
         products.append(obj)
-        # With offers: 6 tokens per page of up to 10 live offers returned, instead of the
-        # base token; a product without live offers still costs one page (Keepa looked).
-        cost += 6 * wire.offer_pages(live) if offers is not None else 1
         if options.buybox and offers is None:
             cost += 2
         if options.rating:
@@ -252,6 +273,20 @@ def _product(sim: Simulator, params: dict[str, str], now_ms: int) -> tuple[dict,
         if update == 0:
             cost += 1
     return ({"products": products} if products else {}), cost
+
+
+def _offers_fail(sim: Simulator) -> bool:
+    """Whether this offers look-up fails: the staged ``offers_fail_next`` first, then the
+    profile's seeded rate (drawn per look-up, in request order)."""
+    if sim.offers_fail_next > 0:
+        sim.offers_fail_next -= 1
+        sim.offers_failures += 1
+        return True
+    rate = sim.profile.offers_fail_rate
+    if rate > 0 and sim.offers_rng.random() < rate:
+        sim.offers_failures += 1
+        return True
+    return False
 
 
 def _seller(sim: Simulator, params: dict[str, str], now_ms: int) -> tuple[dict, int]:

@@ -3,10 +3,12 @@ the live offers (Keepa's csv types)."""
 
 from __future__ import annotations
 
+import zlib
 from array import array
 from collections.abc import Iterable, Sequence
 
 from keepa_simulator.dealview import DealView
+from keepa_simulator.profiles import BUSY, Profile
 from keepa_simulator.series import (
     AMAZON,
     BUY_BOX_SHIPPING,
@@ -183,6 +185,7 @@ class Product:
         "package_weight",
         "pages",
         "prev",
+        "profile",
         "publication_date",
         "reference_price",
         "root",
@@ -206,6 +209,7 @@ class Product:
         self._view: DealView | None = None
         self.author: str | None = None
         self.adult = False
+        self.profile: Profile = BUSY
 
     # --- state changes -------------------------------------------------------------------
 
@@ -235,7 +239,7 @@ class Product:
 
     def refresh_offers(self, now: int) -> bool:
         """Recompute the offer-derived types from the live offers; True if a price changed."""
-        values, shippings = derive(self.offers)
+        values, shippings = derive(self.offers, self.profile, self.asin)
         price_changed = False
         for t in OFFER_TYPES:
             value = values[t]
@@ -256,9 +260,20 @@ class Product:
         self.last_update = now
         if price_changed:
             self.last_price_change = now
-            self.creation_date = now
+            if self.profile.creation_follows_deal_price:
+                self.creation_date = self.deal_price_since()
+            else:
+                self.creation_date = now
         self.version += 1
         self._view = None
+
+    def deal_price_since(self) -> int:
+        """Since when the deal's price holds: ``currentSince[2]`` (USED) when the product has
+        had used offers, else its main price's. Keepa's ``creationDate`` equals
+        ``currentSince[2]`` in every deal of FIX 3 (docs/keepa.md §11)."""
+        if self.hist[USED] is not None and self.since[USED] >= 0:
+            return self.since[USED]
+        return self.since[self.main_type]
 
     def shifted(self, d: int) -> Product:
         """A copy of this product with every time moved ``d`` minutes."""
@@ -344,9 +359,27 @@ def _shift_times(hist: Sequence, step: int, d: int) -> Sequence:
     return shifted
 
 
-def derive(offers: Iterable[Offer]) -> tuple[list[int], dict[int, int]]:
-    """Current values of the offer-derived csv types, and the shipping behind the triplet ones."""
+def used_buy_box(offers: Iterable[Offer], profile: Profile = BUSY, asin: str = "") -> Offer | None:
+    """The live used offer holding the used buy box (type 32, ``buyBoxUsed*``).
+
+    Amazon does not simply award it to the cheapest copy: in FIX 3 it equals the cheapest
+    landed used price in 76 of 150 deals (docs/keepa.md §11). The calibrated market gives it,
+    for seven products in eight (a fixed draw from the ASIN), to the cheapest
+    Fulfilled-by-Amazon used offer when there is one; else to the cheapest copy."""
+    used = [o for o in offers if o.live and o.condition in USED_TYPE_BY_CONDITION]
+    if profile.used_buy_box_prefers_fba and zlib.crc32(asin.encode()) % 8 < 7:
+        used = [o for o in used if o.is_fba] or used
+    return min(used, key=lambda o: (o.landed, o.offer_id), default=None)
+
+
+def derive(
+    offers: Iterable[Offer], profile: Profile = BUSY, asin: str = ""
+) -> tuple[list[int], dict[int, int]]:
+    """Current values of the offer-derived csv types, and the shipping behind the triplet ones
+    (``asin``: the product's, for the used buy box)."""
+    offers = list(offers)
     best: dict[int, tuple[int, int, int]] = {}
+    item_price_used = profile.used_excludes_shipping
 
     def consider(t: int, landed: int, price: int, shipping: int) -> None:
         held = best.get(t)
@@ -373,7 +406,12 @@ def derive(offers: Iterable[Offer]) -> tuple[list[int], dict[int, int]]:
                 consider(NEW_FBM_SHIPPING, landed, o.price, shipping)
         elif o.condition in USED_TYPE_BY_CONDITION:
             n_used += 1
-            consider(USED, landed, o.price, shipping)
+            if item_price_used:
+                # current[2] is the item price alone: "Shipping and Handling costs are not
+                # included" (JAVA Deal.java); the landed prices are types 19-22 and 32.
+                consider(USED, o.price, o.price, 0)
+            else:
+                consider(USED, landed, o.price, shipping)
             consider(USED_TYPE_BY_CONDITION[o.condition], landed, o.price, shipping)
             if o.is_warehouse:
                 consider(WAREHOUSE, o.price, o.price, 0)
@@ -381,8 +419,9 @@ def derive(offers: Iterable[Offer]) -> tuple[list[int], dict[int, int]]:
         best[BUY_BOX_SHIPPING] = best[AMAZON]
     elif NEW in best:
         best[BUY_BOX_SHIPPING] = best[NEW]
-    if USED in best:
-        best[BUY_BOX_USED_SHIPPING] = best[USED]
+    box = used_buy_box(offers, profile, asin)
+    if box is not None:
+        best[BUY_BOX_USED_SHIPPING] = (box.landed, box.price, max(box.shipping, 0))
     values = [-1] * CSV_LENGTH
     shippings: dict[int, int] = {}
     for t, (landed, _price, shipping) in best.items():

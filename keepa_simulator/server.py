@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import socket
 import threading
 import time
@@ -15,10 +16,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from keepa_simulator import control_api, deals, keepa_api
+from keepa_simulator import control_api, deals, keepa_api, profiles
 from keepa_simulator.clock import SimClock, keepa_minute
 from keepa_simulator.keepa_api import Reply
 from keepa_simulator.market import Market, build_market
+from keepa_simulator.profiles import Profile
 from keepa_simulator.tokens import Bucket
 
 TICK_SECONDS = 1.0
@@ -35,8 +37,9 @@ class Simulator:
         products: int = 6000,
         refill_rate: int = 20,
         keys: tuple[str, ...] | list[str] = ("demo",),
-        changes_per_minute: int = 40,
+        changes_per_minute: int | None = None,
         deal_order: str = "creation",
+        profile: Profile | str = profiles.DEFAULT,
     ) -> None:
         if deal_order not in deals.DEAL_ORDERS:
             raise ValueError(f"deal_order must be one of {', '.join(deals.DEAL_ORDERS)}")
@@ -46,6 +49,9 @@ class Simulator:
         self.product_count = products
         self.refill_rate = refill_rate
         self.initial_keys = tuple(keys)
+        self.profile = profiles.get(profile)
+        if changes_per_minute is None:
+            changes_per_minute = self.profile.changes_per_minute
         self.changes_per_minute = changes_per_minute
         self.lock = threading.RLock()
         self.reset(first=True)
@@ -64,6 +70,11 @@ class Simulator:
             self.products_requested = 0
             self.deal_cache_hits = 0
             self.faults: list[dict[str, Any]] = []
+            # Offers look-ups: the next N fail (a /_sim/faults option), and the profile's
+            # seeded rate of failures, drawn in request order.
+            self.offers_fail_next = 0
+            self.offers_failures = 0
+            self.offers_rng = random.Random(f"{self.seed}:offers")
             self.deal_cache: dict[str, tuple[int, deals.DealResult]] = {}
 
     def new_market(self, now_ms: int, *, again: bool = True) -> Market:
@@ -73,6 +84,7 @@ class Simulator:
             changes_per_minute=self.changes_per_minute,
             genesis=keepa_minute(now_ms),
             again=again,
+            profile=self.profile,
         )
 
     def catch_up(self) -> int:
@@ -158,7 +170,8 @@ class SimulatorServer:
     """A local Keepa API over a deterministic, moving market.
 
     ``SimulatorServer(seed=1, products=6000).start()`` serves on 127.0.0.1 from a daemon
-    thread; ``.url`` is its base URL, ``.market`` the in-memory market, ``.stop()`` ends it.
+    thread; ``profile`` is ``"calibrated"`` (the default) or ``"busy"`` (``profiles``);
+    ``.url`` is its base URL, ``.market`` the in-memory market, ``.stop()`` ends it.
     """
 
     def __init__(
@@ -167,12 +180,13 @@ class SimulatorServer:
         products: int = 6000,
         refill_rate: int = 20,
         keys: tuple[str, ...] | list[str] = ("demo",),
-        changes_per_minute: int = 40,
+        changes_per_minute: int | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
         *,
         verbose: bool = False,
         deal_order: str = "creation",
+        profile: Profile | str = profiles.DEFAULT,
     ) -> None:
         self.simulator = Simulator(
             seed=seed,
@@ -181,6 +195,7 @@ class SimulatorServer:
             keys=keys,
             changes_per_minute=changes_per_minute,
             deal_order=deal_order,
+            profile=profile,
         )
         self._httpd = _HTTPServer((host, port), self.simulator, verbose)
         self.host, self.port = self._httpd.server_address[:2]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from keepa_simulator import catalog
-from keepa_simulator.product import Offer, Product, Seller
+from keepa_simulator.product import Offer, Product, Seller, used_buy_box
 from keepa_simulator.series import (
     AMAZON,
     BUY_BOX_SHIPPING,
@@ -282,7 +282,7 @@ def _stats(p: Product, start: int, end: int, fetched: list[Offer] | None) -> dic
             buyBoxIsShippable=True,
             buyBoxIsWarehouseDeal=False,
         )
-    used_box = min(used, key=lambda o: (o.landed, o.offer_id), default=None)
+    used_box = used_buy_box(used, p.profile, p.asin)  # the holder of type 32 (product.used_buy_box)
     if used_box is not None:
         obj.update(
             buyBoxUsedPrice=used_box.price,

@@ -73,7 +73,9 @@ class SimulatorHandle:
 
 @pytest.fixture(scope="session")
 def simulator_server() -> Iterator[SimulatorServer]:
-    server = SimulatorServer(seed=1, products=SIMULATOR_PRODUCTS).start()
+    # The busy market: the tests written against its churn (deals appearing and going within
+    # minutes) rely on it; the calibrated market has its own tests.
+    server = SimulatorServer(seed=1, products=SIMULATOR_PRODUCTS, profile="busy").start()
     yield server
     server.stop()
 
