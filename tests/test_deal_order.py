@@ -28,7 +28,10 @@ ORDERS = {"creation": SyncRun.DealOrder.CREATION, "last-update": SyncRun.DealOrd
 
 @pytest.fixture(scope="module")
 def last_update_server() -> Iterator[SimulatorServer]:
-    server = SimulatorServer(seed=1, products=SIMULATOR_PRODUCTS, deal_order="last-update")
+    # The same market as the shared simulator (tests/conftest.py), in the other order.
+    server = SimulatorServer(
+        seed=1, products=SIMULATOR_PRODUCTS, profile="busy", deal_order="last-update"
+    )
     server.start()
     yield server
     server.stop()

@@ -122,8 +122,9 @@ def test_creation_date_is_when_the_deal_price_last_changed(calibrated):
     deals, _ = sweep(calibrated, SHIPPED_QUERY)
     # FIX 3: creationDate == currentSince[2] in 150 of 150 deals.
     assert all(d["creationDate"] == d["currentSince"][2] for d in deals)
-    # An offer change that leaves current[2] alone does not re-date the deal.
-    d = deals[0]
+    # An offer change that leaves current[2] alone does not re-date the deal. The deal dated
+    # longest ago: the newest may have been dated this very minute, like the change below.
+    d = min(deals, key=lambda deal: deal["creationDate"])
     before = d["creationDate"]
     post(
         calibrated,
