@@ -6,6 +6,8 @@ The app talks to it over real HTTP through the real client, exactly as it talks 
 
 from __future__ import annotations
 
+import gzip
+import http.client
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -14,15 +16,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-
 # (endpoint path such as "/deal", parsed JSON body) -> the body to send instead.
 Rewrite = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
 class KeepaProxy:
     def __init__(self, upstream: str, rewrite: Rewrite) -> None:
-        self.upstream = upstream.rstrip("/")
+        self.upstream_host = urlsplit(upstream).netloc
         self.rewrite = rewrite
         self.lock = threading.Lock()
         proxy = self
@@ -46,20 +46,26 @@ class KeepaProxy:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else None
         headers = {"Content-Type": handler.headers.get("Content-Type", "application/json")}
-        upstream = requests.request(
-            handler.command, self.upstream + handler.path, data=body, headers=headers, timeout=60
-        )
-        content = upstream.content
-        if upstream.status_code == 200:
+        # http.client, not requests: urllib3 would log each URL, and the URL carries the key.
+        connection = http.client.HTTPConnection(self.upstream_host, timeout=60)
+        try:
+            connection.request(handler.command, handler.path, body=body, headers=headers)
+            upstream = connection.getresponse()
+            status, content = upstream.status, upstream.read()
+            if upstream.getheader("Content-Encoding") == "gzip":  # as Keepa, the simulator gzips
+                content = gzip.decompress(content)
+        finally:
+            connection.close()
+        if status == 200:
             try:
-                parsed = upstream.json()
+                parsed = json.loads(content)
             except ValueError:
                 parsed = None
             if isinstance(parsed, dict):
                 with self.lock:  # rewrites keep state (what they injected): one at a time
                     parsed = self.rewrite(urlsplit(handler.path).path, parsed)
                 content = json.dumps(parsed).encode()
-        handler.send_response(upstream.status_code)
+        handler.send_response(status)
         handler.send_header("Content-Type", "application/json;charset=UTF-8")
         handler.send_header("Content-Length", str(len(content)))
         handler.end_headers()
