@@ -391,7 +391,7 @@ class DealPage:
         """Build from a whole /deal response body (envelope included)."""
         deals = body["deals"]
         ids = [int(i) for i in deals.get("categoryIds") or ()]
-        kept, rejected = checked(deals.get("dr") or (), Deal.from_json)
+        kept, rejected = checked(_records(deals.get("dr")), Deal.from_json)
         return cls(
             page=page,
             deals=tuple(kept),
@@ -426,7 +426,16 @@ class Products(list[Product]):
     def from_json(cls, body: Mapping[str, Any]) -> Products:
         """Build from a whole /product response body."""
         # Keepa omits null fields, so an answer with no known product may have no "products".
-        return cls(*checked(body.get("products") or (), Product.from_json))
+        return cls(*checked(_records(body.get("products")), Product.from_json))
+
+
+def _records(value: Any) -> list[Any]:
+    # A list of records is checked record by record; anything else is not an answer at all.
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TypeError(f"a list of records was expected, not {type(value).__name__}")
+    return value
 
 
 _UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, OverflowError, IndexError)
