@@ -19,6 +19,7 @@ from deals.snapshots import product_snapshot
 from keepa_client.client import MAX_ASINS_PER_REQUEST
 from keepa_client.errors import KeepaError
 from keepa_client.models import Product
+from keepa_client.records import Rejected, describe_rejected, is_asin
 from keepa_client.wire import CONDITIONS_FOR_PRICE_TYPE
 
 OFFERS_PER_LOOKUP = 20  # Keepa's minimum; one page of offers costs 6 tokens per 10 found.
@@ -43,9 +44,18 @@ class Enricher:
         self.config = run.config
         self.counts = run.counts
         self.notes = run.notes
+        # Products Keepa sent that the client dropped as malformed.
+        self.rejected: list[Rejected] = []
 
     def run(self) -> None:
         """Look up offers for queued deals (new, then price-changed, then stale) within budget."""
+        try:
+            self.look_up()
+        finally:
+            if self.rejected:
+                self.notes.append(describe_rejected(self.rejected, "product"))
+
+    def look_up(self) -> None:
         stale_before = timezone.now() - timedelta(hours=self.config.reenrich_after_hours)
         per_asin = self.context.keepa().estimate_product_cost(1, offers=OFFERS_PER_LOOKUP)
         waiting = EnrichPriority.PRICE_CHANGED  # new and price-changed deals: the real queue
@@ -68,6 +78,16 @@ class Enricher:
                         "deals wait for an offers look-up (token budget)"
                     )
                 return
+            malformed = [asin for asin, _ in head if not is_asin(asin)]
+            if malformed:
+                # Rows stored before ASINs were checked: Keepa cannot be asked about them, and
+                # they must not hold the head of the queue. The pruner removes them in time.
+                Deal.objects.filter(asin__in=malformed).update(
+                    enrich_priority=EnrichPriority.NONE,
+                    enrich_requested_at=None,
+                    enriched_at=timezone.now(),
+                )
+                continue
             asins = [asin for asin, _ in head[:affordable]]
             products = self.context.keepa().products(
                 asins,
@@ -77,6 +97,7 @@ class Enricher:
                 history=False,
             )
             self.context.budget.record()
+            self.rejected.extend(getattr(products, "rejected", ()))
             self.write_offers(asins, products)
 
     def write_offers(self, asins: list[str], products: list[Product]) -> None:
@@ -168,7 +189,11 @@ class Enricher:
                 ],
             )
             DealEvent.objects.write(events)
-        self.counts["enriched"] += len(by_asin) - len(failed)
+        # Committed: count the deals whose offers were written, not the products Keepa sent
+        # (nor those whose offers Keepa could not collect).
+        self.counts["enriched"] += sum(
+            deal.asin in by_asin and deal.asin not in failed for deal in rows
+        )
         if failed:
             minutes = int(OFFERS_RETRY_AFTER.total_seconds() // 60)
             self.notes.append(

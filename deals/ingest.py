@@ -3,11 +3,22 @@
 The one home of the upserter: the django-q2 task, `manage.py refresh_deals` and the
 dashboard's Refresh button all call `run()`. The sweep lives here; the offers look-ups that
 follow it in deals/enrich.py; both work in the run's context (deals/jobs.py `Run`).
+
+Malformed records (an ASIN that is not one, a record that cannot be read) are dropped by the
+Keepa client (keepa_client/records.py) and never reach the database. The run keeps the rest of
+their page, counts them in its note ("2 malformed deals skipped: ASIN 'ab/c' not an ASIN") and
+still ends ok: the run did all that could be done, and the same records will be sent, and
+skipped, again by every later run, so a partial status would say nothing new and hide the runs
+that really fell short.
+
+Counts (inserted, updated, unchanged, price drops, enriched) are added to the run only once the
+transaction that wrote them has committed: a page whose write fails counts for nothing.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -30,6 +41,7 @@ from deals.models import (
 )
 from keepa_client.client import LAST_DEAL_PAGE, KeepaClient
 from keepa_client.models import Deal as KeepaDeal
+from keepa_client.records import Rejected, describe_rejected
 from keepa_client.wire import SALES_RANK
 
 log = logging.getLogger(__name__)
@@ -164,6 +176,8 @@ class Sweep:
         self.newest: dict[str, datetime | None] = {}
         self.stop_key: str | None = None
         self.order_lost: str | None = None
+        # Records Keepa sent that the client dropped as malformed.
+        self.rejected: list[Rejected] = []
 
     def run(self, full: bool | None) -> None:
         """Read /deal pages: the changes since the watermark, then a full sweep when due.
@@ -173,6 +187,14 @@ class Sweep:
         the pages are ordered by (creationDate or lastUpdate) is learnt from the pages
         themselves and re-checked on every page read: the watermark follows that field.
         """
+        try:
+            self.sweep(full)
+        finally:
+            # However the sweep ended, the note says which records it had to leave out.
+            if self.rejected:
+                self.notes.append(describe_rejected(self.rejected, "deal"))
+
+    def sweep(self, full: bool | None) -> None:
         now = timezone.now()
         recently_polled = (
             SyncRun.objects.updates()
@@ -277,6 +299,14 @@ class Sweep:
             result = self.context.keepa().deals(selection, page=page)
             self.context.budget.record()
             self.counts["pages"] += 1
+            if result.rejected:
+                log.warning(
+                    "Keepa /deal page %d: %d malformed deals skipped (%s)",
+                    page,
+                    len(result.rejected),
+                    result.rejected[0],
+                )
+                self.rejected.extend(result.rejected)
             self.write_page(result.deals)
             self.check.observe(page, result.deals)
             for order, attr in ORDER_FIELDS.items():
@@ -371,10 +401,7 @@ class Sweep:
             return
         self.counts["deals_seen"] += len(by_asin)
         values = {asin: self.row_values(item) for asin, item in by_asin.items()}
-        stamps = [item.last_update for item in by_asin.values() if item.last_update]
-        if stamps:
-            self.newest_last_update = max([*stamps, self.newest_last_update or stamps[0]])
-            self.oldest_last_update = min([*stamps, self.oldest_last_update or stamps[0]])
+        tally: Counter[str] = Counter()
         # Read and write in one transaction (IMMEDIATE on SQLite): a prune or backfill cannot
         # slip in between, so what is compared is what gets overwritten.
         with transaction.atomic():
@@ -388,7 +415,7 @@ class Sweep:
                     "enrich_requested_at",
                 )
             }
-            changed_rows, quiet_rows, events, rises = self.diff(values, existing, now)
+            changed_rows, quiet_rows, events, rises = self.diff(values, existing, now, tally)
             changed_asins = [row["asin"] for row in changed_rows]
             if rises:
                 Deal.objects.filter(asin__in=rises).update(**_CLEARED)
@@ -398,16 +425,26 @@ class Sweep:
             # Same transaction: the dashboard never shows a new price with the old profit.
             # (New rows have no product data yet, so nothing to compute for them.)
             recompute_asins([a for a in changed_asins if a in existing], self.config)
+        # Committed: only now does the page count, and may its stamps move the watermark.
+        self.counts.update(tally)
+        stamps = [item.last_update for item in by_asin.values() if item.last_update]
+        if stamps:
+            self.newest_last_update = max([*stamps, self.newest_last_update or stamps[0]])
+            self.oldest_last_update = min([*stamps, self.oldest_last_update or stamps[0]])
 
     def diff(
-        self, values: dict[str, dict[str, Any]], existing: dict[str, dict[str, Any]], now: datetime
+        self,
+        values: dict[str, dict[str, Any]],
+        existing: dict[str, dict[str, Any]],
+        now: datetime,
+        counts: Counter[str],
     ) -> tuple[list[dict], list[dict], list[dict], list[str]]:
-        """Split a page into new or changed rows (with their events) and unchanged rows.
+        """Split a page into new or changed rows (with their events) and unchanged rows,
+        counting them in `counts`.
 
         Rows and events are plain dicts (field -> value) for the bulk writer; the last list
         holds the ASINs whose price rose.
         """
-        counts = self.counts
         changed_rows: list[dict] = []
         quiet_rows: list[dict] = []
         events: list[dict] = []

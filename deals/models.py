@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 from django.db import models
 from django.db.models import Max, Q
@@ -149,11 +150,11 @@ class Deal(models.Model):
 
     @property
     def amazon_url(self) -> str:
-        return f"https://www.amazon.com/dp/{self.asin}"
+        return f"https://www.amazon.com/dp/{quote(self.asin, safe='')}"
 
     @property
     def keepa_url(self) -> str:
-        return f"https://keepa.com/#!product/1-{self.asin}"
+        return f"https://keepa.com/#!product/1-{quote(self.asin, safe='')}"
 
     @property
     def is_updating(self) -> bool:

@@ -10,7 +10,9 @@ urlpatterns = [
     path("status", views.status_line, name="status_line"),
     path("refresh", views.refresh, name="refresh"),
     path("refresh/<slug:task_id>", views.refresh_status, name="refresh_status"),
-    path("deal/<str:asin>", views.deal_detail, name="deal_detail"),
+    # `path`, not `str`: a row stored before ASINs were checked may hold a "/", and its link
+    # must still reverse (a NoReverseMatch would take down every page that lists it).
+    path("deal/<path:asin>", views.deal_detail, name="deal_detail"),
     path("api/total_deals", views.total_deals, name="total_deals"),
     path("api/deals", views.api_deals, name="api_deals"),
     path("deals.csv", views.deals_csv, name="deals_csv"),

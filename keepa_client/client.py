@@ -29,7 +29,8 @@ from keepa_client.errors import (
     ServerError,
     TokensExhausted,
 )
-from keepa_client.models import DealPage, Product, Seller, TokenStatus
+from keepa_client.models import DealPage, Products, Seller, TokenStatus
+from keepa_client.records import clean_seller_id
 from keepa_client.redact import redact, strip_urls
 
 log = logging.getLogger("keepa_client")
@@ -149,8 +150,10 @@ class KeepaClient:
         buybox: bool = False,
         rating: bool = False,
         update: int | None = None,
-    ) -> list[Product]:
-        """Fetch products, 100 ASINs per request. See estimate_product_cost for the price."""
+    ) -> Products:
+        """Fetch products, 100 ASINs per request. See estimate_product_cost for the price.
+
+        Records dropped as malformed (keepa_client/records.py) are listed in `.rejected`."""
         _check_offers(offers)
         params: dict[str, Any] = {"domain": self.domain}
         if offers is not None:
@@ -170,11 +173,10 @@ class KeepaClient:
             params["update"] = update
 
         budget = _WaitBudget(self.max_token_wait_s)
-        products: list[Product] = []
+        products = Products()
         for chunk in _chunks(_unique(asins), MAX_ASINS_PER_REQUEST):
             body = self._request("GET", "product", {**params, "asin": ",".join(chunk)}, budget)
-            # Keepa omits null fields, so a chunk with no known product may have no "products".
-            products.extend(self._parse("/product", _products_from, body))
+            products.extend_with(self._parse("/product", Products.from_json, body))
         return products
 
     def sellers(self, seller_ids: Iterable[str]) -> dict[str, Seller]:
@@ -433,14 +435,14 @@ def _envelope(body: Any) -> TokenStatus | None:
         return None
 
 
-def _products_from(body: dict[str, Any]) -> list[Product]:
-    return [Product.from_json(p) for p in body.get("products") or ()]
-
-
 def _sellers_from(body: dict[str, Any]) -> dict[str, Seller]:
     # Sellers Keepa does not know come back as null (or, since Keepa omits nulls, not at all).
     found = body.get("sellers") or {}
-    return {seller_id: Seller.from_json(obj) for seller_id, obj in found.items() if obj}
+    return {
+        seller_id: Seller.from_json(obj)
+        for seller_id, obj in found.items()
+        if obj and clean_seller_id(seller_id)
+    }
 
 
 def _error_object(

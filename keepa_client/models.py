@@ -2,17 +2,34 @@
 
 Attribute names are the snake_case of Keepa's field names. Keepa's newer serializer omits
 null-valued fields (docs/keepa.md §1.2), so a missing key always reads as null, and unknown keys
-are ignored. Each object keeps the JSON it was built from in `raw`.
+are ignored. Each object keeps the JSON it was built from in `raw`, without NUL characters.
+
+Records are checked as they are parsed (keepa_client/records.py): a /deal or /product record
+whose ASIN is not an ASIN, or that cannot be read, is dropped and listed in `rejected` of its
+page or answer; the shown strings of the records kept are cleaned.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from keepa_client import wire
+from keepa_client.records import (
+    MAX_COMMENT,
+    MAX_NAME,
+    MAX_TITLE,
+    Rejected,
+    asin_problem,
+    clean_image,
+    clean_seller_id,
+    clean_text,
+    is_asin,
+    quoted,
+    without_nul,
+)
 
 DEALS_PER_PAGE = 150
 
@@ -31,6 +48,13 @@ def _ints(values: Sequence[Any] | None) -> tuple[int, ...]:
 
 def _prices(values: Sequence[Any] | None) -> tuple[int | None, ...]:
     return tuple(wire.price_or_none(v) for v in values or ())
+
+
+def _image(codes: Any) -> str | None:
+    try:
+        return clean_image(wire.decode_image(codes))
+    except (TypeError, ValueError, OverflowError):  # not character codes: no image, not no deal
+        return None
 
 
 def _cell(rows: Sequence[Sequence[Any]], date_range: int, price_type: int) -> Any:
@@ -101,10 +125,10 @@ class Deal:
     def from_json(cls, d: Mapping[str, Any]) -> Deal:
         return cls(
             asin=d["asin"],
-            title=d.get("title"),
+            title=clean_text(d.get("title"), MAX_TITLE),
             root_cat=_int_or_none(d.get("rootCat")),
             categories=_ints(d.get("categories")),
-            image=wire.decode_image(d.get("image")),
+            image=_image(d.get("image")),
             current=_prices(d.get("current")),
             avg=tuple(_prices(row) for row in d.get("avg") or ()),
             delta=tuple(_ints(row) for row in d.get("delta") or ()),
@@ -123,9 +147,9 @@ class Deal:
             sales_rank_drops365=_int_or_none(d.get("salesRankDrops365")),
             back_in_stock=tuple(bool(b) for b in d.get("backInStock") or ()),
             warehouse_condition=_int_or_none(d.get("warehouseCondition")),
-            warehouse_condition_comment=d.get("warehouseConditionComment"),
-            parent_asin=d.get("parentAsin"),
-            raw=dict(d),
+            warehouse_condition_comment=clean_text(d.get("warehouseConditionComment"), MAX_COMMENT),
+            parent_asin=d.get("parentAsin") if is_asin(d.get("parentAsin")) else None,
+            raw=without_nul(dict(d)),
         )
 
     @property
@@ -169,9 +193,10 @@ class Offer:
     def from_json(cls, d: Mapping[str, Any], *, is_live: bool = False) -> Offer:
         return cls(
             offer_id=_int_or_none(d.get("offerId")),
-            seller_id=d.get("sellerId"),
+            # A seller id that is not one is not shown or stored: the offer stays, unnamed.
+            seller_id=clean_seller_id(d.get("sellerId")),
             condition=_int_or_none(d.get("condition")),
-            condition_comment=d.get("conditionComment"),
+            condition_comment=clean_text(d.get("conditionComment"), MAX_COMMENT),
             is_fba=bool(d.get("isFBA")),
             is_prime=bool(d.get("isPrime")),
             is_amazon=bool(d.get("isAmazon")),
@@ -181,7 +206,7 @@ class Offer:
             last_seen=wire.keepa_minute_to_datetime(d.get("lastSeen")),
             offer_csv=_ints(d.get("offerCSV")),
             is_live=is_live,
-            raw=dict(d),
+            raw=without_nul(dict(d)),
         )
 
     @classmethod
@@ -262,7 +287,7 @@ class Product:
         referral = d.get("referralFeePercentage")
         return cls(
             asin=d["asin"],
-            title=d.get("title"),
+            title=clean_text(d.get("title"), MAX_TITLE),
             root_category=_int_or_none(d.get("rootCategory")),
             categories=_ints(d.get("categories")),
             image=_first_image(d),
@@ -277,7 +302,7 @@ class Product:
             last_offers_update=wire.keepa_minute_to_datetime((stats or {}).get("lastOffersUpdate")),
             sales_rank=_latest_csv(csv, wire.SALES_RANK),
             product_type=_int_or_none(d.get("productType")),
-            raw=dict(d),
+            raw=without_nul(dict(d)),
             offers_successful=_bool_or_none(d.get("offersSuccessful")),
         )
 
@@ -328,10 +353,10 @@ def _first_image(d: Mapping[str, Any]) -> str | None:
     # imagesCSV is deprecated and absent from 2026 responses; images[0] may carry only "m".
     images_csv = d.get("imagesCSV")
     if images_csv:
-        return images_csv.split(",")[0]
+        return clean_image(str(images_csv).split(",")[0])
     images = d.get("images") or ()
-    if images:
-        return images[0].get("l") or images[0].get("m")
+    if images and isinstance(images[0], Mapping):
+        return clean_image(images[0].get("l") or images[0].get("m"))
     return None
 
 
@@ -348,11 +373,11 @@ class Seller:
     def from_json(cls, d: Mapping[str, Any]) -> Seller:
         return cls(
             seller_id=d["sellerId"],
-            seller_name=d.get("sellerName"),
+            seller_name=clean_text(d.get("sellerName"), MAX_NAME),
             current_rating=wire.price_or_none(d.get("currentRating")),
             current_rating_count=wire.price_or_none(d.get("currentRatingCount")),
             has_fba=bool(d.get("hasFBA")),
-            raw=dict(d),
+            raw=without_nul(dict(d)),
         )
 
 
@@ -366,6 +391,8 @@ class DealPage:
     category_names: dict[int, str]
     category_counts: dict[int, int]
     tokens: TokenStatus
+    # Records of this page that were dropped (not an ASIN, unreadable), with the reason.
+    rejected: tuple[Rejected, ...] = ()
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any], page: int) -> DealPage:
@@ -373,9 +400,11 @@ class DealPage:
         # A query with no results may come back without "deals" at all (docs/keepa.md §4.3).
         deals = body.get("deals") or {}
         ids = [int(i) for i in deals.get("categoryIds") or ()]
+        kept, rejected = checked(_records(deals.get("dr")), Deal.from_json)
         return cls(
             page=page,
-            deals=tuple(Deal.from_json(d) for d in deals.get("dr") or ()),
+            deals=tuple(kept),
+            rejected=tuple(rejected),
             cached=bool(body.get("dealsCached")),
             category_names=dict(zip(ids, deals.get("categoryNames") or (), strict=False)),
             category_counts={
@@ -386,5 +415,59 @@ class DealPage:
 
     @property
     def is_last(self) -> bool:
-        """Keepa's paging rule: a page with fewer than 150 deals is the last one."""
-        return len(self.deals) < DEALS_PER_PAGE
+        """Keepa's paging rule: a page with fewer than 150 deals is the last one (the dropped
+        records count: a full page with one bad record is not the end of the list)."""
+        return len(self.deals) + len(self.rejected) < DEALS_PER_PAGE
+
+
+class Products(list[Product]):
+    """The products of a /product answer, and in `rejected` the records that were dropped."""
+
+    def __init__(self, products: Iterable[Product] = (), rejected: Iterable[Rejected] = ()):
+        super().__init__(products)
+        self.rejected: list[Rejected] = list(rejected)
+
+    def extend_with(self, other: Products) -> None:
+        self.extend(other)
+        self.rejected.extend(other.rejected)
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> Products:
+        """Build from a whole /product response body."""
+        # Keepa omits null fields, so an answer with no known product may have no "products".
+        return cls(*checked(_records(body.get("products")), Product.from_json))
+
+
+def _records(value: Any) -> list[Any]:
+    # A list of records is checked record by record; anything else is not an answer at all.
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise TypeError(f"a list of records was expected, not {type(value).__name__}")
+    return value
+
+
+_UNREADABLE = (KeyError, TypeError, ValueError, AttributeError, OverflowError, IndexError)
+
+
+T = TypeVar("T")
+
+
+def checked(
+    records: Iterable[Any], build: Callable[[Mapping[str, Any]], T]
+) -> tuple[list[T], list[Rejected]]:
+    """Build each record that has a well-formed ASIN and can be read; report the others."""
+    kept: list[T] = []
+    rejected: list[Rejected] = []
+    for record in records:
+        asin = record.get("asin") if isinstance(record, Mapping) else None
+        problem = asin_problem(asin) if isinstance(record, Mapping) else "not an object"
+        if problem is None:
+            try:
+                kept.append(build(record))
+                continue
+            except _UNREADABLE as exc:
+                # The type only: the message may quote the hostile value at length.
+                problem = f"unreadable ({type(exc).__name__})"
+        rejected.append(Rejected(quoted(asin), problem))
+    return kept, rejected

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -28,6 +29,16 @@ def condition(value: int | None) -> str:
 @register.filter
 def when(value: Any) -> SafeString:
     return formatting.when_html(value)
+
+
+@register.filter
+def deal_url(asin: str) -> str:
+    """The deal page's URL, or "" for an ASIN no URL can carry: one bad row must never turn
+    every page that lists it into an error."""
+    try:
+        return reverse("deal_detail", args=[asin])
+    except NoReverseMatch:
+        return ""
 
 
 @register.simple_tag
