@@ -14,7 +14,7 @@ from dataclasses import replace
 
 import pytest
 
-from deals import ingest
+from deals import deal_order, ingest
 from deals.models import Deal, SyncRun
 from keepa_client.client import KeepaClient
 from keepa_simulator import SimulatorServer
@@ -121,14 +121,14 @@ def test_a_shuffled_order_is_reported_and_read_a_few_pages_a_run_in_rotation(kee
     last = Deal.objects.order_by("deal_created_at", "asin").first()
     keepa.set_offer(last.asin, "AROTATE0SELLER", price=last.now_price - 300, condition=3)
     client = shuffled_client(keepa)
-    rounds = math.ceil((first.pages - 1) / (ingest.UNORDERED_PAGES_PER_RUN - 1)) + 1
+    rounds = math.ceil((first.pages - 1) / (deal_order.UNORDERED_PAGES_PER_RUN - 1)) + 1
     runs = []
     for _ in range(rounds):
         next_cycle(keepa, minutes=5)
         runs.append(ingest.run(trigger="test", client=client))
 
     summaries = [r.summary() for r in runs]
-    assert all(r.pages <= ingest.UNORDERED_PAGES_PER_RUN for r in runs), summaries
+    assert all(r.pages <= deal_order.UNORDERED_PAGES_PER_RUN for r in runs), summaries
     assert all(r.deal_order == SyncRun.DealOrder.UNORDERED for r in runs), summaries
     assert all("neither creationDate nor lastUpdate" in r.note for r in runs), summaries
     assert all(not r.full_sweep for r in runs)
