@@ -21,7 +21,7 @@ from django.db import DatabaseError, connection
 from django.utils import timezone
 from django_q.models import Schedule
 
-from deals import backfill, ingest, prune, schedules
+from deals import schedules, tasks
 from deals.models import JobLock, SyncRun, WorkerHeartbeat
 
 # No successful sync for this many update intervals (plus the margin: a run takes a while,
@@ -32,7 +32,6 @@ SYNC_STALE_MARGIN = timedelta(minutes=2)
 # without one is a worker that does not take tasks, unless a job is running (one worker
 # runs one task at a time, so the heartbeats wait behind it).
 WORKER_STALE_AFTER = timedelta(minutes=3)
-JOB_LOCKS = (ingest.LOCK_NAME, prune.LOCK_NAME, backfill.LOCK_NAME)
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def worker_health(now: datetime | None = None) -> WorkerHealth:
     busy_with = ""
     if age is None or age > WORKER_STALE_AFTER:
         # Only then: a live job explains the silence (one more query, on a bad day only).
-        busy_with = next((name for name in JOB_LOCKS if JobLock.is_held(name)), "")
+        busy_with = next((name for name in tasks.JOB_LOCKS if JobLock.is_held(name)), "")
     return WorkerHealth(beat_at, age, busy_with)
 
 

@@ -18,6 +18,9 @@ from django.utils import timezone
 from deals import backfill, ingest, prune
 from deals.models import JobLock, SyncRun, WorkerHeartbeat
 
+# The locks the jobs hold while they run, for whoever must know whether one is running.
+JOB_LOCKS = (ingest.LOCK_NAME, prune.LOCK_NAME, backfill.LOCK_NAME)
+
 
 def update_recent_deals(trigger: str = "schedule") -> str:
     try:
