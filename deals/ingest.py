@@ -271,7 +271,9 @@ class Sweep:
                 progress: dict[str, Any] = {"next_page": page + 1}
                 order = self.check.verdict(self.prior_order)
                 if newest_from_start and page == first and order in ORDER_FIELDS:
-                    progress.update(self.watermarks(order))
+                    # The order goes with its watermark: a run killed after this page leaves
+                    # the next one both, so that one reads what changed before it resumes.
+                    progress.update(self.watermarks(order), deal_order=order)
                 self.save_progress(**progress)
             if result.is_last or page >= LAST_DEAL_PAGE:
                 if not result.is_last:

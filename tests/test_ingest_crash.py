@@ -59,4 +59,4 @@ def test_a_worker_killed_mid_run_leaves_whole_rows_and_the_next_run_succeeds(kee
     assert sync.full_sweep and sync.sweep_complete
     dead = SyncRun.objects.exclude(pk=sync.pk).get()
     assert dead.status == SyncRun.Status.FAILED and "interrupted" in dead.error
-    assert Deal.objects.count() == sync.deals_seen
+    assert Deal.objects.count() == sync.deals_seen, sync.summary()
