@@ -31,10 +31,9 @@ SEED = 1
 # The simulated start instant, pinned on both clocks (the market's minute-by-minute events are
 # seeded by (seed, minute), so the same instant gives the same market history every run).
 T0 = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
-# The simulator's default churn at its default size (keepa_simulator.cli), scaled with the
-# product count in the scenarios that need "realistic churn".
+# The simulator's default size (keepa_simulator.cli); each market profile's churn is given at
+# that size and scaled with the product count in the scenarios that need "realistic churn".
 DEFAULT_PRODUCTS = 6000
-DEFAULT_CHANGES_PER_MINUTE = 40
 # freezegun must not freeze the in-process simulator's threads (its HTTP server and ticker).
 # Nor the bench's own stopwatch and log lines (bench.common), which measure real time.
 SIM_IGNORE = [
@@ -256,15 +255,18 @@ class Sim:
         keys: Sequence[str] = ("bench",),
         refill_rate: int = 20,
         profile: str = "busy",
+        deal_order: str = "creation",
     ) -> None:
         from freezegun import freeze_time
 
         from keepa_simulator import SimulatorServer
 
         if changes_per_minute is None:
-            changes_per_minute = scaled_churn(products)
+            changes_per_minute = scaled_churn(products, profile)
         self.products = products
         self.changes_per_minute = changes_per_minute
+        self.profile = profile
+        self.deal_order = deal_order
         # Built while time reads `at`, so the market starts there; pinning the clock at the
         # same instant afterwards needs no second build (a /_sim/clock call rebuilds it).
         with freeze_time(at or datetime.now(UTC)):
@@ -276,6 +278,8 @@ class Sim:
                 changes_per_minute=changes_per_minute,
                 # The benchmarks were written against the busy market's churn.
                 profile=profile,
+                # What sortType 1 ("deal age") orders the /deal pages by.
+                deal_order=deal_order,
             )
         if at is not None:
             self.server.simulator.clock.freeze(int(at.timestamp() * 1000))
@@ -316,8 +320,12 @@ class Sim:
         self.server.stop()
 
 
-def scaled_churn(products: int) -> int:
-    return max(1, round(DEFAULT_CHANGES_PER_MINUTE * products / DEFAULT_PRODUCTS))
+def scaled_churn(products: int, profile: str = "busy") -> int:
+    """The profile's random changes per minute at its default size, scaled to `products`."""
+    from keepa_simulator import profiles
+
+    per_default_size = profiles.get(profile).changes_per_minute
+    return max(1, round(per_default_size * products / DEFAULT_PRODUCTS))
 
 
 def client(sim: Sim, key: str, **kw: Any) -> Any:
