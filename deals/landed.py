@@ -24,13 +24,15 @@ from keepa_client import wire
 
 # What a US buyer pays to have one media item (book, disc) shipped by a third-party seller:
 # Amazon's fixed shipping charge for media, $3.99, which the real samples show as the shipping
-# of used book offers (fixture 055299068X: price 2100, shipping 399; docs/keepa.md §3.3).
+# of used book offers (fixture 055299068X: price 2100, shipping 399) and the median gap between
+# the lowest landed used price and `current[2]` in the real /deal pages (docs/keepa.md §12).
 TYPICAL_SHIPPING = 399
 # A landed price more than this above the item price is read as taken at another moment than
 # the item price, not as the cheapest copy: the lowest landed price is at most the cheapest
 # item's price plus its shipping, and standard and expedited US media shipping ($3.99, $6.99)
-# stay far below it. In the real samples the lowest landed used price sits 0-$10 above
-# `current[2]` in 125-135 of ~145 deals and more than $20 above in 5-9 (docs/keepa.md §11).
+# stay far below it. In the real pages of the shipped query the lowest landed used price is
+# $0-$10 above `current[2]` in 137 and 135 of 150 deals and more than $25 above in 5 and 5
+# (FIX 2, 3; docs/keepa.md §12).
 MAX_SHIPPING_GAP = 2500
 
 SOURCE_LANDED = "landed"
