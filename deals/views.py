@@ -276,8 +276,8 @@ def deals_csv(request: HttpRequest) -> StreamingHttpResponse:
     def lines() -> Iterator[str]:
         yield writer.writerow([*(c.label for c in COLUMNS), "Buy price checked"])
         for row in values:
-            checked = Deal.checked(*row[len(names) :])
-            cells = [formatting.csv_value(v, k) for v, k in zip(row, kinds, strict=False)]
+            shown, checked = row[: len(names)], Deal.checked(*row[len(names) :])
+            cells = [formatting.csv_value(v, k) for v, k in zip(shown, kinds, strict=True)]
             yield writer.writerow([*cells, "yes" if checked else "no"])
 
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
