@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deals import economics
+from deals import economics, landed
 from deals.config import DealsConfig
 from deals.models import Deal
 
@@ -90,6 +90,35 @@ COLUMNS: list[Column] = [
 ]
 
 
+def _estimate(deal: Deal, config: Any) -> landed.Estimate:
+    return landed.estimate_from_snapshot(deal.deal_snapshot, deal.price_type)
+
+
+# The landed estimate: what the cheapest copy costs delivered until an offers look-up checks it
+# (deals/landed.py). Computed from the stored /deal object, so the backfill fills it at 0
+# tokens; declared before the economics, which buy at it.
+COLUMNS += [
+    Column(
+        "est_landed",
+        "Est. buy",
+        "money",
+        "estimated price + shipping of the cheapest copy, from Keepa's landed prices or Now +"
+        " typical shipping; the buy price until the seller is checked",
+        in_table=False,
+        compute=lambda deal, config: _estimate(deal, config).cents,
+    ),
+    Column(
+        "est_source",
+        "Estimate from",
+        "text",
+        "landed: Keepa's prices with shipping; item+shipping: Now + typical shipping",
+        in_table=False,
+        sortable=False,
+        compute=lambda deal, config: _estimate(deal, config).source,
+    ),
+]
+
+
 def _economics(attribute: str) -> Callable[[Deal, Any], Any]:
     def compute(deal: Deal, config: Any) -> Any:
         result = economics.for_deal(deal, config.seller_costs)
@@ -106,7 +135,8 @@ COLUMNS += [
         "all_in_cost",
         "All-in cost",
         "money",
-        "cheapest offer (or Now) + sales tax + prep + inbound shipping",
+        "buy price (the checked cheapest offer, else the estimate) + sales tax + prep +"
+        " inbound shipping",
         compute=_economics("all_in_cost"),
         needs=_FEES,
         reads=("seller_costs",),
@@ -176,7 +206,19 @@ CATEGORY_NAMES = {
 
 
 # Fields every compute function may read besides the columns it writes.
-SOURCE_FIELDS = ("asin", "now_price", "now_total", "avg_price", "product_snapshot", "changed_at")
+SOURCE_FIELDS = (
+    "asin",
+    "price_type",
+    "now_price",
+    "now_total",
+    "est_landed",
+    "enriched_at",
+    "enrich_priority",
+    "avg_price",
+    "deal_snapshot",
+    "product_snapshot",
+    "changed_at",
+)
 
 
 def recompute(deals: Sequence[Deal], columns: Sequence[Column], config: DealsConfig) -> list[Deal]:

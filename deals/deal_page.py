@@ -55,6 +55,8 @@ def _fields(deal: Deal) -> list[dict[str, Any]]:
             "value": (
                 getattr(deal, f"get_{f.name}_display")()
                 if f.choices
+                else formatting.column_cell(deal, BY_NAME[f.name])
+                if f.name in formatting.BUY_PRICE_COLUMNS
                 else formatting.field_display(f.name, getattr(deal, f.name))
             ),
         }

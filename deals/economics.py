@@ -89,17 +89,23 @@ def compute(
 
 
 def buy_total(deal: Any) -> int | None:
-    """What buying costs: the cheapest live offer's total, or Now while no offer is known.
+    """What buying costs: the checked cheapest offer's total, else the landed estimate.
 
-    When the two disagree the higher one counts: a Now above the last offer means that copy
-    sold and the seller look-up has not caught up; a profit must never be overstated.
+    Until an offers look-up has checked the copy (`Deal.buy_price_checked`), the estimate
+    from the deal's landed prices counts and nothing lower does: a profit must never be
+    overstated while a seller look-up is pending. Now and the last offer also count, the
+    higher winning: a Now above the last offer means that copy sold and the look-up has not
+    caught up.
     """
-    known = [v for v in (deal.now_total, deal.now_price) if v is not None]
+    known = [deal.now_total, deal.now_price]
+    if not deal.buy_price_checked:
+        known.append(deal.est_landed)
+    known = [v for v in known if v is not None]
     return max(known) if known else None
 
 
 def for_deal(deal: Any, costs: SellerCosts) -> Economics | None:
-    """Economics of a stored deal: buy at the cheapest live offer (or Now), sell at the average."""
+    """Economics of a stored deal: buy at the checked offer or the estimate, sell at the average."""
     fees = fees_from_snapshot(deal.product_snapshot)
     if fees is None:
         return None

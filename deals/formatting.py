@@ -14,7 +14,8 @@ from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from deals.columns import BY_NAME, category_name
+from deals.columns import BY_NAME, Column, category_name
+from deals.landed import SOURCE_ITEM_PLUS_SHIPPING, TYPICAL_SHIPPING
 from deals.models import Deal
 from keepa_client.wire import CONDITION_NAMES
 
@@ -173,3 +174,32 @@ def offer_summary(deal: Deal) -> str:
     if deal.now_is_fba:
         parts.append("FBA")
     return " · ".join(parts)
+
+
+# Columns whose value follows the buy price: from the landed estimate until it is checked.
+BUY_PRICE_COLUMNS = frozenset({"all_in_cost", "profit", "margin_percent", "roi_percent"})
+
+
+def estimate_note(deal: Deal) -> str:
+    """What an estimated buy price stands on, for its tooltip."""
+    if deal.est_source == SOURCE_ITEM_PLUS_SHIPPING:
+        return (
+            "estimate: seller not checked yet, item price + typical shipping "
+            f"({money(TYPICAL_SHIPPING)})"
+        )
+    return (
+        "estimate: seller not checked yet; Keepa's lowest price with shipping "
+        "for the query's conditions"
+    )
+
+
+def column_cell(deal: Deal, column: Column) -> str | SafeString:
+    """A table cell: its value the way its kind says, marked "est." when it stands on the
+    landed estimate rather than a checked offer."""
+    value = getattr(deal, column.name, None)
+    shown = display(value, column.kind)
+    if column.name in BUY_PRICE_COLUMNS and value is not None and not deal.buy_price_checked:
+        return format_html(
+            '{} <abbr class="est" title="{}">est.</abbr>', shown, estimate_note(deal)
+        )
+    return shown

@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from deals import landed
 from deals.columns import recompute_asins
 from deals.deal_order import ORDER_FIELDS, UNORDERED_PAGES_PER_RUN, OrderCheck
 from deals.enrich import Enricher
@@ -73,6 +74,7 @@ SWEEP_FIELDS = (
     *DEAL_SHOWN_FIELDS,
     "categories",
     "price_type",
+    "est_source",
     "price_changed_at",
     "keepa_last_update",
     "deal_created_at",
@@ -443,11 +445,21 @@ class Sweep:
                     # Same seller or another: the offers look-up tells who sells at the new
                     # price. Drops are what a reseller buys, so they are worth the tokens.
                     priority, requested = EnrichPriority.PRICE_CHANGED, now
-                elif not dropped and old["now_total"] is not None:
-                    # A rise means the cheapest copy went: its offer no longer stands, and
-                    # nobody buys into a rise, so no tokens go on it until the row is stale.
+                elif not dropped and old["now_total"] is not None and self.offer_went(new, old):
+                    # A rise the landed prices confirm means the cheapest copy went: its offer
+                    # no longer stands, and nobody buys into a rise, so no tokens go on it
+                    # until the row is stale.
                     rises.append(asin)
                     diffs += [f for f in OFFER_SHOWN_FIELDS if old[f] not in (None, "")]
+            elif (
+                "est_landed" in diffs
+                and old["now_total"] is not None
+                and self.offer_went(new, old, item_rose=False)
+            ):
+                # The item price held but the landed price of the offer's condition rose past
+                # it: that copy went (the cheapest item is another seller's, dearer delivered).
+                rises.append(asin)
+                diffs += [f for f in OFFER_SHOWN_FIELDS if old[f] not in (None, "")]
             row["enrich_priority"], row["enrich_requested_at"] = priority, requested
             changed_rows.append(row)
             events.extend(
@@ -464,9 +476,26 @@ class Sweep:
             )
         return changed_rows, quiet_rows, events, rises
 
+    def offer_went(
+        self, new: dict[str, Any], old: dict[str, Any], *, item_rose: bool = True
+    ) -> bool:
+        """Whether the stored cheapest offer is gone, by the landed prices of the new deal.
+
+        `current[2]` is the item price without shipping (docs/keepa.md §3.3): its rise alone
+        does not say the cheapest copy went while the landed price of that copy's condition
+        still reaches it. Without landed prices in the deal, a rise of the item price is
+        taken as the copy gone, as before Keepa's landed prices were read.
+        """
+        current = (new.get("deal_snapshot") or {}).get("current")
+        there = landed.copy_still_there(
+            current, new["price_type"], old["now_total"], old["now_condition"]
+        )
+        return there is False or (there is None and item_rose)
+
     def row_values(self, item: KeepaDeal) -> dict[str, Any]:
         price_type, date_range = self.config.price_type, self.config.date_range
         since = item.current_since[price_type] if len(item.current_since) > price_type else None
+        estimate = landed.estimate(item.current, price_type)
         return {
             "title": item.title or "",
             "image_url": item.image_url or "",
@@ -476,6 +505,8 @@ class Sweep:
             "now_price": item.current_value(price_type),
             "avg_price": item.avg_value(date_range, price_type),
             "delta_percent": item.delta_percent_value(date_range, price_type),
+            "est_landed": estimate.cents,
+            "est_source": estimate.source,
             "sales_rank": item.current_value(SALES_RANK),
             "price_changed_at": since,
             "keepa_last_update": item.last_update,

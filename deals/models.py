@@ -23,6 +23,9 @@ DEAL_SHOWN_FIELDS = (
     "now_price",
     "avg_price",
     "delta_percent",
+    # What the cheapest copy costs delivered, estimated from the deal (deals/landed.py): the
+    # buy price until an offers look-up has checked it.
+    "est_landed",
 )
 # The columns enrichment derives from the cheapest live offer (a /product call with offers).
 OFFER_SHOWN_FIELDS = (
@@ -92,6 +95,11 @@ class Deal(models.Model):
     now_seller_name = models.CharField(max_length=200, blank=True, default="")
     now_condition = models.SmallIntegerField(null=True, blank=True)
     now_is_fba = models.BooleanField(null=True, blank=True)
+    # What the cheapest copy costs delivered (price + shipping), estimated from the /deal
+    # object at sweep time (deals/landed.py), and where the estimate came from: Keepa's
+    # "landed" prices, or "item+shipping" (Now + typical shipping).
+    est_landed = models.IntegerField(null=True, blank=True, help_text="price + shipping")
+    est_source = models.CharField(max_length=16, blank=True, default="")
 
     avg_price = models.IntegerField(null=True, blank=True)
     delta_percent = models.IntegerField(null=True, blank=True, help_text="% below average")
@@ -160,6 +168,21 @@ class Deal(models.Model):
     def is_updating(self) -> bool:
         """A newer Now price waits for its seller look-up."""
         return self.enrich_priority >= EnrichPriority.PRICE_CHANGED
+
+    @property
+    def buy_price_checked(self) -> bool:
+        """An offers look-up found the cheapest copy, and no price change since waits for one:
+        until then the buy price (and the profit) is the landed estimate."""
+        return Deal.checked(self.now_total, self.enriched_at, self.enrich_priority)
+
+    @staticmethod
+    def checked(now_total: int | None, enriched_at: datetime | None, enrich_priority: int) -> bool:
+        """`buy_price_checked` from the three columns it reads (for `values()` rows)."""
+        return (
+            now_total is not None
+            and enriched_at is not None
+            and enrich_priority < EnrichPriority.PRICE_CHANGED
+        )
 
 
 class SyncRunQuerySet(models.QuerySet):

@@ -236,7 +236,14 @@ def api_deals(request: HttpRequest) -> JsonResponse:
         error = {"message": f"{exc}.", "code": "invalid_page"}
         return JsonResponse({"errors": {"page": [error]}}, status=400)
     names = [c.name for c in COLUMNS]
-    results = [{name: getattr(deal, name) for name in names} for deal in page.object_list]
+    # `buy_price_checked` false: the buy price and the economics stand on `est_landed`.
+    results = [
+        {
+            **{name: getattr(deal, name) for name in names},
+            "buy_price_checked": deal.buy_price_checked,
+        }
+        for deal in page.object_list
+    ]
     return JsonResponse(
         {
             "count": page.paginator.count,
@@ -262,14 +269,16 @@ def deals_csv(request: HttpRequest) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
     names = [c.name for c in COLUMNS]
     kinds = [c.kind for c in COLUMNS]
-    values = query.queryset().values_list(*names).iterator(chunk_size=2000)
+    # What `Deal.buy_price_checked` reads, for the last column.
+    checked_from = ("now_total", "enriched_at", "enrich_priority")
+    values = query.queryset().values_list(*names, *checked_from).iterator(chunk_size=2000)
 
     def lines() -> Iterator[str]:
-        yield writer.writerow([c.label for c in COLUMNS])
+        yield writer.writerow([*(c.label for c in COLUMNS), "Buy price checked"])
         for row in values:
-            yield writer.writerow(
-                [formatting.csv_value(v, kind) for v, kind in zip(row, kinds, strict=True)]
-            )
+            shown, checked = row[: len(names)], Deal.checked(*row[len(names) :])
+            cells = [formatting.csv_value(v, k) for v, k in zip(shown, kinds, strict=True)]
+            yield writer.writerow([*cells, "yes" if checked else "no"])
 
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")

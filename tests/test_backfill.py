@@ -63,6 +63,28 @@ def test_a_new_column_is_filled_for_every_row_from_snapshots_without_a_keepa_cal
     assert not Deal.objects.filter(profit__isnull=True).exists()
 
 
+def test_the_landed_estimate_is_filled_from_the_stored_deal_objects_at_no_token_cost():
+    asins = make_deals(30)
+    # Rows stored before the estimate existed: their /deal objects hold what it needs.
+    for i, asin in enumerate(asins):
+        current = [-1] * 34
+        current[2] = 1000 + i
+        if i % 2:
+            current[21] = 1000 + i + 350  # a Good copy, $3.50 shipping
+        Deal.objects.filter(asin=asin).update(deal_snapshot={"asin": asin, "current": current})
+
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as keepa:
+        call_command("backfill_all_deals", "--columns", "est_landed,est_source", stdout=StringIO())
+        assert len(keepa.calls) == 0
+    sync = SyncRun.objects.get(kind=SyncRun.Kind.BACKFILL)
+    assert sync.status == SyncRun.Status.OK and sync.tokens_spent == 0
+    for i, deal in enumerate(Deal.objects.order_by("asin")):
+        if i % 2:
+            assert (deal.est_landed, deal.est_source) == (deal.now_price + 350, "landed")
+        else:
+            assert (deal.est_landed, deal.est_source) == (deal.now_price + 399, "item+shipping")
+
+
 def test_only_missing_leaves_filled_rows_alone():
     make_deals(40)
     Deal.objects.filter(asin__lt="B000000010").update(profit=-1)  # "filled" by someone earlier

@@ -21,6 +21,8 @@ def worked_example(**costs: object) -> economics.Economics:
     deal = SimpleNamespace(
         now_total=1500,
         now_price=1500,
+        est_landed=1500,
+        buy_price_checked=True,
         avg_price=4000,
         product_snapshot={"fbaFees": {"pickAndPackFee": 344}, "referralFeePercentage": 15.0},
     )
@@ -66,12 +68,52 @@ def test_a_tax_exempt_seller_pays_no_sales_tax():
     assert e.roi_percent == 80.9
 
 
-def test_the_now_price_stands_in_while_no_offer_is_known():
+FEES = {"fbaFees": {"pickAndPackFee": 344}, "referralFeePercentage": 15.0}
+
+
+def test_the_landed_estimate_is_the_buy_price_while_no_offer_is_checked():
+    # Now is the item price alone; the estimate adds shipping: the profit counts the estimate.
     deal = SimpleNamespace(
         now_total=None,
         now_price=1450,
+        est_landed=1849,
+        buy_price_checked=False,
         avg_price=4000,
-        product_snapshot={"fbaFees": {"pickAndPackFee": 344}, "referralFeePercentage": 15.0},
+        product_snapshot=FEES,
+    )
+    e = economics.for_deal(deal, COSTS)
+    assert e.buy_total == 1849
+    assert (
+        e.profit
+        == economics.compute(
+            buy_total=1849, sale_price=4000, referral_percent=Decimal(15), fba_fee=344, costs=COSTS
+        ).profit
+    )
+
+
+def test_a_pending_look_up_never_buys_below_the_estimate():
+    # A drop waits for its seller: the last offer (1500) is gone for all we know, and the
+    # new item price (1200) lacks shipping; the estimate (1599) is the floor.
+    deal = SimpleNamespace(
+        now_total=1400,
+        now_price=1200,
+        est_landed=1599,
+        buy_price_checked=False,
+        avg_price=4000,
+        product_snapshot=FEES,
+    )
+    assert economics.for_deal(deal, COSTS).buy_total == 1599
+
+
+def test_a_checked_offer_is_the_buy_price_even_below_the_estimate():
+    # The look-up found a copy with free shipping: the estimate's typical shipping is moot.
+    deal = SimpleNamespace(
+        now_total=1450,
+        now_price=1450,
+        est_landed=1849,
+        buy_price_checked=True,
+        avg_price=4000,
+        product_snapshot=FEES,
     )
     assert economics.for_deal(deal, COSTS).buy_total == 1450
 
@@ -81,17 +123,19 @@ def test_the_higher_of_now_and_the_last_offer_counts_while_the_seller_catches_up
     deal = SimpleNamespace(
         now_total=1500,
         now_price=2100,
+        est_landed=None,
+        buy_price_checked=True,
         avg_price=4000,
-        product_snapshot={"fbaFees": {"pickAndPackFee": 344}, "referralFeePercentage": 15.0},
+        product_snapshot=FEES,
     )
     assert economics.for_deal(deal, COSTS).buy_total == 2100
 
 
 def test_without_fee_data_or_an_average_there_is_no_answer_rather_than_a_wrong_one():
-    no_fees = SimpleNamespace(now_total=1500, now_price=1500, avg_price=4000, product_snapshot={})
+    checked = {"now_total": 1500, "now_price": 1500, "est_landed": 1500, "buy_price_checked": True}
+    no_fees = SimpleNamespace(**checked, avg_price=4000, product_snapshot={})
     no_avg = SimpleNamespace(
-        now_total=1500,
-        now_price=1500,
+        **checked,
         avg_price=None,
         product_snapshot={"fbaFees": {"pickAndPackFee": 344}},
     )

@@ -43,8 +43,13 @@ def deal_url(asin: str) -> str:
 
 @register.simple_tag
 def cell(obj: Any, column: Column) -> str | SafeString:
-    """The value of `column` on `obj`, shown the way its kind says."""
-    return formatting.display(getattr(obj, column.name, None), column.kind)
+    """The value of `column` on `obj`, shown the way its kind says (marked when estimated)."""
+    return formatting.column_cell(obj, column)
+
+
+@register.filter
+def estimate_note(deal: Any) -> str:
+    return formatting.estimate_note(deal)
 
 
 @register.simple_tag

@@ -31,7 +31,7 @@ def test_the_api_returns_raw_values_with_the_same_filters_sort_and_paging(client
     assert (data["count"], data["page"], data["pages"]) == (61, 2, 2)
     assert len(data["results"]) == 11
     last = data["results"][-1]
-    assert set(last) == {c.name for c in COLUMNS}
+    assert set(last) == {c.name for c in COLUMNS} | {"buy_price_checked"}
     assert last["asin"] == "C000000001" and last["now_price"] == 1234
     assert last["price_changed_at"].endswith("Z")  # ISO 8601, UTC
 
@@ -76,7 +76,7 @@ def test_the_csv_streams_every_filtered_row_under_a_header_of_column_labels(clie
     assert response.streaming
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0] == [c.label for c in COLUMNS]
+    assert rows[0] == [*(c.label for c in COLUMNS), "Buy price checked"]
     assert [r[1] for r in rows[1:]] == [d.asin for d in deals]
     now = rows[1][[c.name for c in COLUMNS].index("now_price")]
     assert now == "10.00"
@@ -124,3 +124,33 @@ def test_a_filtered_count_follows_the_next_entry(client):
     assert client.get("/api/deals?delta_percent_min=60").json()["count"] == 3
     make_deal("C000000009", delta_percent=80, entered=True)
     assert client.get("/api/deals?delta_percent_min=60").json()["count"] == 4
+
+
+def test_the_api_and_the_csv_say_whether_the_buy_price_was_checked(client):
+    from django.utils import timezone
+
+    make_deal("E000000001", delta_percent=60, now_price=1800, est_landed=2199, profit=350)
+    make_deal(
+        "C000000001",
+        delta_percent=50,
+        now_price=1800,
+        est_landed=2199,
+        now_total=2000,
+        enriched_at=timezone.now(),
+        profit=565,
+    )
+
+    api = {r["asin"]: r for r in client.get("/api/deals").json()["results"]}
+    response = client.get("/deals.csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+    assert (api["E000000001"]["buy_price_checked"], api["E000000001"]["est_landed"]) == (
+        False,
+        2199,
+    )
+    assert api["C000000001"]["buy_price_checked"] is True
+    header = rows[0]
+    by_asin = {r[header.index("ASIN")]: r for r in rows[1:]}
+    assert by_asin["E000000001"][header.index("Buy price checked")] == "no"
+    assert by_asin["E000000001"][header.index("Est. buy")] == "21.99"
+    assert by_asin["C000000001"][header.index("Buy price checked")] == "yes"

@@ -280,3 +280,57 @@ def test_a_row_with_price_history_has_a_sparkline_drawn_from_its_events(client):
     assert '<svg class="spark down"' in row
     assert "Now price $15.00 → $9.00" in row
     assert "<svg" not in other
+
+
+# -- the buy price: an estimate until the seller is checked (DESIGN rule 9) -------------------
+
+
+def _estimated_and_checked_deals() -> None:
+    # Before its offers look-up: Now is the item price, the buy price Now + typical shipping.
+    make_deal(
+        "E000000001",
+        now_price=1800,
+        est_landed=2199,
+        est_source="item+shipping",
+        all_in_cost=2470,
+        profit=350,
+    )
+    # Looked up: the cheapest copy and its seller are known; no estimate is shown.
+    make_deal(
+        "C000000001",
+        now_price=1800,
+        est_landed=2199,
+        est_source="landed",
+        now_total=2000,
+        now_seller_name="BookBarn",
+        enriched_at=timezone.now(),
+        all_in_cost=2255,
+        profit=565,
+    )
+
+
+def test_an_unchecked_buy_price_and_its_profit_are_shown_as_estimates(client):
+    _estimated_and_checked_deals()
+
+    html = client.get("/").content.decode()
+    estimated = re.search(r'<tr id="deal-E000000001".*?</tr>', html, re.S).group(0)
+    checked = re.search(r'<tr id="deal-C000000001".*?</tr>', html, re.S).group(0)
+
+    assert "≈ $21.99 est." in estimated
+    assert 'title="estimate: seller not checked yet, item price + typical shipping ($3.99)"' in (
+        estimated
+    )
+    assert re.search(r"\$3\.50 <abbr class=\"est\"[^>]*>est\.</abbr>", estimated)
+    assert "est." not in checked and "≈" not in checked
+    assert "$20.00 · BookBarn" in checked and "$5.65" in checked
+
+
+def test_the_deal_page_says_when_its_buy_price_is_an_estimate(client):
+    _estimated_and_checked_deals()
+
+    estimated = client.get("/deal/E000000001").content.decode()
+    checked = client.get("/deal/C000000001").content.decode()
+
+    assert "buy ≈ $21.99 est." in estimated
+    assert re.search(r"\$3\.50 <abbr class=\"est\"", estimated)  # Profit among the columns
+    assert "buy ≈" not in checked and '<abbr class="est"' not in checked
