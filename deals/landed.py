@@ -9,10 +9,12 @@ item price: a profit must not be overstated while nobody has checked the copy.
 
 The rule, per price type of the query:
 - a landed price type (7, 18, 19-22, 27, 32 ...) is its own estimate;
-- otherwise the landed prices of the conditions the query accepts, among those *consistent*
-  with the item price (at least `current[pt]`, and no more than MAX_SHIPPING_GAP above it), are
-  candidates, and the lowest is the estimate ("landed");
-- when none is consistent, the item price plus TYPICAL_SHIPPING ("item+shipping").
+- otherwise the landed prices of the conditions the query accepts that are at least the item
+  price `current[pt]` (a lower one was taken at another moment) are candidates, and the lowest
+  is the estimate ("landed"). A lowest candidate far above the item price (more than
+  MAX_SHIPPING_GAP) is still taken: it is a seller's heavy shipping or a price from another
+  moment, and either way the higher figure cannot overstate a profit;
+- when there is none, the item price plus TYPICAL_SHIPPING ("item+shipping").
 """
 
 from __future__ import annotations
@@ -27,12 +29,12 @@ from keepa_client import wire
 # of used book offers (fixture 055299068X: price 2100, shipping 399) and the median gap between
 # the lowest landed used price and `current[2]` in the real /deal pages (docs/keepa.md §12).
 TYPICAL_SHIPPING = 399
-# A landed price more than this above the item price is read as taken at another moment than
-# the item price, not as the cheapest copy: the lowest landed price is at most the cheapest
-# item's price plus its shipping, and standard and expedited US media shipping ($3.99, $6.99)
-# stay far below it. In the real pages of the shipped query the lowest landed used price is
-# $0-$10 above `current[2]` in 137 and 135 of 150 deals and more than $25 above in 5 and 5
-# (FIX 2, 3; docs/keepa.md §12).
+# A landed price more than this above the item price is not taken as evidence that a copy is
+# still there (`copy_still_there`): it may have been taken at another moment than the item
+# price, since the lowest landed price is at most the cheapest item's price plus its shipping,
+# and standard and expedited US media shipping ($3.99, $6.99) stay far below it. In the real
+# pages of the shipped query the lowest landed used price is $0-$10 above `current[2]` in 137
+# and 135 of 150 deals and more than $25 above in 5 and 5 (FIX 2, 3; docs/keepa.md §12).
 MAX_SHIPPING_GAP = 2500
 
 SOURCE_LANDED = "landed"
@@ -81,10 +83,10 @@ def estimate(current: Sequence[Any] | None, price_type: int) -> Estimate:
         return Estimate(None, "")
     if price_type in wire.SHIPPING_PRICE_TYPES:
         return Estimate(item, SOURCE_LANDED)
-    candidates = [wire.value_at(current, t) for t in _landed_types(price_type)]
-    consistent = [c for c in candidates if _consistent(c, item)]
-    if consistent:
-        return Estimate(min(consistent), SOURCE_LANDED)
+    sent = [wire.value_at(current, t) for t in _landed_types(price_type)]
+    candidates = [c for c in sent if c is not None and c >= item]
+    if candidates:
+        return Estimate(min(candidates), SOURCE_LANDED)
     return Estimate(item + TYPICAL_SHIPPING, SOURCE_ITEM_PLUS_SHIPPING)
 
 

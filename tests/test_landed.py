@@ -49,13 +49,17 @@ def test_without_landed_prices_the_estimate_is_the_item_price_plus_typical_shipp
     assert estimate == landed.Estimate(1800 + 399, landed.SOURCE_ITEM_PLUS_SHIPPING)
 
 
-def test_landed_prices_below_the_item_price_or_far_above_it_are_not_believed():
-    # 1700 < 1800: taken before the item price moved; 1800 + $30: no shipping explains it.
-    stale = current(t2=1800, t19=1700, t22=1800 + 3000)
+def test_landed_prices_below_the_item_price_are_not_believed_and_far_above_it_still_count():
+    # 1700 < 1800: taken before the item price moved.
+    stale = current(t2=1800, t19=1700)
     assert landed.estimate(stale, wire.USED) == landed.Estimate(
         1800 + 399, landed.SOURCE_ITEM_PLUS_SHIPPING
     )
-    # One believable landed price is enough.
+    # 1800 + $30: heavy shipping or a price from another moment; either way the higher figure,
+    # which cannot overstate a profit, rather than the item price plus typical shipping.
+    heavy = current(t2=1800, t19=1700, t22=1800 + 3000)
+    assert landed.estimate(heavy, wire.USED) == landed.Estimate(1800 + 3000, landed.SOURCE_LANDED)
+    # The lowest believable landed price wins.
     mixed = current(t2=1800, t19=1700, t21=2150, t22=1800 + 3000)
     assert landed.estimate(mixed, wire.USED) == landed.Estimate(2150, landed.SOURCE_LANDED)
 
