@@ -29,7 +29,7 @@ from bench.common import (
     reset_tables,
     stopwatch,
 )
-from deals import ingest
+from deals import ingest, upsert
 from deals.config import load_config
 from deals.enrich import Enricher
 from deals.jobs import Run
@@ -70,7 +70,7 @@ class RawUpsert:
         now = timezone.now()
         fields = [f for f in Deal._meta.concrete_fields if not f.primary_key]
         self.columns = [f.column for f in fields]
-        update = ingest.UPSERT_FIELDS
+        update = upsert.UPSERT_FIELDS
         placeholders = ", ".join("?" for _ in self.columns)
         assignments = ", ".join(
             f"{Deal._meta.get_field(n).column} = excluded.{Deal._meta.get_field(n).column}"
@@ -159,14 +159,14 @@ class RawUpsert:
 
 # Where the write paths spend their time: (label, substring of "file:function").
 WRITE_HOT_SPOTS = [
-    ("deals: Sweep.write_page", "deals/ingest.py:write_page"),
+    ("deals: PageWriter.write_page", "deals/upsert.py:write_page"),
     ("deals: Enricher.write_offers", "deals/enrich.py:write_offers"),
     ("django: QuerySet.bulk_create", "django/db/models/query.py:bulk_create"),
     ("django: QuerySet.bulk_update", "django/db/models/query.py:bulk_update"),
     ("deals: DealQuerySet.upsert_by_asin", "deals/models.py:upsert_by_asin"),
     ("deals: DealQuerySet.update_rows", "deals/models.py:update_rows"),
-    ("deals: Sweep.diff", "deals/ingest.py:diff"),
-    ("deals: Sweep.row_values", "deals/ingest.py:row_values"),
+    ("deals: PageWriter.diff", "deals/upsert.py:diff"),
+    ("deals: PageWriter.row_values", "deals/upsert.py:row_values"),
     ("django: running querysets (reads)", "django/db/models/query.py:_fetch_all"),
     ("django: preparing values (Field.get_db_prep_save)", "fields/__init__.py:get_db_prep_save"),
     ("django: compiling SQL (all as_sql)", "django/db/models/sql/compiler.py:as_sql"),

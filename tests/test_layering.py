@@ -46,6 +46,7 @@ def test_the_package_imports_nothing_it_must_stay_apart_from(package):
 JOB_MODULES = {
     "deals.jobs",
     "deals.ingest",
+    "deals.upsert",
     "deals.enrich",
     "deals.deal_order",
     "deals.prune",

@@ -1,0 +1,227 @@
+"""The sweep's write path: one page of /deal objects compared with the stored rows and upserted
+in one short transaction, with its events and recomputed columns.
+
+Public beyond the job for the benchmarks and tests: `PageWriter(Run.detached(...))` (or the
+`Sweep` that extends it) `.write_page(deals)` is the whole write path of one page, and
+`row_values(deal)` the columns derived from one /deal object.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from deals import landed
+from deals.columns import recompute_asins
+from deals.jobs import Run
+from deals.models import DEAL_SHOWN_FIELDS, OFFER_SHOWN_FIELDS, Deal, DealEvent, EnrichPriority
+from keepa_client.models import Deal as KeepaDeal
+from keepa_client.wire import SALES_RANK
+
+# The offer columns once the offer they described is gone.
+_CLEARED = {
+    "now_total": None,
+    "now_seller_id": "",
+    "now_seller_name": "",
+    "now_condition": None,
+    "now_is_fba": None,
+}
+
+# Deal columns refreshed from every /deal object.
+SWEEP_FIELDS = (
+    *DEAL_SHOWN_FIELDS,
+    "categories",
+    "price_type",
+    "est_source",
+    "price_changed_at",
+    "keepa_last_update",
+    "deal_created_at",
+    "deal_snapshot",
+    "last_seen_utc",
+)
+
+# ... and, for a new or changed deal, the columns that make the dashboard show the change.
+UPSERT_FIELDS = (*SWEEP_FIELDS, "changed_at", "enrich_priority", "enrich_requested_at")
+
+
+class PageWriter:
+    """Upsert pages of /deal objects into the run's counts (added only once a page committed)."""
+
+    def __init__(self, run: Run) -> None:
+        self.sync = run.sync
+        self.config = run.config
+        self.counts = run.counts
+        # Newest and oldest Keepa lastUpdate of the pages written.
+        self.newest_last_update: datetime | None = None
+        self.oldest_last_update: datetime | None = None
+
+    def write_page(self, deals: Iterable[KeepaDeal]) -> None:
+        """Upsert one page of deal objects in one short transaction."""
+        now = timezone.now()
+        by_asin = {d.asin: d for d in deals if d.asin}
+        if not by_asin:
+            return
+        self.counts["deals_seen"] += len(by_asin)
+        values = {asin: self.row_values(item) for asin, item in by_asin.items()}
+        tally: Counter[str] = Counter()
+        # Read and write in one transaction (IMMEDIATE on SQLite): a prune or backfill cannot
+        # slip in between, so what is compared is what gets overwritten.
+        with transaction.atomic():
+            existing = {
+                row["asin"]: row
+                for row in Deal.objects.filter(asin__in=list(by_asin)).values(
+                    "asin",
+                    *DEAL_SHOWN_FIELDS,
+                    *OFFER_SHOWN_FIELDS,
+                    "enrich_priority",
+                    "enrich_requested_at",
+                )
+            }
+            changed_rows, quiet_rows, events, rises = self.diff(values, existing, now, tally)
+            changed_asins = [row["asin"] for row in changed_rows]
+            if rises:
+                Deal.objects.filter(asin__in=rises).update(**_CLEARED)
+            Deal.objects.upsert_by_asin(changed_rows, UPSERT_FIELDS)
+            Deal.objects.upsert_by_asin(quiet_rows, SWEEP_FIELDS)
+            DealEvent.objects.write(events)
+            # Same transaction: the dashboard never shows a new price with the old profit.
+            # (New rows have no product data yet, so nothing to compute for them.)
+            recompute_asins([a for a in changed_asins if a in existing], self.config)
+        # Committed: only now does the page count, and may its stamps move the watermark.
+        self.counts.update(tally)
+        stamps = [item.last_update for item in by_asin.values() if item.last_update]
+        if stamps:
+            self.newest_last_update = max([*stamps, self.newest_last_update or stamps[0]])
+            self.oldest_last_update = min([*stamps, self.oldest_last_update or stamps[0]])
+
+    def diff(
+        self,
+        values: dict[str, dict[str, Any]],
+        existing: dict[str, dict[str, Any]],
+        now: datetime,
+        counts: Counter[str],
+    ) -> tuple[list[dict], list[dict], list[dict], list[str]]:
+        """Split a page into new or changed rows (with their events) and unchanged rows,
+        counting them in `counts`.
+
+        Rows and events are plain dicts (field -> value) for the bulk writer; the last list
+        holds the ASINs whose price rose.
+        """
+        changed_rows: list[dict] = []
+        quiet_rows: list[dict] = []
+        events: list[dict] = []
+        rises: list[str] = []
+        seen = {"first_seen_utc": now, "last_seen_utc": now, "changed_at": now}
+        for asin, new in values.items():
+            old = existing.get(asin)
+            if old is None:
+                counts["inserted"] += 1
+                changed_rows.append(
+                    {
+                        "asin": asin,
+                        **new,
+                        **seen,
+                        "enrich_priority": EnrichPriority.NEW,
+                        "enrich_requested_at": now,
+                    }
+                )
+                events.append(
+                    DealEvent.row(
+                        asin,
+                        DealEvent.Kind.ENTERED,
+                        field="now_price",
+                        new=new["now_price"],
+                        at=now,
+                        run_id=self.sync.pk,
+                    )
+                )
+                continue
+            diffs = [f for f in DEAL_SHOWN_FIELDS if old[f] != new[f]]
+            row = {"asin": asin, **new, **seen}
+            if not diffs:
+                counts["unchanged"] += 1
+                quiet_rows.append(row)
+                continue
+            counts["updated"] += 1
+            priority, requested = old["enrich_priority"], old["enrich_requested_at"]
+            if "now_price" in diffs:
+                before, after = old["now_price"], new["now_price"]
+                dropped = after is not None and (before is None or after < before)
+                counts["price_drops"] += dropped and before is not None
+                if dropped and priority < EnrichPriority.PRICE_CHANGED:
+                    # Same seller or another: the offers look-up tells who sells at the new
+                    # price. Drops are what a reseller buys, so they are worth the tokens.
+                    priority, requested = EnrichPriority.PRICE_CHANGED, now
+                elif not dropped and old["now_total"] is not None and self.offer_went(new, old):
+                    # A rise the landed prices confirm means the cheapest copy went: its offer
+                    # no longer stands, and nobody buys into a rise, so no tokens go on it
+                    # until the row is stale.
+                    rises.append(asin)
+                    diffs += [f for f in OFFER_SHOWN_FIELDS if old[f] not in (None, "")]
+            elif (
+                "est_landed" in diffs
+                and old["now_total"] is not None
+                and self.offer_went(new, old, item_rose=False)
+            ):
+                # The item price held but the landed price of the offer's condition rose past
+                # it: that copy went (the cheapest item is another seller's, dearer delivered).
+                rises.append(asin)
+                diffs += [f for f in OFFER_SHOWN_FIELDS if old[f] not in (None, "")]
+            row["enrich_priority"], row["enrich_requested_at"] = priority, requested
+            changed_rows.append(row)
+            events.extend(
+                DealEvent.row(
+                    asin,
+                    DealEvent.Kind.CHANGED,
+                    field=f,
+                    old=old[f],
+                    new=new.get(f, _CLEARED.get(f)),
+                    at=now,
+                    run_id=self.sync.pk,
+                )
+                for f in diffs
+            )
+        return changed_rows, quiet_rows, events, rises
+
+    def offer_went(
+        self, new: dict[str, Any], old: dict[str, Any], *, item_rose: bool = True
+    ) -> bool:
+        """Whether the stored cheapest offer is gone, by the landed prices of the new deal.
+
+        `current[2]` is the item price without shipping (docs/keepa.md §3.3): its rise alone
+        does not say the cheapest copy went while the landed price of that copy's condition
+        still reaches it. Without landed prices in the deal, a rise of the item price is
+        taken as the copy gone, as before Keepa's landed prices were read.
+        """
+        current = (new.get("deal_snapshot") or {}).get("current")
+        there = landed.copy_still_there(
+            current, new["price_type"], old["now_total"], old["now_condition"]
+        )
+        return there is False or (there is None and item_rose)
+
+    def row_values(self, item: KeepaDeal) -> dict[str, Any]:
+        price_type, date_range = self.config.price_type, self.config.date_range
+        since = item.current_since[price_type] if len(item.current_since) > price_type else None
+        estimate = landed.estimate(item.current, price_type)
+        return {
+            "title": item.title or "",
+            "image_url": item.image_url or "",
+            "root_category": item.root_cat,
+            "categories": list(item.categories or ()),
+            "price_type": price_type,
+            "now_price": item.current_value(price_type),
+            "avg_price": item.avg_value(date_range, price_type),
+            "delta_percent": item.delta_percent_value(date_range, price_type),
+            "est_landed": estimate.cents,
+            "est_source": estimate.source,
+            "sales_rank": item.current_value(SALES_RANK),
+            "price_changed_at": since,
+            "keepa_last_update": item.last_update,
+            "deal_created_at": item.creation_date,
+            "deal_snapshot": item.raw,
+        }
