@@ -19,7 +19,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from deals.columns import BY_NAME, COMPUTED, SOURCE_FIELDS, Column, recompute
-from deals.config import DealsConfig, load_config
+from deals.config import DealSettings, load_config
 from deals.jobs import Job, Run, run_job
 from deals.keepa import BudgetExhausted
 from deals.models import BackfillCheckpoint, Deal, SyncRun
@@ -266,7 +266,7 @@ class Backfill:
     def write_chunk(
         self,
         rows: list[Deal],
-        config: DealsConfig,
+        config: DealSettings,
         checkpoint: BackfillCheckpoint | None,
         state: Progress,
     ) -> int:

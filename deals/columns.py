@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from deals import economics, landed
-from deals.config import DealsConfig
+from deals.config import DealSettings
 from deals.models import Deal
 
 # How a value is shown: "money" (smallest currency unit), "percent", "int", "text",
@@ -221,7 +221,7 @@ SOURCE_FIELDS = (
 )
 
 
-def recompute(deals: Sequence[Deal], columns: Sequence[Column], config: DealsConfig) -> list[Deal]:
+def recompute(deals: Sequence[Deal], columns: Sequence[Column], config: DealSettings) -> list[Deal]:
     """Set each column on each deal; return the deals whose values changed."""
     changed = []
     for deal in deals:
@@ -236,7 +236,7 @@ def recompute(deals: Sequence[Deal], columns: Sequence[Column], config: DealsCon
     return changed
 
 
-def recompute_asins(asins: Sequence[str], config: DealsConfig) -> int:
+def recompute_asins(asins: Sequence[str], config: DealSettings) -> int:
     """Recompute every computed column for these rows; call inside the writer's transaction."""
     columns = list(COMPUTED)
     rows = list(

@@ -36,7 +36,7 @@ class SellerCosts:
 
 
 @dataclass(frozen=True)
-class DealsConfig:
+class DealSettings:
     deal_query: dict[str, Any]
     update_every_minutes: int = 5
     full_sweep_every_minutes: int = 360
@@ -75,7 +75,7 @@ _INT_FIELDS = {
 }
 
 
-def load_config(path: Path | str | None = None) -> DealsConfig:
+def load_config(path: Path | str | None = None) -> DealSettings:
     """Read and validate settings.json; raise ConfigError naming the field on any problem."""
     path = Path(path) if path is not None else Path(django_settings.DEALS_SETTINGS_FILE)
     return parse_config(_decode(_read(path), path), path=path)
@@ -216,7 +216,7 @@ def _replace_file(path: Path, text: str) -> None:
         raise
 
 
-def parse_config(data: Any, *, path: Path = Path("settings.json")) -> DealsConfig:
+def parse_config(data: Any, *, path: Path = Path("settings.json")) -> DealSettings:
     name = path.name
     if not isinstance(data, dict):
         raise ConfigError(f"{name}: the top level must be a JSON object")
@@ -242,7 +242,7 @@ def parse_config(data: Any, *, path: Path = Path("settings.json")) -> DealsConfi
                 f"{name}: field {key!r} must be between {low} and {high}, got {value}"
             )
         values[key] = value
-    config = DealsConfig(**values, path=path)
+    config = DealSettings(**values, path=path)
     if config.full_sweep_every_minutes < config.update_every_minutes:
         raise ConfigError(
             f"{name}: field 'full_sweep_every_minutes' ({config.full_sweep_every_minutes}) "

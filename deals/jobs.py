@@ -37,7 +37,7 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from deals.config import ConfigError, DealsConfig, load_config
+from deals.config import ConfigError, DealSettings, load_config
 from deals.keepa import Budget, BudgetExhausted, make_client, redact_error
 from deals.models import JobLock, SyncRun
 from keepa_client.client import KeepaClient
@@ -80,7 +80,7 @@ class Run:
         self,
         job: Job,
         sync: SyncRun,
-        config: DealsConfig,
+        config: DealSettings,
         *,
         owner: str = "",
         client: KeepaClient | None = None,
@@ -99,7 +99,7 @@ class Run:
         self.started = time.monotonic()
 
     @classmethod
-    def detached(cls, kind: str, config: DealsConfig, client: KeepaClient | None = None) -> Run:
+    def detached(cls, kind: str, config: DealSettings, client: KeepaClient | None = None) -> Run:
         """A context for writing the way a job does outside a job run (benchmarks, tests):
         a saved SyncRun for the events to name, no lock and no time limit."""
         sync = SyncRun.objects.create(kind=kind, trigger="detached")

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from deals.config import DealsConfig, load_config
+from deals.config import DealSettings, load_config
 from deals.jobs import Job, Run, run_job
 from deals.models import Deal, DealEvent, SyncRun
 
@@ -32,7 +32,7 @@ class PrunePlan:
     examples: list[str] = field(default_factory=list)
 
 
-def plan(now: datetime | None = None, config: DealsConfig | None = None) -> PrunePlan:
+def plan(now: datetime | None = None, config: DealSettings | None = None) -> PrunePlan:
     """Work out what a prune would delete now, and why (or why not)."""
     now = now or timezone.now()
     config = config or load_config()
@@ -137,7 +137,7 @@ def _delete_stale(decision: PrunePlan, run: Run) -> None:
             run.counts["pruned"] += len(batch)
 
 
-def _expire_events(now: datetime, config: DealsConfig) -> int:
+def _expire_events(now: datetime, config: DealSettings) -> int:
     cutoff = now - timedelta(days=config.event_retention_days)
     expired = 0
     while True:

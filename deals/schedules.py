@@ -8,7 +8,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 
 from deals import tasks
-from deals.config import DealsConfig
+from deals.config import DealSettings
 
 UPDATE = "update_recent_deals"
 PRUNE = "prune_stale_deals"
@@ -16,7 +16,7 @@ HEARTBEAT = "worker_heartbeat"
 HEARTBEAT_EVERY_MINUTES = 1
 
 
-def ensure_schedules(config: DealsConfig, using: str = "default") -> list[str]:
+def ensure_schedules(config: DealSettings, using: str = "default") -> list[str]:
     """Make the schedules match `config`; return a line per schedule saying what happened."""
     wanted = {
         UPDATE: (tasks.UPDATE_TASK, config.update_every_minutes),
