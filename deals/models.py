@@ -170,6 +170,13 @@ class Deal(models.Model):
         return self.enrich_priority >= EnrichPriority.PRICE_CHANGED
 
     @property
+    def offers_retry_at(self) -> datetime | None:
+        """When a look-up whose offers Keepa could not collect is asked again (deals/enrich.py
+        puts the request in the near future); None when no such retry is pending."""
+        at = self.enrich_requested_at
+        return at if at is not None and at > timezone.now() else None
+
+    @property
     def buy_price_checked(self) -> bool:
         """An offers look-up found the cheapest copy, and no price change since waits for one:
         until then the buy price (and the profit) is the landed estimate."""

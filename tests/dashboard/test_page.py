@@ -254,6 +254,20 @@ def test_a_row_whose_new_price_waits_for_its_seller_says_updating(client):
     assert "updating…" in client.get("/").content.decode()
 
 
+def test_a_row_whose_offers_keepa_could_not_list_says_when_it_retries(client):
+    # What deals/enrich.py leaves after `offersSuccessful: false`: a request in the near future.
+    retry = timezone.now() + timedelta(minutes=5)
+    make_deal("B000000001", enrich_priority=3, enrich_requested_at=retry)
+    html = client.get("/").content.decode()
+    assert f"offers not listed by Keepa · retry {retry:%H:%M} UTC" in html
+    assert "looking up offers…" not in html and "updating…" not in html
+    detail = client.get("/deal/B000000001").content.decode()
+    assert f"retry {retry:%H:%M} UTC" in detail
+    # Once the retry is due the row is simply waiting for its look-up again.
+    Deal.objects.filter(asin="B000000001").update(enrich_requested_at=timezone.now())
+    assert "looking up offers…" in client.get("/").content.decode()
+
+
 def test_a_row_with_price_history_has_a_sparkline_drawn_from_its_events(client):
     make_deal("B000000001", now_price=900)
     make_deal("B000000002")
