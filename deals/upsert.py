@@ -56,8 +56,8 @@ class PageWriter:
         self.sync = run.sync
         self.config = run.config
         self.counts = run.counts
-        # Newest and oldest Keepa lastUpdate of the pages written.
-        self.newest_last_update: datetime | None = None
+        # Oldest Keepa lastUpdate of the pages written (the prune guard's reach past Keepa's
+        # cap); the newest stamps per field are the sweep's (deals/ingest.py `Sweep.newest`).
         self.oldest_last_update: datetime | None = None
 
     def write_page(self, deals: Iterable[KeepaDeal]) -> None:
@@ -92,11 +92,10 @@ class PageWriter:
             # Same transaction: the dashboard never shows a new price with the old profit.
             # (New rows have no product data yet, so nothing to compute for them.)
             recompute_asins([a for a in changed_asins if a in existing], self.config)
-        # Committed: only now does the page count, and may its stamps move the watermark.
+        # Committed: only now does the page count, and may its stamps move the prune guard.
         self.counts.update(tally)
         stamps = [item.last_update for item in by_asin.values() if item.last_update]
         if stamps:
-            self.newest_last_update = max([*stamps, self.newest_last_update or stamps[0]])
             self.oldest_last_update = min([*stamps, self.oldest_last_update or stamps[0]])
 
     def diff(
