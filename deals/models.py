@@ -37,6 +37,20 @@ OFFER_SHOWN_FIELDS = (
 )
 
 
+class DealStatus(models.TextChoices):
+    """What the app knows of a deal's place in Keepa's results (DESIGN rule 9: the screen
+    tells the truth or says it does not know)."""
+
+    # In Keepa's latest results at the values shown.
+    LISTED = "listed", "listed"
+    # Something suggests it changed or left (missing from a complete sweep, offers look-up
+    # overdue), not checked yet: shown, marked, never ranked as if certain.
+    UNVERIFIED = "unverified", "unverified"
+    # Checked: no longer matches the query, or sold out. Hidden by default, kept with its
+    # history until the pruner removes it.
+    LEFT = "left", "left"
+
+
 class EnrichPriority(models.IntegerChoices):
     NONE = 0, "none"
     STALE = 1, "stale"
@@ -124,6 +138,16 @@ class Deal(models.Model):
         choices=EnrichPriority.choices, default=EnrichPriority.NONE
     )
     enrich_requested_at = models.DateTimeField(null=True, blank=True)
+
+    status = models.CharField(max_length=12, choices=DealStatus.choices, default=DealStatus.LISTED)
+    # Why the deal is unverified or left ("missing from the complete sweep", "sold out",
+    # "price $31.50 above the query's range"); the API's left_reason for left rows.
+    status_reason = models.CharField(max_length=300, blank=True, default="")
+    # When the status last changed.
+    status_at = models.DateTimeField(null=True, blank=True)
+    # When the deal was last confirmed in Keepa's results: seen on a /deal page, or checked
+    # against the query by a product look-up.
+    verified_at = models.DateTimeField(null=True, blank=True)
 
     # Compact copies of the Keepa data the columns are computed from, so a new column can
     # be filled later without spending tokens.
