@@ -75,16 +75,32 @@ COLUMNS: list[Column] = [
     Column("root_category", "Category", "category", "Keepa root category", filter="exact"),
     Column(
         "price_changed_at",
-        "Changed",
+        "Keepa price change",
         "datetime",
-        "when the price last changed",
+        "when Keepa last saw this product's price change (Keepa's clock, not this app's)",
+        default_descending=True,
+    ),
+    Column(
+        "verified_at",
+        "Last checked",
+        "datetime",
+        "when the deal was last confirmed as matching your query: listed in Keepa's deal"
+        " results, or checked by a product look-up",
         default_descending=True,
     ),
     Column(
         "last_seen_utc",
-        "Seen",
+        "Last listed",
         "datetime",
-        "when a sweep last saw the deal",
+        "when a sweep last read the deal in Keepa's deal results; Keepa lists a deal again only"
+        " when it changes, so an unchanged deal can show hours here while it is still a deal",
+        default_descending=True,
+    ),
+    Column(
+        "first_seen_utc",
+        "First seen",
+        "datetime",
+        "when this app first stored the deal",
         default_descending=True,
     ),
 ]
@@ -183,6 +199,20 @@ COLUMNS += [
         reads=("seller_costs",),
     ),
 ]
+
+# The dashboard's table shows these first, in this order, until the reader picks other
+# columns (the Columns menu, remembered per browser): what decides a buy. Every other table
+# column is hidden by default and can be switched on; a column added later starts hidden.
+SHOWN_BY_DEFAULT = (
+    "title",
+    "now_price",
+    "profit",
+    "roi_percent",
+    "max_buy_total",
+    "delta_percent",
+    "sales_rank",
+    "price_changed_at",
+)
 
 BY_NAME = {c.name: c for c in COLUMNS}
 SORTABLE = {c.name for c in COLUMNS if c.sortable}

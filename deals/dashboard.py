@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from django.conf import settings
 from django.core.cache import cache
@@ -21,7 +21,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from deals import charts, health
+from deals import charts, health, targets, tasks
+from deals.columns import COLUMNS, SHOWN_BY_DEFAULT, Column
 from deals.forms import DealFilterForm
 from deals.models import Deal, DealEvent, SyncRun
 from keepa_client.redact import redact
@@ -30,6 +31,33 @@ PAGE_SIZE = 50
 SPARKLINE_DAYS = 30
 # The longest ASIN list a live poll accepts (a page, with room for a changed page size).
 MAX_SHOWN = 200
+# Keepa caches a /deal query's results for 120 s (docs/keepa.md §4.1), and the update run
+# skips its sweep within that time of the last one (deals/ingest.py DEAL_CACHE): a Refresh
+# sooner can check sellers but cannot bring new prices.
+DEAL_CACHE = timedelta(seconds=120)
+# The cookie site.js writes when the reader picks the table's columns: names, comma-separated.
+COLUMNS_COOKIE = "deal_columns"
+# Always shown: a row without them cannot be told apart or bought from.
+ALWAYS_SHOWN = frozenset({"title", "now_price"})
+
+
+# -- the table's columns ------------------------------------------------------------------
+
+
+def table_columns() -> list[Column]:
+    """The table's columns: the buy decision first (SHOWN_BY_DEFAULT's order), then the rest."""
+    table = [c for c in COLUMNS if c.in_table]
+    first = [c for name in SHOWN_BY_DEFAULT for c in table if c.name == name]
+    return first + [c for c in table if c not in first]
+
+
+def shown_columns(cookie: str | None) -> frozenset[str]:
+    """The columns the reader chose to see (the cookie), else the default ones."""
+    known = {c.name for c in COLUMNS if c.in_table}
+    if cookie is None:
+        return frozenset(SHOWN_BY_DEFAULT) & known
+    # site.js writes the names percent-encoded (a comma is not allowed in a cookie value).
+    return frozenset(n for n in unquote(cookie).split(",") if n in known) | ALWAYS_SHOWN
 
 
 # -- the query ----------------------------------------------------------------------------
@@ -177,16 +205,28 @@ class Row:
     sparkline: str = ""
     is_new: bool = False  # entered the database since the reader opened the page
     flash: bool = False  # changed (or moved onto the page) since the reader's last poll
+    verdict: targets.Verdict = field(default_factory=targets.Verdict)
 
 
 def rows_for(
-    deals: Sequence[Deal], *, new: Set[str] = frozenset(), flash: Set[str] = frozenset()
+    deals: Sequence[Deal],
+    *,
+    new: Set[str] = frozenset(),
+    flash: Set[str] = frozenset(),
+    target: float | None = None,
 ) -> list[Row]:
-    """The page's rows with their sparklines, drawn from one query for all of them."""
+    """The page's rows with their sparklines (one query for all) and their target cues."""
     now = timezone.now()
     lines = sparklines(deals, now)
     return [
-        Row(d, lines.get(d.asin, ""), is_new=d.asin in new, flash=d.asin in flash) for d in deals
+        Row(
+            d,
+            lines.get(d.asin, ""),
+            is_new=d.asin in new,
+            flash=d.asin in flash,
+            verdict=targets.verdict(d, target),
+        )
+        for d in deals
     ]
 
 
@@ -220,9 +260,21 @@ class LiveDiff:
 
 
 def live_diff(
-    query: DashboardQuery, *, opened: int, cursor: int, latest: int, shown: Sequence[str]
+    query: DashboardQuery,
+    *,
+    opened: int,
+    cursor: int,
+    latest: int,
+    shown: Sequence[str],
+    target: float | None = None,
+    first_fill: bool = False,
 ) -> LiveDiff:
-    """Recompute the reader's page and compare it with what they see (`shown`)."""
+    """Recompute the reader's page and compare it with what they see (`shown`).
+
+    During the first fill (`first_fill`: the table is filling for the first time) rows are
+    neither marked new nor highlighted: every row is new then, and fifty yellow rows say
+    nothing a reader can act on.
+    """
     page = query.page()
     deals = list(page.object_list)
     asins = [d.asin for d in deals]
@@ -235,14 +287,19 @@ def live_diff(
             new.add(asin)
         if pk > cursor:
             touched.add(asin)
+    if first_fill:
+        new, marked = set(), set()
+    else:
+        marked = touched
     if asins == list(shown):
         changed = [d for d in deals if d.asin in touched]
-        rows = rows_for(changed, new=new, flash=touched)
+        rows = rows_for(changed, new=new, flash=marked, target=target)
         return LiveDiff(rows, whole_page=False, page=page, asins=asins)
     # Entries, exits or a new order: the page is redrawn; rows that changed or moved onto
     # it are highlighted, and deals that entered since the page was opened stay marked new.
-    flash = touched | (set(asins) - set(shown))
-    return LiveDiff(rows_for(deals, new=new, flash=flash), whole_page=True, page=page, asins=asins)
+    flash = set() if first_fill else touched | (set(asins) - set(shown))
+    rows = rows_for(deals, new=new, flash=flash, target=target)
+    return LiveDiff(rows, whole_page=True, page=page, asins=asins)
 
 
 def live_url(opened: int, cursor: int, asins: Sequence[str], query: DashboardQuery) -> str:
@@ -272,6 +329,8 @@ class Status:
     # No successful sync for longer than a few update intervals (None: all is well).
     stale_for: timedelta | None = None
     worker: health.WorkerHealth | None = None
+    # The update run in progress, if any (its counts and tokens are written when it ends).
+    running: SyncRun | None = None
 
     @property
     def stale_text(self) -> str:
@@ -302,6 +361,17 @@ def status() -> Status:
         .first()
     )
     worker = health.worker_health(now)
+    # A run's row says "running" until the next run tidies up after a crash: the lock says
+    # whether one really is.
+    running = (
+        SyncRun.objects.updates()
+        .filter(status=SyncRun.Status.RUNNING)
+        .order_by("-started_at")
+        .only("started_at", "trigger", "full_sweep")
+        .first()
+        if tasks.update_running()
+        else None
+    )
     return Status(
         last_ok=sync.last_ok,
         next_run=sync.next_run,
@@ -313,4 +383,19 @@ def status() -> Status:
         last_error=redact(latest, settings.KEEPA_API_KEY) if latest else "",
         stale_for=sync.stale_for,
         worker=worker,
+        running=running,
     )
+
+
+def next_useful_refresh(now: datetime | None = None) -> datetime | None:
+    """When a Refresh can next bring new prices: the last sweep that read Keepa's deal pages
+    plus Keepa's cache time; None when that time has passed."""
+    now = now or timezone.now()
+    last_sweep = (
+        SyncRun.objects.updates()
+        .filter(pages__gt=0, started_at__gt=now - DEAL_CACHE)
+        .order_by("-started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    return last_sweep + DEAL_CACHE if last_sweep is not None else None

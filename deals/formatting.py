@@ -49,17 +49,27 @@ def relative(when: datetime | None, now: datetime | None = None, *, future: bool
     ahead = seconds < 0
     seconds = abs(seconds)
     if seconds < 60:
-        return "due now" if ahead and future else "just now"
+        return "in under a minute" if ahead and future else "just now"
     if ahead and not future:
         # Keepa's clock (whole minutes) may run a little ahead of ours: a past event.
         return "just now"
-    if seconds < 3600:
-        text = f"{int(seconds // 60)} min"
-    elif seconds < 48 * 3600:
-        text = f"{int(seconds // 3600)} h"
-    else:
-        text = f"{int(seconds // 86400)} d"
+    text = duration(seconds)
     return f"in {text}" if ahead else f"{text} ago"
+
+
+def duration(seconds: float) -> str:
+    """A length of time in the largest whole unit that fits: "40 s", "12 min", "3 h", "4 d"."""
+    if seconds < 60:
+        return f"{int(seconds)} s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)} min"
+    if seconds < 48 * 3600:
+        return f"{int(seconds // 3600)} h"
+    return f"{int(seconds // 86400)} d"
+
+
+def utc_title(when: datetime) -> str:
+    return f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def when_html(when: datetime | None, now: datetime | None = None) -> SafeString:
@@ -67,30 +77,29 @@ def when_html(when: datetime | None, now: datetime | None = None) -> SafeString:
     if when is None:
         return format_html('<span class="muted">{}</span>', EMPTY)
     return format_html(
-        '<time class="rel" datetime="{}" title="{} UTC">{}</time>',
+        '<time class="rel" datetime="{}" title="{}">{}</time>',
         when.isoformat(),
-        f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
+        utc_title(when),
         relative(when, now),
     )
 
 
 def due_html(when: datetime | None, now: datetime | None = None) -> SafeString:
-    """When a scheduled run is due; an old due time means no worker is picking it up."""
+    """When a scheduled run is due. The scheduler looks at its schedules every 30 s and the
+    worker may finish another task first, so a run "due" a minute ago is starting, not late;
+    an older due time means no worker is picking it up."""
     if when is None:
         return mark_safe('<span class="muted">not scheduled</span>')
     now = now or timezone.now()
     late = (now - when).total_seconds()
     if late > 120:
         text = f"overdue by {relative(when, now).removesuffix(' ago')} (is qcluster running?)"
-    elif late > -60:
-        text = "due now"
+    elif late >= 0:
+        text = "starting (the worker picks it up within a minute)"
     else:
         text = relative(when, now, future=True)
     return format_html(
-        '<time datetime="{}" title="{} UTC">{}</time>',
-        when.isoformat(),
-        f"{when.astimezone(UTC):%Y-%m-%d %H:%M:%S}",
-        text,
+        '<time datetime="{}" title="{}">{}</time>', when.isoformat(), utc_title(when), text
     )
 
 
@@ -203,3 +212,157 @@ def column_cell(deal: Deal, column: Column) -> str | SafeString:
             '{} <abbr class="est" title="{}">est.</abbr>', shown, estimate_note(deal)
         )
     return shown
+
+
+# The note an update run leaves when it did not read Keepa's deal pages (deals/ingest.py).
+SWEEP_SKIPPED = "sweep skipped: Keepa caches /deal results"
+
+
+def _count(number: int, one: str, many: str) -> str:
+    return f"{number:,} {one if number == 1 else many}"
+
+
+def refresh_sentence(run: Any, next_useful: datetime | None, now: datetime | None = None) -> str:
+    """What a Refresh's update run did, in a sentence a reseller reads without the docs;
+    when Keepa's cache kept it from fetching prices, when a Refresh will next bring some."""
+    now = now or timezone.now()
+    if run.status == "skipped":
+        return run.note or "Nothing was done: another sync was running."
+    if run.status == "failed":
+        return f"The sync failed, so nothing changed: {run.error or 'no message'}."
+    notes = [n for n in run.note.split("; ") if n and not n.startswith(SWEEP_SKIPPED)]
+    swept = SWEEP_SKIPPED not in run.note
+    if not swept:
+        text = (
+            "No new prices: Keepa refreshes its deal list only every 2 minutes and the last "
+            "sync has already read it"
+        )
+    elif run.updated or run.inserted:
+        drops = (
+            f" ({_count(run.price_drops, 'price drop', 'price drops')})" if run.price_drops else ""
+        )
+        text = (
+            f"Read Keepa's deal list: {_count(run.inserted, 'new deal', 'new deals')}, "
+            f"{_count(run.updated, 'deal', 'deals')} changed{drops}"
+        )
+    else:
+        text = "Read Keepa's deal list: nothing changed since the last sync"
+    checked = _count(run.enriched, "seller", "sellers") + " checked" if run.enriched else ""
+    tokens = _count(run.tokens_spent, "token", "tokens") + " used"
+    text += "; " + ", ".join(p for p in (checked, tokens) if p) + "."
+    if not swept and next_useful is not None and next_useful > now:
+        wait = duration((next_useful - now).total_seconds() + 1)
+        at = f"{next_useful.astimezone(UTC):%H:%M:%S} UTC"
+        text += f" Refresh again in {wait} (after {at}) for new prices."
+    if notes:
+        text += " Note: " + "; ".join(notes) + "."
+    if run.error:
+        text += f" It ended with an error: {run.error}"
+    return text
+
+
+def offer_html(deal: Deal) -> SafeString:
+    """The cheapest live offer with its parts marked, so the seller can wrap whole on its
+    own line instead of being cut off: "$21.49 · BookBarn · Very Good · FBA"."""
+    seller = deal.now_seller_name or deal.now_seller_id or "unknown seller"
+    parts = [
+        format_html('<span class="offer-total">{}</span>', money(deal.now_total)),
+        format_html('<span class="seller">{}</span>', seller),
+    ]
+    if deal.now_condition is not None:
+        parts.append(
+            format_html('<span class="cond">{}</span>', condition_name(deal.now_condition))
+        )
+    if deal.now_is_fba:
+        parts.append(mark_safe('<span class="fba">FBA</span>'))
+    return mark_safe(" · ".join(parts))
+
+
+# The cues a row carries: a symbol and a word beside the colour, so they read without colour.
+CUE_LOSS = ("\u2715", "loss")
+CUE_BELOW = ("\u25bc", "below target")
+CUE_OVER = ("\u25b2", "over Max buy")
+
+
+def _cue(cue: tuple[str, str], kind: str, title: str) -> SafeString:
+    symbol, word = cue
+    return format_html(
+        '<span class="cue cue-{}" title="{}"><span aria-hidden="true">{}</span> {}</span>',
+        kind,
+        title,
+        symbol,
+        word,
+    )
+
+
+def target_cue(column: Column, verdict: Any, target: float | None) -> SafeString:
+    """The cue under a Profit, ROI or Max buy value that misses the reader's target."""
+    goal = f"your target markup of {target:g} %" if target is not None else "your target"
+    if column.name in ("profit", "roi_percent") and verdict.loss:
+        return _cue(
+            CUE_LOSS, "loss", "a loss at this buy price, after Amazon's fees and your costs"
+        )
+    if column.name == "roi_percent" and verdict.below_target:
+        return _cue(CUE_BELOW, "below", f"below {goal}")
+    if column.name == "profit" and verdict.below_target:
+        return _cue(CUE_BELOW, "below", f"profit too small for {goal}")
+    if column.name == "max_buy_total" and verdict.over_max_buy:
+        title = f"the cheapest copy costs {money(verdict.over_by)} more than this"
+        return _cue(CUE_OVER, "over", title)
+    return mark_safe("")
+
+
+def over_max_buy_cue(verdict: Any) -> SafeString:
+    """The cue beside a buy price above Max buy."""
+    if not verdict.over_max_buy:
+        return mark_safe("")
+    title = f"costs {money(verdict.over_by)} more than Max buy: below your target markup"
+    return format_html(
+        '<span class="cue cue-over" title="{}"><span aria-hidden="true">{}</span> '
+        "{} over Max buy</span>",
+        title,
+        CUE_OVER[0],
+        money(verdict.over_by),
+    )
+
+
+# The deal's status (Deal.status) and whether its seller was checked, as chips: symbol,
+# word, the class that colours it, and what it means (its tooltip; the legend says the same).
+STATUS_CHIPS = {
+    "listed": ("\u2713", "listed", "ok", "in Keepa's latest deal results at these values"),
+    "unverified": (
+        "?",
+        "unverified",
+        "warn",
+        "something suggests it changed or left; not checked yet",
+    ),
+    "left": ("\u2715", "left", "bad", "no longer one of your deals"),
+}
+NOT_CHECKED_CHIP = (
+    "\u2248",
+    "seller not checked",
+    "est",
+    "buy price and profit are estimates until the cheapest offer is looked up",
+)
+
+
+def status_chips(deal: Deal) -> SafeString:
+    chips = [STATUS_CHIPS.get(deal.status, STATUS_CHIPS["listed"])]
+    if not deal.buy_price_checked:
+        chips.append(NOT_CHECKED_CHIP)
+    html = []
+    for symbol, word, kind, meaning in chips:
+        title = meaning
+        if word in ("unverified", "left") and deal.status_reason:
+            title = f"{meaning}: {deal.status_reason}"
+        html.append(
+            format_html(
+                '<span class="chip chip-{}" title="{}">'
+                '<span aria-hidden="true">{}</span> {}</span>',
+                kind,
+                title,
+                symbol,
+                word,
+            )
+        )
+    return mark_safe(" ".join(html))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
 
@@ -29,21 +30,21 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 from django_q.tasks import fetch
 
-from deals import dashboard, formatting, health, tasks
-from deals.columns import COLUMNS
+from deals import dashboard, formatting, health, targets, tasks
+from deals.columns import COLUMNS, SHOWN_BY_DEFAULT
 from deals.config import ConfigError, load_config
 from deals.costs import can_change_costs, save_seller_costs
 from deals.dashboard import DashboardQuery
 from deals.deal_page import deal_page
 from deals.forms import SellerCostsForm
-from deals.models import Deal, DealEvent
+from deals.models import Deal, DealEvent, SyncRun
 from keepa_client.redact import redact
 
 # A Refresh whose task has neither finished nor started after this long stops being
 # watched (no worker running?); its data, if it ever runs, arrives through the live poll.
 REFRESH_WATCH_SECONDS = tasks.REFRESH_CLAIM_TTL.total_seconds()
 
-TABLE_COLUMNS = [c for c in COLUMNS if c.in_table]
+TABLE_COLUMNS = dashboard.table_columns()
 
 
 def fragment_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -82,11 +83,16 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     cursor = dashboard.current_cursor()
     query = DashboardQuery.from_request(request.GET, dashboard.present_categories())
     page = query.page()
-    rows = dashboard.rows_for(list(page.object_list))
+    target = targets.target_markup()
+    rows = dashboard.rows_for(list(page.object_list), target=target)
     context = {
         "query": query,
         "form": query.form,
         "columns": TABLE_COLUMNS,
+        "shown": dashboard.shown_columns(request.COOKIES.get(dashboard.COLUMNS_COOKIE)),
+        "target": target,
+        "default_columns": ",".join(SHOWN_BY_DEFAULT),
+        "always_shown": dashboard.ALWAYS_SHOWN,
         "page": page,
         "rows": rows,
         "total": query.total(page),
@@ -111,16 +117,34 @@ def live(request: HttpRequest) -> HttpResponse:
     query = DashboardQuery.from_request(request.GET)
     opened = min(_int_param(request, "opened", cursor), cursor)
     shown = dashboard.parse_shown(request.GET.get("shown", ""))
-    diff = dashboard.live_diff(query, opened=opened, cursor=cursor, latest=latest, shown=shown)
+    target = targets.target_markup()
+    # The table filling for the first time (it was empty, or no sync has finished yet):
+    # rows come in calmly, and what is on the page once it is over counts as seen.
+    first_fill = not shown or SyncRun.objects.last_ok() is None
+    if first_fill:
+        opened = latest
+    diff = dashboard.live_diff(
+        query,
+        opened=opened,
+        cursor=cursor,
+        latest=latest,
+        shown=shown,
+        target=target,
+        first_fill=first_fill,
+    )
     context = {
         "query": query,
         "columns": TABLE_COLUMNS,
+        "shown": dashboard.shown_columns(request.COOKIES.get(dashboard.COLUMNS_COOKIE)),
+        "target": target,
         "page": diff.page,
         "rows": diff.rows,
         "whole_page": diff.whole_page,
         "total": query.total(diff.page),
         "live_url": dashboard.live_url(opened, latest, diff.asins, query),
         "filtered": query.filtered,
+        # Rows changed: the status line follows at once (a first sync, the tokens left).
+        "status": dashboard.status(),
     }
     return render(request, "deals/_live.html", context)
 
@@ -151,6 +175,8 @@ def status_line(request: HttpRequest) -> HttpResponse:
 @fragment_login_required
 def refresh(request: HttpRequest) -> HttpResponse:
     """Enqueue one update run now, unless one is already running or queued."""
+    # Before queueing: in tests (and with a sync broker) the run happens inside the call.
+    since = int(time.time())
     task_id, message = tasks.request_refresh()
     if task_id is None:
         worker = health.worker_health()
@@ -161,7 +187,7 @@ def refresh(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "deals/_refresh.html",
-        {"task_id": task_id, "since": int(time.time()), "state": message},
+        {"task_id": task_id, "since": since, "state": message, "hint": _refresh_hint()},
     )
 
 
@@ -182,16 +208,44 @@ def refresh_status(request: HttpRequest, task_id: str) -> HttpResponse:
             if tasks.update_running()
             else "Queued, waiting for the background worker…"
         )
-        context = {"task_id": task_id, "since": since, "state": state}
+        context = {"task_id": task_id, "since": since, "state": state, "hint": _refresh_hint()}
         return render(request, "deals/_refresh.html", context)
-    outcome = str(task.result) if task.success else f"failed: {task.result}"
-    outcome = redact(outcome, settings.KEEPA_API_KEY)
+    run = _refresh_run(_int_param(request, "since"))
+    if task.success and run is not None:
+        outcome = formatting.refresh_sentence(run, dashboard.next_useful_refresh())
+        outcome_class = run.status
+    else:
+        outcome = str(task.result) if task.success else f"The sync failed: {task.result}"
+        outcome_class = "ok" if task.success else "failed"
     context = {
-        "outcome": outcome,
-        "outcome_class": outcome.partition(":")[0],
+        "outcome": redact(outcome, settings.KEEPA_API_KEY),
+        "outcome_class": outcome_class,
         "status": dashboard.status(),
     }
     return render(request, "deals/_refresh.html", context, status=HTMX_STOP_POLLING)
+
+
+def _refresh_run(since: int) -> SyncRun | None:
+    """The update run a Refresh clicked at `since` (epoch seconds) started, if it recorded one."""
+    started = datetime.fromtimestamp(since, UTC) if since else timezone.now() - timedelta(hours=1)
+    return (
+        SyncRun.objects.updates()
+        .filter(trigger="manual", started_at__gte=started)
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def _refresh_hint() -> str:
+    """While a Refresh runs: what it can do now that Keepa's cache holds the deal list."""
+    useful = dashboard.next_useful_refresh()
+    if useful is None:
+        return ""
+    wait = formatting.duration((useful - timezone.now()).total_seconds() + 1)
+    return (
+        f"Keepa's deal list was read less than 2 minutes ago, so this sync can check sellers "
+        f"but not fetch new prices; that is possible again in {wait}."
+    )
 
 
 # -- health ------------------------------------------------------------------------------

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.safestring import SafeString, mark_safe
 
 from deals import formatting
 from deals.columns import Column
@@ -53,11 +54,18 @@ def estimate_note(deal: Any) -> str:
 
 
 @register.simple_tag
-def sort_header(query: DashboardQuery, column: Column) -> SafeString:
-    """A column heading that sorts by it; a second click reverses the direction."""
+def sort_header(query: DashboardQuery, column: Column, shown: Collection[str] = ()) -> SafeString:
+    """A column heading that sorts by it; a second click reverses the direction. Hidden
+    (the Columns menu can show it) when the reader has not chosen to see it."""
+    hidden = mark_safe("" if column.name in shown else " hidden")
     if not column.sortable:
         return format_html(
-            '<th class="{}" title="{}">{}</th>', column.kind, column.help, column.label
+            '<th class="{}" data-col="{}" title="{}"{}>{}</th>',
+            column.kind,
+            column.name,
+            column.help,
+            hidden,
+            column.label,
         )
     current = query.sort
     if current.removeprefix("-") == column.name:
@@ -68,9 +76,11 @@ def sort_header(query: DashboardQuery, column: Column) -> SafeString:
         descending, arrow, aria = column.default_descending, "", "none"
     sort = f"-{column.name}" if descending else column.name
     return format_html(
-        '<th class="{}" aria-sort="{}"><a href="?{}" title="{}">{}{}</a></th>',
+        '<th class="{}" data-col="{}" aria-sort="{}"{}><a href="?{}" title="{}">{}{}</a></th>',
         column.kind,
+        column.name,
         aria,
+        hidden,
         query.url_params(sort=sort, page=None),
         column.help,
         column.label,
@@ -97,3 +107,23 @@ def field_label(form: Any, name: str) -> str:
 @register.filter
 def offer_summary(deal: Any) -> str:
     return formatting.offer_summary(deal)
+
+
+@register.filter
+def offer_html(deal: Any) -> SafeString:
+    return formatting.offer_html(deal)
+
+
+@register.filter
+def status_chips(deal: Any) -> SafeString:
+    return formatting.status_chips(deal)
+
+
+@register.simple_tag
+def target_cue(column: Column, verdict: Any, target: float | None) -> SafeString:
+    return formatting.target_cue(column, verdict, target)
+
+
+@register.filter
+def over_max_buy_cue(verdict: Any) -> SafeString:
+    return formatting.over_max_buy_cue(verdict)

@@ -45,4 +45,34 @@
       t.textContent = relative(t.getAttribute("datetime"));
     });
   }, 30000);
+
+  // The Columns menu: ticking a column shows or hides it at once and remembers the choice in
+  // a cookie, which the server reads to draw the page and every live update the same way.
+  var COOKIE = "deal_columns", YEAR_S = 365 * 24 * 3600;
+  var choice = document.getElementById("column-choice");
+  function chosen() {
+    var names = [];
+    choice.querySelectorAll("input[name=col]").forEach(function (box) {
+      if (box.checked) names.push(box.value);
+    });
+    return names;
+  }
+  function apply(names) {
+    choice.querySelectorAll("input[name=col]").forEach(function (box) {
+      var show = names.indexOf(box.value) !== -1;
+      box.checked = show;
+      document.querySelectorAll('[data-col="' + box.value + '"]').forEach(function (cell) {
+        cell.hidden = !show;
+      });
+    });
+    document.cookie = COOKIE + "=" + encodeURIComponent(names.join(",")) +
+      "; Max-Age=" + YEAR_S + "; Path=/; SameSite=Lax";
+  }
+  if (choice) {
+    choice.addEventListener("change", function () { apply(chosen()); });
+    var defaults = document.getElementById("column-defaults");
+    defaults.addEventListener("click", function () {
+      apply(defaults.getAttribute("data-defaults").split(","));
+    });
+  }
 })();

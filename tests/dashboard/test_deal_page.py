@@ -57,7 +57,7 @@ def test_the_deal_page_shows_every_column_offers_history_and_links(client):
     assert response.status_code == 200
     for column in COLUMNS:
         assert column.label in html
-    assert "First seen utc" in html  # model fields without a column are listed too
+    assert "Changed at" in html  # model fields without a column are listed too
     assert 'href="https://www.amazon.com/dp/0312850123"' in html
     assert 'href="https://keepa.com/#!product/1-0312850123"' in html
     assert '<svg class="chart' in html

@@ -8,11 +8,21 @@ from html import unescape
 import pytest
 from django.db import transaction
 from django.test import Client
+from django.utils import timezone
 
-from deals.models import Deal, DealEvent
+from deals.models import Deal, DealEvent, SyncRun
 from tests.dashboard.helpers import live, live_url, make_deal, many_deals, shown_asins
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def a_first_sync_has_finished(request, db):
+    """Most tests here read the table as it lives after its first fill: new deals are marked."""
+    if "first_fill" not in request.node.name:
+        SyncRun.objects.create(
+            kind=SyncRun.Kind.UPDATE, status=SyncRun.Status.OK, finished_at=timezone.now()
+        )
 
 
 def test_the_live_poll_answers_204_after_one_query_when_nothing_changed(
@@ -139,3 +149,30 @@ def test_a_new_deal_on_another_page_only_raises_the_count(client):
 def test_an_anonymous_live_poll_reloads_the_page_instead_of_swapping_in_the_login_form():
     response = Client().get("/live?cursor=0", headers={"HX-Request": "true"})
     assert response.headers["HX-Refresh"] == "true"
+
+
+def test_the_first_fill_comes_in_calmly_without_every_row_marked_new(client):
+    url = live_url(client.get("/"))  # an empty table: no sync has finished yet
+    with transaction.atomic():
+        for i in range(3):
+            make_deal(f"B00000000{i}", delta_percent=60 - i, entered=True)
+
+    response = live(client, url)
+
+    html = response.content.decode()
+    assert shown_asins(response) == ["B000000000", "B000000001", "B000000002"]
+    assert "is-new" not in html and "flash" not in html and ">new</span>" not in html
+    # The status line comes along: the reader learns the first sync is under way or done.
+    assert 'id="status-line"' in html and 'hx-swap-oob="true"' in html
+    # Once the first sync is over, what the reader saw during the fill is not new either.
+    SyncRun.objects.create(
+        kind=SyncRun.Kind.UPDATE, status=SyncRun.Status.OK, finished_at=timezone.now()
+    )
+    with transaction.atomic():
+        Deal.objects.filter(asin="B000000002").update(delta_percent=70)
+        DealEvent.objects.create(
+            asin="B000000002", kind=DealEvent.Kind.CHANGED, field="delta_percent", new_value=70
+        )
+    redrawn = live(client, live_url(response))
+    row = re.search(r'<tr id="deal-B000000002"[^>]*>', redrawn.content.decode()).group(0)
+    assert 'class="flash"' in row  # changed since: highlighted, but not called new

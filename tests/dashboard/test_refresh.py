@@ -49,7 +49,10 @@ def test_refresh_starts_one_manual_run_and_shows_its_outcome(client, monkeypatch
     status_url = unescape(re.search(r'hx-get="([^"]+)"', html).group(1))
     done = client.get(status_url, headers={"HX-Request": "true"})
     assert done.status_code == 286  # htmx stops polling
-    assert "ok: 12 updated, 3 new, 1 price drop, 5 enriched, 40 tokens" in done.content.decode()
+    assert (
+        "Sync finished: Read Keepa&#x27;s deal list: 3 new deals, 12 deals changed (1 price drop);"
+        " 5 sellers checked, 40 tokens used." in done.content.decode()
+    )
     assert 'id="status-line"' in done.content.decode()  # the status line is brought up to date
 
 

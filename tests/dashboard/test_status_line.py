@@ -41,7 +41,7 @@ def test_the_status_line_shows_last_sync_next_run_and_tokens(client):
     html = client.get("/status").content.decode()
 
     assert "Last successful sync:" in html and "7 min ago" in html
-    assert "Next run:" in html and "in 3 min" in html
+    assert "Next sync:" in html and "in 3 min" in html
     assert "1,234 left · +20/min" in html
     assert "failing" not in html
 
@@ -134,7 +134,7 @@ def test_a_recent_success_shows_the_next_run_and_no_warning(client):
     with freeze_time(NOW):
         html = client.get("/status").content.decode()
 
-    assert "Next run:" in html and "in 3 min" in html
+    assert "Next sync:" in html and "in 3 min" in html
     assert 'role="alert"' not in html
 
 
