@@ -95,7 +95,7 @@ def due_html(when: datetime | None, now: datetime | None = None) -> SafeString:
     if late > 120:
         text = f"overdue by {relative(when, now).removesuffix(' ago')} (is qcluster running?)"
     elif late >= 0:
-        text = "starting (the worker picks it up within a minute)"
+        text = "starting now"
     else:
         text = relative(when, now, future=True)
     return format_html(

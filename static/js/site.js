@@ -75,4 +75,12 @@
       apply(defaults.getAttribute("data-defaults").split(","));
     });
   }
+
+  // On a phone the filters and the legend start folded, so the first deal is on the first
+  // screen; the reader opens them with one tap. Filters in use stay open.
+  if (window.matchMedia("(max-width: 720px)").matches) {
+    document.querySelectorAll("details[data-fold-narrow]").forEach(function (box) {
+      box.open = false;
+    });
+  }
 })();
