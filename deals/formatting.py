@@ -296,7 +296,9 @@ def _cue(cue: tuple[str, str], kind: str, title: str) -> SafeString:
 
 
 def target_cue(column: Column, verdict: Any, target: float | None) -> SafeString:
-    """The cue under a Profit, ROI or Max buy value that misses the reader's target."""
+    """The cue under a Profit or ROI value that misses the reader's target. One mark per
+    meaning: ROI below the target is the same fact as a buy price above Max buy, which is
+    marked beside the buy price (`over_max_buy_cue`) with how much too dear it is."""
     goal = f"your target markup of {target:g} %" if target is not None else "your target"
     if column.name in ("profit", "roi_percent") and verdict.loss:
         return _cue(
@@ -304,11 +306,6 @@ def target_cue(column: Column, verdict: Any, target: float | None) -> SafeString
         )
     if column.name == "roi_percent" and verdict.below_target:
         return _cue(CUE_BELOW, "below", f"below {goal}")
-    if column.name == "profit" and verdict.below_target:
-        return _cue(CUE_BELOW, "below", f"profit too small for {goal}")
-    if column.name == "max_buy_total" and verdict.over_max_buy:
-        title = f"the cheapest copy costs {money(verdict.over_by)} more than this"
-        return _cue(CUE_OVER, "over", title)
     return mark_safe("")
 
 

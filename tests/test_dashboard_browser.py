@@ -136,7 +136,7 @@ def test_the_dashboard_follows_the_database_without_a_reload(live_server, keepa,
             page.click("#refresh-button")
             expect(page.locator("#refresh-status .spinner")).to_be_visible(timeout=10_000)
             expect(page.locator("#refresh-status")).to_contain_text(
-                "Sync finished — ok:", timeout=20_000
+                "Sync finished: Read Keepa", timeout=20_000
             )
             expect(page.locator("#refresh-status .spinner")).to_have_count(0)
             assert SyncRun.objects.filter(trigger="manual", status="ok").count() == 1

@@ -104,3 +104,49 @@ def test_csv_cells_are_plain_values_a_spreadsheet_reads(value, kind, cell):
 )
 def test_csv_text_that_a_spreadsheet_would_run_as_a_formula_is_quoted(text):
     assert formatting.csv_value(text, "text") == "'" + text
+
+
+class _Run:
+    """The fields of an update SyncRun that a Refresh's sentence reads."""
+
+    def __init__(self, **fields) -> None:
+        defaults = {"status": "ok", "note": "", "error": "", "updated": 0, "inserted": 0}
+        defaults |= {"price_drops": 0, "enriched": 0, "tokens_spent": 0}
+        self.__dict__.update(defaults | fields)
+
+
+def test_a_refresh_says_what_it_did_in_a_sentence():
+    run = _Run(updated=12, inserted=1, price_drops=2, enriched=5, tokens_spent=40)
+    assert formatting.refresh_sentence(run, None, NOW) == (
+        "Read Keepa's deal list: 1 new deal, 12 deals changed (2 price drops); "
+        "5 sellers checked, 40 tokens used."
+    )
+
+
+def test_a_refresh_inside_keepas_cache_says_when_one_will_bring_prices():
+    run = _Run(note="sweep skipped: Keepa caches /deal results for 120 s", tokens_spent=0)
+    text = formatting.refresh_sentence(run, NOW + timedelta(seconds=75), NOW)
+    assert text.startswith("No new prices: Keepa refreshes its deal list only every 2 minutes")
+    assert "Refresh again in 1 min (after 12:01:15 UTC) for new prices." in text
+    assert "sweep skipped" not in text  # the jargon is translated, not repeated
+
+
+def test_a_failed_refresh_says_nothing_changed_and_why():
+    run = _Run(status="failed", error="Keepa answered HTTP 500")
+    assert formatting.refresh_sentence(run, None, NOW) == (
+        "The sync failed, so nothing changed: Keepa answered HTTP 500."
+    )
+
+
+def test_a_status_chip_reads_without_colour_and_carries_the_reason():
+    from deals.models import Deal
+
+    deal = Deal(status="unverified", status_reason="missing from the complete sweep")
+    html = formatting.status_chips(deal)
+    assert '<span aria-hidden="true">?</span> unverified' in html
+    assert "missing from the complete sweep" in html
+    # No offers look-up yet: the buy price is an estimate, and the row says so.
+    assert "seller not checked" in html
+    checked = Deal(status="listed", now_total=2000, enriched_at=NOW)
+    assert "\u2713</span> listed" in formatting.status_chips(checked)
+    assert "seller not checked" not in formatting.status_chips(checked)

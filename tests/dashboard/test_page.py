@@ -348,3 +348,63 @@ def test_the_deal_page_says_when_its_buy_price_is_an_estimate(client):
     assert "buy ≈ $21.99 est." in estimated
     assert re.search(r"\$3\.50 <abbr class=\"est\"", estimated)  # Profit among the columns
     assert "buy ≈" not in checked and '<abbr class="est"' not in checked
+
+
+# -- the marks, the legend and the column choice ---------------------------------------------
+
+
+def test_a_row_below_the_target_is_marked_in_words_and_the_legend_explains_it(client):
+    # settings.json's target markup is 50 %: ROI 35 % misses it, and the $20.00 copy costs
+    # $1.00 more than the $19.00 Max buy.
+    make_deal(
+        "B000000001",
+        now_total=2000,
+        enriched_at=timezone.now(),
+        profit=600,
+        roi_percent=35.3,
+        max_buy_total=1900,
+    )
+    make_deal(
+        "B000000002",
+        now_total=2000,
+        enriched_at=timezone.now(),
+        profit=1500,
+        roi_percent=80.0,
+        max_buy_total=2600,
+    )
+
+    html = client.get("/").content.decode()
+
+    below = re.search(r'<tr id="deal-B000000001".*?</tr>', html, re.S).group(0)
+    good = re.search(r'<tr id="deal-B000000002".*?</tr>', html, re.S).group(0)
+    assert 'class=" misses"' in below
+    assert "below target</span>" in below and "$1.00 over Max buy" in below
+    assert "misses" not in good and "below target" not in good and "over Max buy" not in good
+    legend = re.search(r'<ul class="legend".*?</ul>', html, re.S).group(0)
+    assert "ROI under your 50 % target markup" in legend
+    for word in ("listed", "unverified", "left", "seller not checked", "loss", "over Max buy"):
+        assert word in legend
+
+
+def test_less_used_columns_start_hidden_and_the_readers_choice_is_kept(client):
+    make_deal("B000000001")
+
+    html = client.get("/").content.decode()
+    assert re.search(r'<th class="text" data-col="asin" aria-sort="none" hidden>', html)
+    assert re.search(r'<td class="asin" data-col="asin"[^>]* hidden>', html)
+    assert re.search(r'<th class="money" data-col="profit" aria-sort="none">', html)
+
+    # What site.js writes when the reader ticks ASIN and unticks Profit in the Columns menu.
+    client.cookies["deal_columns"] = "title%2Cnow_price%2Casin%2Croi_percent"
+    html = client.get("/").content.decode()
+    assert re.search(r'<td class="asin" data-col="asin" data-label="ASIN">', html)
+    assert re.search(r'<th class="money" data-col="profit" aria-sort="none" hidden>', html)
+    assert '<input type="checkbox" name="col" value="asin" checked>' in html
+    assert '<input type="checkbox" name="col" value="profit">' in html
+
+
+def test_the_decision_columns_come_first(client):
+    make_deal("B000000001")
+    html = client.get("/").content.decode()
+    heads = re.findall(r'<th class="[a-z]+" data-col="([a-z_]+)"', html)
+    assert heads[:5] == ["title", "now_price", "profit", "roi_percent", "max_buy_total"]

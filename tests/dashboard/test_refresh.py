@@ -224,3 +224,46 @@ def test_refresh_queued_behind_a_worker_that_stopped_says_to_restart_it(client):
     html = response.content.decode()
     assert "A sync is queued, but the background worker has not run a task for 9 min" in html
     assert "restart it (manage.py qcluster)" in html
+
+
+def test_a_refresh_inside_keepas_cache_says_when_a_refresh_will_bring_prices(client, monkeypatch):
+    # A scheduled sweep read Keepa's deal pages 40 s ago: Keepa serves the same list for 120 s.
+    SyncRun.objects.create(
+        kind=SyncRun.Kind.UPDATE,
+        status=SyncRun.Status.OK,
+        pages=3,
+        started_at=timezone.now() - timedelta(seconds=40),
+        finished_at=timezone.now() - timedelta(seconds=30),
+    )
+
+    def cached_run(*, trigger: str = "schedule", **kwargs) -> SyncRun:
+        return SyncRun.objects.create(
+            kind=SyncRun.Kind.UPDATE,
+            trigger=trigger,
+            status=SyncRun.Status.OK,
+            enriched=4,
+            tokens_spent=28,
+            note="sweep skipped: Keepa caches /deal results for 120 s",
+        )
+
+    monkeypatch.setattr(ingest, "run", cached_run)
+
+    started = client.post("/refresh", headers={"HX-Request": "true"}).content.decode()
+    assert "can check sellers but not fetch new prices; that is possible again in 1 min" in (
+        started
+    )
+    status_url = unescape(re.search(r'hx-get="([^"]+)"', started).group(1))
+    done = unescape(client.get(status_url, headers={"HX-Request": "true"}).content.decode())
+
+    assert "Sync finished: No new prices: Keepa refreshes its deal list only every 2 minutes" in (
+        done
+    )
+    assert "4 sellers checked, 28 tokens used." in done
+    assert re.search(r"Refresh again in 1 min \(after \d\d:\d\d:\d\d UTC\) for new prices", done)
+    assert "sweep skipped" not in done
+
+
+def test_the_screen_and_the_update_run_agree_on_keepas_cache_time():
+    from deals import dashboard
+
+    assert dashboard.DEAL_CACHE == ingest.DEAL_CACHE

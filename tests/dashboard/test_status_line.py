@@ -216,3 +216,17 @@ def test_a_failed_run_after_partial_errors_counts_with_them(client):
 
     assert "the last 2 syncs since the last good one ended with an error" in html
     assert "Latest error: <code>KeepaTimeout: read timed out</code>" in html
+
+
+def test_a_first_sync_in_progress_says_so_instead_of_none_yet(client):
+    # The first sync is running (its lock held by this live process) and has stored deals.
+    assert JobLock.acquire(ingest.LOCK_NAME, JobLock.owner_token(), timedelta(minutes=10))
+    SyncRun.objects.create(kind=SyncRun.Kind.UPDATE, status=SyncRun.Status.RUNNING)
+    make_deal("B000000001")
+
+    html = client.get("/status").content.decode()
+
+    assert "First sync running" in html and "the table fills as Keepa" in html
+    assert "none yet" not in html and "unknown" not in html
+    assert "counted when this sync ends" in html
+    assert 'hx-trigger="every 5s"' in html  # followed closely until it is over
