@@ -44,7 +44,7 @@ class Column:
 
 
 COLUMNS: list[Column] = [
-    Column("title", "Title", "text", "the product title, linked to Amazon"),
+    Column("title", "Title", "text", "the product title, linked to the deal page"),
     Column("asin", "ASIN", "text", "Amazon's product id"),
     Column(
         "now_price",

@@ -154,7 +154,7 @@ def test_the_dashboard_follows_the_database_without_a_reload(live_server, keepa,
             assert page.evaluate("window.notReloaded") is True
 
             # The deal page: its price chart (the price drop above) under the same policy.
-            page.click(f"#deal-{deal.asin} td.asin a")
+            page.click(f"#deal-{deal.asin} td.title a")
             page.wait_for_url(f"{live_server.url}/deal/{deal.asin}")
             expect(page.locator("svg.chart")).to_be_visible()
             expect(page.locator("svg.chart path")).to_have_count(1)

@@ -177,3 +177,19 @@ def test_a_column_switched_on_stays_on_after_a_reload(filled):
     page.click("#column-menu summary")
     page.click("#column-defaults")
     assert not page.locator('#deal-rows [data-col="asin"]').first.is_visible()
+
+
+def test_the_refresh_spinner_shows_while_the_request_is_out(filled):
+    base, page = filled
+    open_at(page, f"{base}/", PHONE)
+    spinner = page.locator("#refresh-spinner")
+    assert not spinner.is_visible()
+    # What htmx does to the indicator while the POST is out (site.css carries its rules,
+    # since the Content-Security-Policy refuses htmx's injected style).
+    spinner.evaluate("e => e.classList.add('htmx-request')")
+    from playwright.sync_api import expect
+
+    expect(spinner).to_be_visible()
+    expect(spinner).to_have_css("opacity", "1")  # after its 200 ms fade-in
+    box = spinner.bounding_box()
+    assert box["width"] >= 12 and box["x"] + box["width"] <= PHONE

@@ -238,7 +238,8 @@ def test_a_row_shows_each_column_formatted_and_the_cheapest_offer_under_now(clie
 
     html = client.get("/").content.decode()
 
-    assert 'href="https://www.amazon.com/dp/B000000001" target="_blank"' in html
+    # The title opens the deal page (offers, fees, history, the way to buy).
+    assert re.search(r'<td class="title" data-col="title"><a href="/deal/B000000001"', html)
     assert '<a href="/deal/B000000001">B000000001</a>' in html
     assert 'src="https://m.media-amazon.com/images/I/41abc.jpg"' in html
     assert "$21.49 · BookBarn · Very Good · FBA" in html
