@@ -193,3 +193,22 @@ def test_the_refresh_spinner_shows_while_the_request_is_out(filled):
     expect(spinner).to_have_css("opacity", "1")  # after its 200 ms fade-in
     box = spinner.bounding_box()
     assert box["width"] >= 12 and box["x"] + box["width"] <= PHONE
+
+
+def test_on_a_phone_an_unverified_unchecked_deal_says_so_in_its_card(filled):
+    base, page = filled
+    open_at(page, f"{base}/", PHONE)
+    asin = page.locator("#deal-rows tr").first.get_attribute("id").removeprefix("deal-")
+    # What the verifier and a price change leave: in doubt, and its seller not checked since.
+    Deal.objects.filter(asin=asin).update(
+        status="unverified", status_reason="missing from the complete sweep", enriched_at=None
+    )
+    page.reload()
+    card = page.locator(f"#deal-{asin}")
+    chips = card.locator("td.deal-status .chip")
+    assert [c.strip() for c in chips.all_inner_texts()] == ["? unverified", "≈ seller not checked"]
+    for i in range(chips.count()):
+        box = chips.nth(i).bounding_box()
+        assert box["x"] + box["width"] <= PHONE
+    assert "missing from the complete sweep" in chips.first.get_attribute("title")
+    card.screenshot(path=str(SCREENSHOTS / "dashboard-390-unverified-card.png"))
