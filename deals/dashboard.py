@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from deals import charts, health
+from deals import charts, health, token_plan
 from deals.forms import DealFilterForm
 from deals.models import Deal, DealEvent, SyncRun
 from keepa_client.redact import redact
@@ -272,6 +272,8 @@ class Status:
     # No successful sync for longer than a few update intervals (None: all is well).
     stale_for: timedelta | None = None
     worker: health.WorkerHealth | None = None
+    # The token plan and the offers backlog (deals/token_plan.py; None before any run).
+    plan: token_plan.PlanView | None = None
 
     @property
     def stale_text(self) -> str:
@@ -313,4 +315,5 @@ def status() -> Status:
         last_error=redact(latest, settings.KEEPA_API_KEY) if latest else "",
         stale_for=sync.stale_for,
         worker=worker,
+        plan=token_plan.current(),
     )
