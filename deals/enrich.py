@@ -100,7 +100,11 @@ class Enricher:
         now = timezone.now()
         self.skip_unchanged(now)
         share = self.share(self.plan(), now)
-        per_asin = self.context.keepa().estimate_product_cost(1, offers=OFFERS_PER_LOOKUP)
+        # A look-up, and at most one seller name it brings (1 token).
+        keepa = self.context.keepa()
+        per_asin = keepa.estimate_product_cost(
+            1, offers=OFFERS_PER_LOOKUP
+        ) + keepa.estimate_seller_cost(1)
         order = offers_queue.ranked(self.config, now)
         spent = 0
         calls = 0
@@ -133,9 +137,9 @@ class Enricher:
             )
             self.context.budget.record()
             calls += 1
-            spent += self.context.budget.spent - before
             self.rejected.extend(getattr(products, "rejected", ()))
             self.write_offers(asins, products)
+            spent += self.context.budget.spent - before
         if order:
             waiting = sum(w.new_or_drop for w in order)
             if waiting:
@@ -154,8 +158,8 @@ class Enricher:
             .filter(
                 enrich_priority__lt=EnrichPriority.PRICE_CHANGED,
                 enriched_at__isnull=False,
-                seller_line=SellerLine.CHECKED,
             )
+            .exclude(seller_line=SellerLine.STORED)
             .exclude(offers_fingerprint="")
             .exclude(enrich_requested_at__gt=now)
             .values_list("asin", "price_type", "deal_snapshot", "offers_fingerprint")
