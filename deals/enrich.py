@@ -80,11 +80,12 @@ class Enricher:
 
     def share(self, plan: TokenPlan, now: datetime) -> int:
         """Tokens this run may spend on offers: the plan's hourly share for the minutes since
-        the last update run (one update interval for the first)."""
+        the last update run that ended ok or partial (one update interval for the first)."""
         last = (
             SyncRun.objects.updates()
             .exclude(pk=self.sync.pk)
-            .filter(started_at__lt=now)
+            # Runs that could spend their share: not a trigger skipped while this one ran.
+            .filter(status__in=(SyncRun.Status.OK, SyncRun.Status.PARTIAL), started_at__lt=now)
             .order_by("-started_at")
             .values_list("started_at", flat=True)
             .first()
