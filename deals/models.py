@@ -90,6 +90,8 @@ class DealQuerySet(models.QuerySet):
 
     def enrichment_queue(self, stale_before: datetime) -> DealQuerySet:
         """Deals waiting for an offers look-up: new first, then price-changed, then stale.
+        The offers planner (deals/offers_queue.py) ranks them by where they stand on the
+        dashboard, spending in that order.
 
         A deal whose look-up Keepa could not collect waits until its retry time
         (`enrich_requested_at` in the future), then keeps its place by priority.
