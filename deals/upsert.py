@@ -187,6 +187,17 @@ class PageWriter:
                 # it: that copy went (the cheapest item is another seller's, dearer delivered).
                 rises.append(asin)
                 priority, requested = _queued(priority, requested, now)
+            elif (
+                "est_landed" in diffs
+                and old["now_total"] is not None
+                and new["est_landed"] is not None
+                and new["est_landed"] < old["now_total"]
+                and priority < EnrichPriority.PRICE_CHANGED
+            ):
+                # The item price held but a copy now costs less delivered than the offer shown
+                # (cheaper shipping, or another condition): a drop of the buy price, worth the
+                # tokens like any drop, and until then the estimate is the buy price.
+                priority, requested = EnrichPriority.PRICE_CHANGED, now
             row["enrich_priority"], row["enrich_requested_at"] = priority, requested
             changed_rows.append(row)
             events.extend(

@@ -247,3 +247,20 @@ def test_the_landed_price_rising_alone_says_the_cheapest_copy_went(calibrated):
     # look-up and re-checked since, is the cheapest delivered.
     assert (deal.now_total, deal.now_seller_id) == (3199, "ACHEAPITEM0001")
     assert deal.est_landed == 3199 and economics.buy_total(deal) == 3199
+
+
+def test_a_copy_cheaper_delivered_at_the_same_item_price_is_looked_up_like_a_drop(calibrated):
+    asin = staged_deal(calibrated)
+    run_app(calibrated)
+    before = calibrated.stats()["products_requested"]
+
+    # A Like New copy at $28.50 with free shipping: the item price ($28.00) holds, but the
+    # cheapest copy delivered is now $28.50, below the $30.00 offer shown.
+    calibrated.set_offer(asin, "AFREESHIP00001", price=2850, shipping=0, condition=2)
+    run_app(calibrated)
+
+    deal = Deal.objects.get(asin=asin)
+    assert deal.now_price == 2800
+    assert calibrated.stats()["products_requested"] == before + 1
+    assert (deal.now_total, deal.now_seller_id) == (2850, "AFREESHIP00001")
+    assert deal.buy_price_checked and economics.buy_total(deal) == 2850
