@@ -244,6 +244,7 @@ SOURCE_FIELDS = (
     "est_landed",
     "enriched_at",
     "enrich_priority",
+    "seller_line",
     "avg_price",
     "deal_snapshot",
     "product_snapshot",

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from deals import charts, health, targets, tasks
+from deals import charts, health, targets, tasks, token_plan
 from deals.columns import COLUMNS, SHOWN_BY_DEFAULT, Column
 from deals.forms import DealFilterForm
 from deals.models import Deal, DealEvent, SyncRun
@@ -331,6 +331,8 @@ class Status:
     worker: health.WorkerHealth | None = None
     # The update run in progress, if any (its counts and tokens are written when it ends).
     running: SyncRun | None = None
+    # The token plan and the offers backlog (deals/token_plan.py; None before any run).
+    plan: token_plan.PlanView | None = None
 
     @property
     def stale_text(self) -> str:
@@ -384,6 +386,7 @@ def status() -> Status:
         stale_for=sync.stale_for,
         worker=worker,
         running=running,
+        plan=token_plan.current(),
     )
 
 

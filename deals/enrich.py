@@ -1,20 +1,35 @@
-"""The offers look-ups that follow a sweep: who sells each new or cheaper deal, and for what.
+"""The offers look-ups that follow a sweep: who sells each deal, and for what.
 
-New deals first, then price drops, then (with spare tokens only) deals not checked for a
-while; each look-up is a /product call with live offers, within the run's token budget.
+The offers planner: the run spends its share of the token plan (deals/planner.py
+`offers_per_hour`, pro-rated by the minutes since the last run, and never below the
+reserve) on the deals whose seller line matters most (deals/offers_queue.py: the top of the
+dashboard's discount and Profit sorts, new deals and drops first). A re-check whose answer
+would be unchanged (the deal's offer prices did not move since the last look-up,
+deals/seller_line.py) is not paid for. Each look-up is a /product call with live offers.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
+from deals import offers_queue, seller_line
 from deals.columns import COMPUTED, recompute
 from deals.jobs import Run
 from deals.keepa import redact_error
-from deals.models import OFFER_SHOWN_FIELDS, Deal, DealEvent, EnrichPriority, Seller
+from deals.models import (
+    OFFER_SHOWN_FIELDS,
+    Deal,
+    DealEvent,
+    DealStatus,
+    EnrichPriority,
+    Seller,
+    SellerLine,
+    SyncRun,
+)
+from deals.planner import TokenPlan, plan_tokens
 from deals.snapshots import product_snapshot
 from keepa_client.client import MAX_ASINS_PER_REQUEST
 from keepa_client.errors import KeepaError
@@ -23,14 +38,15 @@ from keepa_client.records import Rejected, describe_rejected, is_asin
 from keepa_client.wire import CONDITIONS_FOR_PRICE_TYPE
 
 OFFERS_PER_LOOKUP = 20  # Keepa's minimum; one page of offers costs 6 tokens per 10 found.
-# Re-checking offers of deals that did not move is optional work: it only uses tokens above
-# this headroom, so the next scheduled sweep always finds its pages paid for.
-STALE_ENRICH_HEADROOM = 60
 MAX_ENRICH_CALLS_PER_RUN = 200
 # Keepa sometimes cannot collect a product's offers (`offersSuccessful: false`, 1 token) and
 # says to retry after a few minutes (docs/keepa.md §5.3): such a deal keeps what it showed and
 # is looked up again after this long, not after reenrich_after_hours.
 OFFERS_RETRY_AFTER = timedelta(minutes=5)
+# The offers share of a run is pro-rated by the minutes since the last run, within these
+# bounds: a first run counts one update interval, a long pause no more than an hour (the
+# bucket holds at most an hour's refill anyway).
+MAX_SHARE_MINUTES = 60
 
 
 class Enricher:
@@ -48,37 +64,59 @@ class Enricher:
         self.rejected: list[Rejected] = []
 
     def run(self) -> None:
-        """Look up offers for queued deals (new, then price-changed, then stale) within budget."""
+        """Look up offers for the most valuable queued deals within the run's offers share."""
         try:
             self.look_up()
         finally:
             if self.rejected:
                 self.notes.append(describe_rejected(self.rejected, "product"))
 
+    def plan(self) -> TokenPlan:
+        """The token plan at Keepa's refill rate (sent with every answer) and today's deals."""
+        tokens = self.context.keepa().tokens
+        refill = tokens.refill_rate if tokens and tokens.refill_rate is not None else 0
+        deals = Deal.objects.exclude(status=DealStatus.LEFT).count()
+        return plan_tokens(refill, deals, self.config)
+
+    def share(self, plan: TokenPlan, now: datetime) -> int:
+        """Tokens this run may spend on offers: the plan's hourly share for the minutes since
+        the last update run that ended ok or partial (one update interval for the first)."""
+        last = (
+            SyncRun.objects.updates()
+            .exclude(pk=self.sync.pk)
+            # Runs that could spend their share: not a trigger skipped while this one ran.
+            .filter(status__in=(SyncRun.Status.OK, SyncRun.Status.PARTIAL), started_at__lt=now)
+            .order_by("-started_at")
+            .values_list("started_at", flat=True)
+            .first()
+        )
+        if last is None:
+            minutes = float(self.config.update_every_minutes)
+        else:
+            minutes = (now - last).total_seconds() / 60
+        minutes = min(max(minutes, 0.0), MAX_SHARE_MINUTES)
+        return int(plan.offers_per_hour * minutes / 60)
+
     def look_up(self) -> None:
-        stale_before = timezone.now() - timedelta(hours=self.config.reenrich_after_hours)
-        per_asin = self.context.keepa().estimate_product_cost(1, offers=OFFERS_PER_LOOKUP)
-        waiting = EnrichPriority.PRICE_CHANGED  # new and price-changed deals: the real queue
-        for _ in range(MAX_ENRICH_CALLS_PER_RUN):
+        now = timezone.now()
+        self.skip_unchanged(now)
+        share = self.share(self.plan(), now)
+        # A look-up, and at most one seller name it brings (1 token).
+        keepa = self.context.keepa()
+        per_asin = keepa.estimate_product_cost(
+            1, offers=OFFERS_PER_LOOKUP
+        ) + keepa.estimate_seller_cost(1)
+        order = offers_queue.ranked(self.config, now)
+        spent = 0
+        calls = 0
+        while order and calls < MAX_ENRICH_CALLS_PER_RUN:
             self.context.keep_going()
-            queue = Deal.objects.enrichment_queue(stale_before)
-            head = list(queue.values_list("asin", "enrich_priority")[:MAX_ASINS_PER_REQUEST])
-            if not head:
-                return
-            if head[0][1] >= waiting:
-                head = [item for item in head if item[1] >= waiting]
-                affordable = self.context.budget.spare() // per_asin
-            else:
-                affordable = self.context.budget.spare(STALE_ENRICH_HEADROOM) // per_asin
+            affordable = min(self.context.budget.spare(), share - spent) // per_asin
             if affordable < 1:
-                if head[0][1] >= waiting:
-                    self.context.incomplete = True
-                    self.notes.append(
-                        f"{queue.filter(enrich_priority__gte=waiting).count()} "
-                        "deals wait for an offers look-up (token budget)"
-                    )
-                return
-            malformed = [asin for asin, _ in head if not is_asin(asin)]
+                break
+            take = min(affordable, MAX_ASINS_PER_REQUEST)
+            head, order = order[:take], order[take:]
+            malformed = [w.asin for w in head if not is_asin(w.asin)]
             if malformed:
                 # Rows stored before ASINs were checked: Keepa cannot be asked about them, and
                 # they must not hold the head of the queue. The pruner removes them in time.
@@ -87,8 +125,10 @@ class Enricher:
                     enrich_requested_at=None,
                     enriched_at=timezone.now(),
                 )
+            asins = [w.asin for w in head if is_asin(w.asin)]
+            if not asins:
                 continue
-            asins = [asin for asin, _ in head[:affordable]]
+            before = self.context.budget.spent
             products = self.context.keepa().products(
                 asins,
                 offers=OFFERS_PER_LOOKUP,
@@ -97,8 +137,47 @@ class Enricher:
                 history=False,
             )
             self.context.budget.record()
+            calls += 1
             self.rejected.extend(getattr(products, "rejected", ()))
             self.write_offers(asins, products)
+            spent += self.context.budget.spent - before
+        if order:
+            waiting = sum(w.new_or_drop for w in order)
+            if waiting:
+                self.context.incomplete = True
+            self.notes.append(
+                f"{len(order)} deals wait for an offers look-up (token budget: "
+                f"{spent} of this run's {share}-token offers share spent)"
+            )
+
+    def skip_unchanged(self, now: datetime) -> None:
+        """Re-checks whose answer would repeat the last one wait: a stale row whose offer
+        prices in the latest /deal object equal those at its last look-up is confirmed as it
+        is (`offers_confirmed_at`), at no token cost (deals/seller_line.py)."""
+        due = (
+            offers_queue.queue(self.config, now)
+            .filter(
+                enrich_priority__lt=EnrichPriority.PRICE_CHANGED,
+                enriched_at__isnull=False,
+            )
+            .exclude(seller_line=SellerLine.STORED)
+            .exclude(offers_fingerprint="")
+            .exclude(enrich_requested_at__gt=now)
+            .values_list("asin", "price_type", "deal_snapshot", "offers_fingerprint")
+        )
+        same = [
+            asin
+            for asin, price_type, snapshot, stored in due.iterator(chunk_size=500)
+            if seller_line.snapshot_fingerprint(snapshot, price_type) == stored
+        ]
+        for start in range(0, len(same), 500):
+            Deal.objects.filter(asin__in=same[start : start + 500]).update(
+                offers_confirmed_at=now,
+                enrich_priority=EnrichPriority.NONE,
+                enrich_requested_at=None,
+            )
+        if same:
+            self.notes.append(f"{len(same)} re-checks skipped: offers unchanged since last look-up")
 
     def write_offers(self, asins: list[str], products: list[Product]) -> None:
         now = timezone.now()
@@ -147,6 +226,11 @@ class Enricher:
                     "now_is_fba": offer.is_fba if offer else None,
                 }
                 diffs = [f for f in OFFER_SHOWN_FIELDS if getattr(deal, f) != new[f]]
+                deal.seller_line = SellerLine.CHECKED if offer else SellerLine.NONE
+                deal.offers_fingerprint = seller_line.snapshot_fingerprint(
+                    deal.deal_snapshot, deal.price_type
+                )
+                deal.offers_confirmed_at = None
                 for f in diffs:
                     events.append(
                         DealEvent.row(
@@ -186,6 +270,9 @@ class Enricher:
                     "enriched_at",
                     "changed_at",
                     "product_snapshot",
+                    "seller_line",
+                    "offers_fingerprint",
+                    "offers_confirmed_at",
                 ],
             )
             DealEvent.objects.write(events)

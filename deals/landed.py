@@ -66,7 +66,8 @@ class Estimate(NamedTuple):
     source: str  # SOURCE_LANDED, SOURCE_ITEM_PLUS_SHIPPING, or "" when there is no price
 
 
-def _landed_types(price_type: int) -> list[int]:
+def landed_types(price_type: int) -> list[int]:
+    """The landed price types that bound the cost of a copy the price type describes."""
     conditions = wire.CONDITIONS_FOR_PRICE_TYPE.get(price_type) or ()
     types = sorted({LANDED_TYPE_BY_CONDITION[c] for c in conditions})
     return [*types, *_EXTRA_LANDED.get(price_type, ())]
@@ -83,7 +84,7 @@ def estimate(current: Sequence[Any] | None, price_type: int) -> Estimate:
         return Estimate(None, "")
     if price_type in wire.SHIPPING_PRICE_TYPES:
         return Estimate(item, SOURCE_LANDED)
-    sent = [wire.value_at(current, t) for t in _landed_types(price_type)]
+    sent = [wire.value_at(current, t) for t in landed_types(price_type)]
     candidates = [c for c in sent if c is not None and c >= item]
     if candidates:
         return Estimate(min(candidates), SOURCE_LANDED)
@@ -108,7 +109,7 @@ def copy_still_there(
     landed_type = LANDED_TYPE_BY_CONDITION.get(condition) if condition is not None else None
     if item is None or landed_type is None or price_type in wire.SHIPPING_PRICE_TYPES:
         return None
-    sent = [wire.value_at(current, t) for t in _landed_types(price_type)]
+    sent = [wire.value_at(current, t) for t in landed_types(price_type)]
     if not any(_consistent(v, item) for v in sent):
         return None
     landed = wire.value_at(current, landed_type)

@@ -51,6 +51,18 @@ class DealStatus(models.TextChoices):
     LEFT = "left", "left"
 
 
+class SellerLine(models.TextChoices):
+    """Where the seller line (the cheapest offer shown under Now) comes from."""
+
+    # No seller line: never looked up, or the copy it named went and no stored one fits.
+    NONE = "", "none"
+    # An offers look-up named this copy as the cheapest.
+    CHECKED = "checked", "checked"
+    # After a price rise, the next-cheapest copy among the offers stored at the last look-up
+    # that is still plausible: a candidate, not re-checked, queued for a look-up.
+    STORED = "stored", "not re-checked"
+
+
 class EnrichPriority(models.IntegerChoices):
     NONE = 0, "none"
     STALE = 1, "stale"
@@ -78,6 +90,8 @@ class DealQuerySet(models.QuerySet):
 
     def enrichment_queue(self, stale_before: datetime) -> DealQuerySet:
         """Deals waiting for an offers look-up: new first, then price-changed, then stale.
+        The offers planner (deals/offers_queue.py) ranks them by where they stand on the
+        dashboard, spending in that order.
 
         A deal whose look-up Keepa could not collect waits until its retry time
         (`enrich_requested_at` in the future), then keeps its place by priority.
@@ -109,6 +123,14 @@ class Deal(models.Model):
     now_seller_name = models.CharField(max_length=200, blank=True, default="")
     now_condition = models.SmallIntegerField(null=True, blank=True)
     now_is_fba = models.BooleanField(null=True, blank=True)
+    seller_line = models.CharField(
+        max_length=8, choices=SellerLine.choices, blank=True, default=SellerLine.NONE
+    )
+    # The deal's offer prices (deals/seller_line.py `fingerprint`) when the offers were last
+    # looked up, and when a sweep last found them unchanged since: a re-check then would only
+    # repeat the answer, so it waits (docs/keepa.md §13).
+    offers_fingerprint = models.CharField(max_length=200, blank=True, default="")
+    offers_confirmed_at = models.DateTimeField(null=True, blank=True)
     # What the cheapest copy costs delivered (price + shipping), estimated from the /deal
     # object at sweep time (deals/landed.py), and where the estimate came from: Keepa's
     # "landed" prices, or "item+shipping" (Now + typical shipping).
@@ -202,17 +224,32 @@ class Deal(models.Model):
 
     @property
     def buy_price_checked(self) -> bool:
-        """An offers look-up found the cheapest copy, and no price change since waits for one:
-        until then the buy price (and the profit) is the landed estimate."""
-        return Deal.checked(self.now_total, self.enriched_at, self.enrich_priority)
+        """An offers look-up named the cheapest copy, and no price change since waits for one:
+        until then the seller is "not checked" and the buy price (and the profit) is the
+        conservative landed estimate (deals/economics.py `buy_total`)."""
+        return Deal.checked(
+            self.now_total, self.enriched_at, self.enrich_priority, self.seller_line
+        )
+
+    @property
+    def seller_not_rechecked(self) -> bool:
+        """The seller line is a stored copy taken after a price rise, not checked since."""
+        return self.seller_line == SellerLine.STORED and self.now_total is not None
 
     @staticmethod
-    def checked(now_total: int | None, enriched_at: datetime | None, enrich_priority: int) -> bool:
-        """`buy_price_checked` from the three columns it reads (for `values()` rows)."""
+    def checked(
+        now_total: int | None,
+        enriched_at: datetime | None,
+        enrich_priority: int,
+        seller_line: str = SellerLine.CHECKED,
+    ) -> bool:
+        """`buy_price_checked` from the four columns it reads (for `values()` rows)."""
         return (
             now_total is not None
             and enriched_at is not None
             and enrich_priority < EnrichPriority.PRICE_CHANGED
+            # A stored copy standing in after a price rise is a candidate, not a check.
+            and seller_line != SellerLine.STORED
         )
 
 

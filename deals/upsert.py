@@ -16,10 +16,18 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from deals import landed
+from deals import landed, seller_line
 from deals.columns import recompute_asins
 from deals.jobs import Run
-from deals.models import DEAL_SHOWN_FIELDS, OFFER_SHOWN_FIELDS, Deal, DealEvent, EnrichPriority
+from deals.models import (
+    DEAL_SHOWN_FIELDS,
+    OFFER_SHOWN_FIELDS,
+    Deal,
+    DealEvent,
+    EnrichPriority,
+    Seller,
+    SellerLine,
+)
 from keepa_client.models import Deal as KeepaDeal
 from keepa_client.wire import SALES_RANK
 
@@ -31,6 +39,14 @@ _CLEARED = {
     "now_condition": None,
     "now_is_fba": None,
 }
+
+
+def _queued(priority: int, requested: datetime | None, now: datetime) -> tuple[int, Any]:
+    """A row whose seller line must be looked up again: at least in the queue as stale."""
+    if priority >= EnrichPriority.STALE:
+        return priority, requested
+    return EnrichPriority.STALE, now
+
 
 # Deal columns refreshed from every /deal object.
 SWEEP_FIELDS = (
@@ -84,9 +100,9 @@ class PageWriter:
             }
             changed_rows, quiet_rows, events, rises = self.diff(values, existing, now, tally)
             changed_asins = [row["asin"] for row in changed_rows]
-            if rises:
-                Deal.objects.filter(asin__in=rises).update(**_CLEARED)
             Deal.objects.upsert_by_asin(changed_rows, UPSERT_FIELDS)
+            if rises:
+                events += self.fall_back(rises, values, existing, now)
             Deal.objects.upsert_by_asin(quiet_rows, SWEEP_FIELDS)
             DealEvent.objects.write(events)
             # Same transaction: the dashboard never shows a new price with the old profit.
@@ -158,10 +174,10 @@ class PageWriter:
                     priority, requested = EnrichPriority.PRICE_CHANGED, now
                 elif not dropped and old["now_total"] is not None and self.offer_went(new, old):
                     # A rise the landed prices confirm means the cheapest copy went: its offer
-                    # no longer stands, and nobody buys into a rise, so no tokens go on it
-                    # until the row is stale.
+                    # no longer stands. The next stored copy stands in (`fall_back`), and the
+                    # row is queued like a stale one: the planner looks it up by its value.
                     rises.append(asin)
-                    diffs += [f for f in OFFER_SHOWN_FIELDS if old[f] not in (None, "")]
+                    priority, requested = _queued(priority, requested, now)
             elif (
                 "est_landed" in diffs
                 and old["now_total"] is not None
@@ -170,7 +186,18 @@ class PageWriter:
                 # The item price held but the landed price of the offer's condition rose past
                 # it: that copy went (the cheapest item is another seller's, dearer delivered).
                 rises.append(asin)
-                diffs += [f for f in OFFER_SHOWN_FIELDS if old[f] not in (None, "")]
+                priority, requested = _queued(priority, requested, now)
+            elif (
+                "est_landed" in diffs
+                and old["now_total"] is not None
+                and new["est_landed"] is not None
+                and new["est_landed"] < old["now_total"]
+                and priority < EnrichPriority.PRICE_CHANGED
+            ):
+                # The item price held but a copy now costs less delivered than the offer shown
+                # (cheaper shipping, or another condition): a drop of the buy price, worth the
+                # tokens like any drop, and until then the estimate is the buy price.
+                priority, requested = EnrichPriority.PRICE_CHANGED, now
             row["enrich_priority"], row["enrich_requested_at"] = priority, requested
             changed_rows.append(row)
             events.extend(
@@ -186,6 +213,58 @@ class PageWriter:
                 for f in diffs
             )
         return changed_rows, quiet_rows, events, rises
+
+    def fall_back(
+        self,
+        rises: list[str],
+        values: dict[str, dict[str, Any]],
+        existing: dict[str, dict[str, Any]],
+        now: datetime,
+    ) -> list[dict]:
+        """The seller line of each deal whose cheapest copy went: the next plausible copy of
+        the offers stored at its last look-up, marked not re-checked, or none
+        (deals/seller_line.py). Return the events of the change."""
+        snapshots = dict(
+            Deal.objects.filter(asin__in=rises).values_list("asin", "product_snapshot")
+        )
+        candidates: dict[str, dict[str, Any]] = {}
+        for asin in rises:
+            new, old = values[asin], existing[asin]
+            floor = new["est_landed"] if new["est_landed"] is not None else new["now_price"]
+            found = seller_line.stored_candidate(
+                snapshots.get(asin),
+                new["price_type"],
+                floor=floor,
+                gone_seller=old["now_seller_id"],
+            )
+            candidates[asin] = found or {}
+        names = dict(
+            Seller.objects.filter(
+                seller_id__in={c["now_seller_id"] for c in candidates.values() if c}
+            ).values_list("seller_id", "name")
+        )
+        events = []
+        for asin, found in candidates.items():
+            line = {**_CLEARED, **found}
+            if found:
+                line["now_seller_name"] = names.get(found["now_seller_id"], "")
+            kind = SellerLine.STORED if found else SellerLine.NONE
+            Deal.objects.filter(asin=asin).update(**line, seller_line=kind)
+            old = existing[asin]
+            events += [
+                DealEvent.row(
+                    asin,
+                    DealEvent.Kind.CHANGED,
+                    field=f,
+                    old=old[f],
+                    new=line[f],
+                    at=now,
+                    run_id=self.sync.pk,
+                )
+                for f in OFFER_SHOWN_FIELDS
+                if old[f] != line[f]
+            ]
+        return events
 
     def offer_went(
         self, new: dict[str, Any], old: dict[str, Any], *, item_rose: bool = True

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.dashboard_page, name="dashboard"),
     path("live", views.live, name="live"),
     path("status", views.status_line, name="status_line"),
+    path("tokens", views.token_plan_page, name="token_plan"),
     path("refresh", views.refresh, name="refresh"),
     path("refresh/<slug:task_id>", views.refresh_status, name="refresh_status"),
     # `path`, not `str`: a row stored before ASINs were checked may hold a "/", and its link

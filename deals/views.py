@@ -30,7 +30,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 from django_q.tasks import fetch
 
-from deals import dashboard, formatting, health, targets, tasks
+from deals import dashboard, formatting, health, targets, tasks, token_plan
 from deals.columns import COLUMNS, SHOWN_BY_DEFAULT
 from deals.config import ConfigError, load_config
 from deals.costs import can_change_costs, save_seller_costs
@@ -168,6 +168,13 @@ def status_line(request: HttpRequest) -> HttpResponse:
     return render(request, "deals/_status_line.html", {"status": dashboard.status()})
 
 
+@login_required
+@require_GET
+def token_plan_page(request: HttpRequest) -> HttpResponse:
+    """How Keepa's tokens are split an hour, and how long the sellers waiting take to check."""
+    return render(request, "deals/token_plan.html", {"view": token_plan.current()})
+
+
 # -- Refresh Deals ------------------------------------------------------------------------
 
 
@@ -295,6 +302,9 @@ def api_deals(request: HttpRequest) -> JsonResponse:
         {
             **{name: getattr(deal, name) for name in names},
             "buy_price_checked": deal.buy_price_checked,
+            # "checked" (a look-up named it), "stored" (the next stored copy after a price
+            # rise, not re-checked) or "" (no seller line).
+            "seller_line": deal.seller_line,
         }
         for deal in page.object_list
     ]
@@ -324,7 +334,7 @@ def deals_csv(request: HttpRequest) -> StreamingHttpResponse:
     names = [c.name for c in COLUMNS]
     kinds = [c.kind for c in COLUMNS]
     # What `Deal.buy_price_checked` reads, for the last column.
-    checked_from = ("now_total", "enriched_at", "enrich_priority")
+    checked_from = ("now_total", "enriched_at", "enrich_priority", "seller_line")
     values = query.queryset().values_list(*names, *checked_from).iterator(chunk_size=2000)
 
     def lines() -> Iterator[str]:

@@ -75,7 +75,7 @@ def test_a_price_drop_shows_after_the_next_run_and_only_that_deal_costs_a_produc
     assert (changed.old_value, changed.new_value) == (old_price, old_price - 500)
 
 
-def test_a_price_rise_spends_no_tokens_and_drops_the_offer_that_went(keepa):
+def test_a_price_rise_is_rechecked_by_the_planner_when_tokens_allow(keepa):
     keepa.quiet(True)
     ingest.run(trigger="test")
     # A deal deep enough in the query that a $1.50 rise keeps it listed.
@@ -96,12 +96,16 @@ def test_a_price_rise_spends_no_tokens_and_drops_the_offer_that_went(keepa):
 
     deal.refresh_from_db()
     assert sync.status == SyncRun.Status.OK and sync.price_drops == 0
-    assert product_calls(keepa) == before  # nobody buys into a rise: no look-up for it
+    # The copy that went is replaced at once; with tokens to spare, the planner re-checks the
+    # row in the same run (one look-up, this ASIN only) and names the market's cheapest copy.
+    calls, asins = product_calls(keepa)
+    assert (calls - before[0], asins - before[1]) == (1, 1)
     assert deal.now_price == deal.deal_snapshot["current"][2]
-    assert deal.now_total is None and deal.now_seller_id == ""
+    assert deal.now_total == deal.now_price and deal.buy_price_checked  # shipping 0
+    assert deal.now_seller_id in keepa.market_offers(deal.asin)
     assert not deal.is_updating
     assert deal.all_in_cost > deal.now_price  # the economics follow the new, higher price
-    assert DealEvent.objects.filter(asin=deal.asin, field="now_seller_id", new_value="").exists()
+    assert DealEvent.objects.filter(asin=deal.asin, field="now_seller_id").exists()
 
 
 def test_a_lower_price_waits_for_its_seller_when_tokens_are_short(keepa):

@@ -206,9 +206,7 @@ def test_a_rise_of_the_item_price_keeps_the_offer_the_landed_price_says_is_still
     assert not DealEvent.objects.filter(asin=asin, field="now_seller_id", new_value="").exists()
 
 
-def test_a_rise_the_landed_price_confirms_clears_the_offer_and_buys_at_the_estimate(
-    calibrated,
-):
+def test_a_rise_the_landed_price_confirms_replaces_the_offer_that_went(calibrated):
     asin = staged_deal(calibrated)
     run_app(calibrated)
     before = calibrated.stats()["products_requested"]
@@ -221,11 +219,14 @@ def test_a_rise_the_landed_price_confirms_clears_the_offer_and_buys_at_the_estim
 
     deal = Deal.objects.get(asin=asin)
     assert deal.now_price == 2900
-    assert deal.now_total is None and deal.now_seller_id == ""
-    assert DealEvent.objects.filter(asin=asin, field="now_seller_id", new_value="").exists()
-    assert calibrated.stats()["products_requested"] == before  # no look-up for a rise
-    # Not checked: the profit stands on the landed estimate, the cheapest copy delivered.
-    assert not deal.buy_price_checked
+    # The copy that went is not shown; the rise queued a re-check, which the planner paid for
+    # at once with this key's spare tokens: one look-up names the cheapest copy delivered.
+    assert calibrated.stats()["products_requested"] == before + 1
+    assert DealEvent.objects.filter(
+        asin=asin, field="now_seller_id", old_value="ASTAYS0000001"
+    ).exists()
+    assert (deal.now_total, deal.now_seller_id) == (3299, "ACHEAPITEM0001")
+    assert deal.buy_price_checked
     assert deal.est_landed == 3299 == cheapest_live_landed(calibrated, asin)
     expected = economics.for_deal(deal, load_config().seller_costs)
     assert expected.buy_total == 3299
@@ -242,5 +243,24 @@ def test_the_landed_price_rising_alone_says_the_cheapest_copy_went(calibrated):
 
     deal = Deal.objects.get(asin=asin)
     assert deal.now_price == 2800
-    assert deal.now_total is None and not deal.buy_price_checked
+    # The Very Good copy's offer is gone from the row; the Good copy, stored at the last
+    # look-up and re-checked since, is the cheapest delivered.
+    assert (deal.now_total, deal.now_seller_id) == (3199, "ACHEAPITEM0001")
     assert deal.est_landed == 3199 and economics.buy_total(deal) == 3199
+
+
+def test_a_copy_cheaper_delivered_at_the_same_item_price_is_looked_up_like_a_drop(calibrated):
+    asin = staged_deal(calibrated)
+    run_app(calibrated)
+    before = calibrated.stats()["products_requested"]
+
+    # A Like New copy at $28.50 with free shipping: the item price ($28.00) holds, but the
+    # cheapest copy delivered is now $28.50, below the $30.00 offer shown.
+    calibrated.set_offer(asin, "AFREESHIP00001", price=2850, shipping=0, condition=2)
+    run_app(calibrated)
+
+    deal = Deal.objects.get(asin=asin)
+    assert deal.now_price == 2800
+    assert calibrated.stats()["products_requested"] == before + 1
+    assert (deal.now_total, deal.now_seller_id) == (2850, "AFREESHIP00001")
+    assert deal.buy_price_checked and economics.buy_total(deal) == 2850

@@ -31,7 +31,7 @@ def test_the_api_returns_raw_values_with_the_same_filters_sort_and_paging(client
     assert (data["count"], data["page"], data["pages"]) == (61, 2, 2)
     assert len(data["results"]) == 11
     last = data["results"][-1]
-    assert set(last) == {c.name for c in COLUMNS} | {"buy_price_checked"}
+    assert set(last) == {c.name for c in COLUMNS} | {"buy_price_checked", "seller_line"}
     assert last["asin"] == "C000000001" and last["now_price"] == 1234
     assert last["price_changed_at"].endswith("Z")  # ISO 8601, UTC
 
