@@ -261,12 +261,12 @@ def test_a_row_whose_offers_keepa_could_not_list_says_when_it_retries(client):
     make_deal("B000000001", enrich_priority=3, enrich_requested_at=retry)
     html = client.get("/").content.decode()
     assert f"offers not listed by Keepa · retry {retry:%H:%M} UTC" in html
-    assert "seller not checked" not in html and "updating…" not in html
+    assert ">seller not checked</div>" not in html and "updating…" not in html
     detail = client.get("/deal/B000000001").content.decode()
     assert f"retry {retry:%H:%M} UTC" in detail
     # Once the retry is due the row is simply waiting for its look-up again.
     Deal.objects.filter(asin="B000000001").update(enrich_requested_at=timezone.now())
-    assert "seller not checked" in client.get("/").content.decode()
+    assert ">seller not checked</div>" in client.get("/").content.decode()
 
 
 def test_a_row_with_price_history_has_a_sparkline_drawn_from_its_events(client):
