@@ -18,9 +18,8 @@ from tests.test_security import INLINE
 
 pytestmark = pytest.mark.django_db
 
-LABEL = re.compile(
-    r'<svg class="history-chart"[^>]*aria-label="[^"]* from (\d{4}-\d{2}-\d{2}) to (\d{4}-\d{2}-\d{2})'
-)
+DATE = r"(\d{4}-\d{2}-\d{2})"
+LABEL = re.compile(rf'<svg class="history-chart"[^>]*aria-label="[^"]* from {DATE} to {DATE}')
 
 
 def _chart_span(html: str) -> tuple[datetime, datetime]:
