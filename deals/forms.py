@@ -224,6 +224,8 @@ class RestrictionForm(forms.Form):
         choices=[("yes", "gated"), ("no", "sellable (ASIN only)")],
         coerce=lambda v: v == "yes",
         initial="yes",
+        required=False,
+        empty_value=True,
     )
     note = forms.CharField(max_length=200, required=False)
 
