@@ -187,7 +187,8 @@ def history_chart(
     log_low, log_high = math.log(r_low), math.log(max(r_high, r_low + 1))
 
     def y_rank(value: int) -> float:
-        # Log scale: a rank moving from 10,000 to 20,000 matters as much as 1M to 2M.
+        # Log scale: a rank moving from 10,000 to 20,000 matters as much as 1M to 2M. The
+        # best rank is at the top: up means selling faster, as for a price rise.
         return _TOP + (math.log(max(value, 1)) - log_low) / (log_high - log_low) * inner_h
 
     gap = 2 * 86400  # the stored series has a value a day
@@ -224,19 +225,24 @@ def history_chart(
                 '<path class="series price" d="{}" fill="none"/>', _step_path(price, x, y, gap)
             )
         )
-    for value, css, label in ((average, "avg", "avg"), (buy, "buy", "buy")):
+    # The average is labelled at the left end, the buy price at the right: close values
+    # never print over each other.
+    marks = ((average, "avg", "average", _LEFT + 2, "start"),
+             (buy, "buy", "buy", HISTORY_WIDTH - _RIGHT - 2, "end"))  # fmt: skip
+    for value, css, label, text_x, anchor in marks:
         if value:
             parts.append(
                 format_html(
                     '<g class="mark {}"><line x1="{}" x2="{}" y1="{}" y2="{}"/>'
-                    '<text x="{}" y="{}" text-anchor="end">{} {}</text></g>',
+                    '<text x="{}" y="{}" text-anchor="{}">{} {}</text></g>',
                     css,
                     _LEFT,
                     HISTORY_WIDTH - _RIGHT,
                     f"{y(value):.1f}",
                     f"{y(value):.1f}",
-                    HISTORY_WIDTH - _RIGHT - 2,
+                    text_x,
                     f"{y(value) - 3:.1f}",
+                    anchor,
                     label,
                     money(value),
                 )
