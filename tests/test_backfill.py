@@ -170,6 +170,34 @@ def test_rows_lacking_data_are_fetched_and_nothing_else(keepa):
         assert deal.profit is not None and stored(deal) == expected(deal)
 
 
+def test_rows_looked_up_before_history_was_kept_get_their_season_for_a_token_each(keepa):
+    keepa.quiet(True)
+    ingest.run(trigger="test")
+    looked_up = Deal.objects.exclude(product_snapshot__isnull=True).order_by("asin")
+    old = list(looked_up.values_list("asin", flat=True)[:4])
+    assert len(old) == 4
+    # As stored by a version that asked Keepa for no history: fees and offers, no digest.
+    for deal in Deal.objects.filter(asin__in=old):
+        deal.product_snapshot.pop("history")
+        Deal.objects.filter(pk=deal.pk).update(product_snapshot=deal.product_snapshot, season="")
+    offers_before = {
+        d.asin: d.product_snapshot["offers"] for d in Deal.objects.filter(asin__in=old)
+    }
+
+    out = StringIO()
+    call_command("backfill_all_deals", "--columns", "season", "--dry-run", stdout=out)
+    assert "Keepa data needed for 4 tokens" in out.getvalue()
+    assert not Deal.objects.filter(asin__in=old).exclude(season="").exists()
+
+    sync = backfill.run(["season"], client=fast_client(keepa))
+
+    assert sync.status == SyncRun.Status.OK and sync.tokens_spent == 4
+    for deal in Deal.objects.filter(asin__in=old):
+        assert deal.product_snapshot["history"]["months"]  # two years of ranks by month
+        assert deal.season and deal.season != "not enough history"
+        assert deal.product_snapshot["offers"] == offers_before[deal.asin]  # the look-up's kept
+
+
 def test_a_backfill_and_an_upserter_run_interleaved_lose_no_update(keepa):
     keepa.quiet(True)
     ingest.run(trigger="test")

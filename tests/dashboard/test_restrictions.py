@@ -133,3 +133,15 @@ def test_gated_filters_the_table(client):
     make_deal("0312850124")
     html = client.get("/", {"gated": "unknown"}).content.decode()
     assert "deal-0312850124" in html and "deal-0312850123" not in html
+
+
+def test_a_line_added_in_the_admin_applies_at_once(admin_client):
+    make_deal("0312850123", product_snapshot=PEARSON)
+    response = admin_client.post(
+        "/admin/deals/restriction/add/",
+        {"kind": "brand", "value": " PEARSON ", "gated": "on", "note": "",
+         "created_at_0": "2026-01-05", "created_at_1": "12:00:00"},
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert Restriction.objects.get().value == "pearson"
+    assert Deal.objects.get().gated == Gated.YES
