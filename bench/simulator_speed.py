@@ -115,7 +115,8 @@ def run(quick: bool) -> Result:
                 "offers": 20,
                 "only-live-offers": 1,
                 "stats": 90,
-                "history": 0,
+                "history": 1,
+                "days": 730,
             }
             took, _ = timed(session, "GET", f"{url}/product", params=params)
             product_times.append(took)
@@ -141,6 +142,6 @@ def run(quick: bool) -> Result:
         "over HTTP from another process, body read and un-gzipped, not parsed. A new /deal "
         "query filters and sorts every listed product; a cached one only slices and "
         "serialises a page. /product is what the upserter's enrichment asks for "
-        "(`offers=20&only-live-offers=1&stats=90&history=0`)."
+        "(`offers=20&only-live-offers=1&stats=90&history=1&days=730`)."
     )
     return result

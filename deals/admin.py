@@ -4,8 +4,8 @@ from django.contrib import admin
 from django.db import models
 from django.http import HttpRequest
 
-from deals import tasks
-from deals.models import BackfillCheckpoint, Deal, DealEvent, Seller, SyncRun
+from deals import gating, tasks
+from deals.models import BackfillCheckpoint, Deal, DealEvent, Restriction, Seller, SyncRun
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -45,10 +45,13 @@ class DealAdmin(ReadOnlyAdmin):
         "roi_percent",
         "profit",
         "sales_rank",
+        "list_at",
+        "season",
+        "gated",
         "changed_at",
         "last_seen_utc",
     )
-    list_filter = ("root_category", "now_condition", "now_is_fba", "enrich_priority")
+    list_filter = ("root_category", "now_condition", "now_is_fba", "enrich_priority", "gated")
     search_fields = ("asin", "title")
     ordering = ("-delta_percent",)
     list_per_page = 50
@@ -93,3 +96,28 @@ class SellerAdmin(ReadOnlyAdmin):
 @admin.register(BackfillCheckpoint)
 class BackfillCheckpointAdmin(ReadOnlyAdmin):
     list_display = ("key", "last_asin", "rows_done", "rows_changed", "tokens_spent", "finished_at")
+
+
+@admin.register(Restriction)
+class RestrictionAdmin(admin.ModelAdmin):
+    """The user's restricted list (also editable at /restrictions): every change re-applies
+    the list to the deals' Gated column."""
+
+    list_display = ("kind", "value", "gated", "note", "created_at")
+    list_filter = ("kind", "gated")
+    search_fields = ("value", "note")
+
+    def save_model(
+        self, request: HttpRequest, obj: Restriction, form: object, change: bool
+    ) -> None:
+        obj.value = gating.normalize(obj.kind, obj.value)
+        super().save_model(request, obj, form, change)
+        gating.apply()
+
+    def delete_model(self, request: HttpRequest, obj: Restriction) -> None:
+        super().delete_model(request, obj)
+        gating.apply()
+
+    def delete_queryset(self, request: HttpRequest, queryset: object) -> None:
+        super().delete_queryset(request, queryset)
+        gating.apply()

@@ -18,19 +18,25 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from deals import history
 from deals.columns import BY_NAME, COMPUTED, SOURCE_FIELDS, Column, recompute
 from deals.config import DealSettings, load_config
 from deals.jobs import Job, Run, run_job
 from deals.keepa import BudgetExhausted
 from deals.models import BackfillCheckpoint, Deal, SyncRun
+from deals.snapshots import product_snapshot
 from keepa_client.client import KeepaClient
 from keepa_client.wire import datetime_to_keepa_minute
 
 LOCK_NAME = "backfill_all_deals"
 LOCK_TTL = timedelta(hours=6)
 RECOMPUTE_CHUNK = 1000
-# Product data (fees, dimensions) is fetched without offers: 1 token a product.
-PRODUCT_KEYS_FETCHED = ("fbaFees", "referralFeePercentage", "packageWeight", "binding", "format")
+# Product data (fees, dimensions, history) is fetched without offers: 1 token a product;
+# the history arrays cost nothing more (docs/keepa.md §5.2).
+PRODUCT_KEYS_FETCHED = (
+    "fbaFees", "referralFeePercentage", "packageWeight", "binding", "format", "brand",
+    "manufacturer",
+)  # fmt: skip
 
 
 @dataclass
@@ -246,7 +252,12 @@ class Backfill:
             except BudgetExhausted:
                 state.rows_lacking += len(todo) - start
                 return
-            products = {p.asin: p for p in client.products(chunk, stats=90, history=False)}
+            products = {
+                p.asin: p
+                for p in client.products(
+                    chunk, stats=90, history=True, days=history.HISTORY_FETCH_DAYS
+                )
+            }
             budget.record()
             state.tokens_spent += client.tokens.tokens_consumed if client.tokens else 0
             looked_up = datetime_to_keepa_minute(timezone.now())
@@ -259,6 +270,12 @@ class Backfill:
                         snapshot.update(
                             {k: product.raw[k] for k in PRODUCT_KEYS_FETCHED if k in product.raw}
                         )
+                        fresh = product_snapshot(product.raw, run.config.price_type)
+                        if "history" in fresh:
+                            snapshot["history"] = fresh["history"]
+                        # The offers look-up's stats stay; a row without any gets these.
+                        if "stats" in fresh and not snapshot.get("stats"):
+                            snapshot["stats"] = fresh["stats"]
                     snapshot["lookedUp"] = looked_up
                     deal.product_snapshot = snapshot
                 Deal.objects.update_rows(rows, ["product_snapshot"])

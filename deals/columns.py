@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deals import economics, landed
+from deals import economics, gating, history, landed, listing
 from deals.config import DealSettings
 from deals.models import Deal
 
@@ -41,6 +41,8 @@ class Column:
     default_descending: bool = False
     # settings.json fields `compute` reads ("seller_costs"): saving them recomputes the column.
     reads: tuple[str, ...] = ()
+    # (value, label) pairs a "exact" filter offers, for a text column with few values.
+    choices: tuple[tuple[str, str], ...] = ()
 
 
 COLUMNS: list[Column] = [
@@ -161,7 +163,7 @@ COLUMNS += [
         "profit",
         "Profit",
         "money",
-        "average price minus Amazon fees minus the all-in cost",
+        "List at price minus Amazon fees minus the all-in cost",
         filter="min",
         compute=_economics("profit"),
         needs=_FEES,
@@ -172,7 +174,7 @@ COLUMNS += [
         "margin_percent",
         "Margin %",
         "percent",
-        "profit as a share of the average price",
+        "profit as a share of the List at price",
         compute=_economics("margin_percent"),
         needs=_FEES,
         reads=("seller_costs",),
@@ -197,6 +199,91 @@ COLUMNS += [
         compute=_economics("max_buy_total"),
         needs=_FEES,
         reads=("seller_costs",),
+    ),
+]
+
+
+def _list_at(attribute: str) -> Callable[[Deal, Any], Any]:
+    def compute(deal: Deal, config: Any) -> Any:
+        result = listing.list_at(deal)
+        return getattr(result, attribute) if result else ("" if attribute == "rule" else None)
+
+    return compute
+
+
+def _gated(index: int) -> Callable[[Deal, Any], Any]:
+    def compute(deal: Deal, config: Any) -> Any:
+        return gating.status(deal, gating.rules_for(config))[index]
+
+    return compute
+
+
+# What to list at, the lowest list price that pays, the season, where to buy, and whether
+# the user may sell it: see deals/listing.py, deals/economics.py, deals/history.py and
+# deals/gating.py, and the README's "What the columns mean".
+COLUMNS += [
+    Column(
+        "list_at",
+        "List at",
+        "money",
+        "the price you would list at: the lowest FBA offer in the deal's condition group, else"
+        " the 90-day average; never above 125% of the 365-day average (the rule is shown)",
+        compute=_list_at("cents"),
+    ),
+    Column(
+        "list_at_rule",
+        "List at rule",
+        "text",
+        "which rule chose List at",
+        in_table=False,
+        sortable=False,
+        compute=_list_at("rule"),
+    ),
+    Column(
+        "min_list",
+        "Min list",
+        "money",
+        "the lowest list price that still makes your target markup at the current buy price",
+        compute=lambda deal, config: economics.min_list_for_deal(deal, config.seller_costs),
+        needs=_FEES,
+        reads=("seller_costs",),
+    ),
+    Column(
+        "season",
+        "Season",
+        "text",
+        "when it sells best, from its own sales rank by month over up to two years (e.g."
+        " 'Textbook: Aug-Sep, Jan · peak Aug'); 'not enough history' under a year of data",
+        filter="contains",
+        compute=lambda deal, config: history.season_label(deal.product_snapshot),
+        needs=("product_snapshot.history",),
+    ),
+    Column(
+        "gated",
+        "Gated",
+        "text",
+        "whether you may sell it, from your restricted list and your marks: unknown unless a"
+        " rule says",
+        filter="exact",
+        choices=(("yes", "gated"), ("no", "not gated"), ("unknown", "unknown")),
+        compute=_gated(0),
+    ),
+    Column(
+        "gated_reason",
+        "Gated because",
+        "text",
+        "the rule behind Gated",
+        in_table=False,
+        sortable=False,
+        compute=_gated(1),
+    ),
+    Column(
+        "buy_url",
+        "Buy",
+        "text",
+        "Amazon's list of used offers for this ASIN",
+        sortable=False,
+        compute=lambda deal, config: listing.buy_url(deal.asin, deal.price_type),
     ),
 ]
 
@@ -249,6 +336,8 @@ SOURCE_FIELDS = (
     "deal_snapshot",
     "product_snapshot",
     "changed_at",
+    "root_category",
+    "categories",
 )
 
 

@@ -231,16 +231,34 @@ def rows_for(
 
 
 def sparklines(deals: Sequence[Deal], now: datetime) -> dict[str, str]:
+    """Each row's last 30 days: Keepa's own daily prices (stored with the offers look-up),
+    else the Now changes recorded since the deal entered. Two queries for the whole page."""
+    asins = [d.asin for d in deals]
+    # Only the history's key is read, not the whole snapshot the page query defers.
+    stored = dict(
+        Deal.objects.filter(asin__in=asins).values_list("asin", "product_snapshot__history")
+    )
+    lines = {}
+    for deal in deals:
+        history = stored.get(deal.asin)
+        if isinstance(history, dict):
+            line = charts.history_sparkline(history, deal.now_price, now, SPARKLINE_DAYS)
+            if line:
+                lines[deal.asin] = line
+    missing = [a for a in asins if a not in lines]
+    if not missing:
+        return lines
     since = now - timedelta(days=SPARKLINE_DAYS)
-    history: dict[str, list[tuple[datetime, Any, Any, str]]] = defaultdict(list)
-    events = DealEvent.objects.price_history([d.asin for d in deals], since).values_list(
+    recorded: dict[str, list[tuple[datetime, Any, Any, str]]] = defaultdict(list)
+    events = DealEvent.objects.price_history(missing, since).values_list(
         "asin", "at", "old_value", "new_value", "kind"
     )
     for asin, at, old, new, kind in events:
-        history[asin].append((at, old, new, kind))
-    lines = {}
+        recorded[asin].append((at, old, new, kind))
     for deal in deals:
-        points = charts.price_points(history.get(deal.asin, ()), deal.now_price, since, now)
+        if deal.asin in lines:
+            continue
+        points = charts.price_points(recorded.get(deal.asin, ()), deal.now_price, since, now)
         if points:
             lines[deal.asin] = charts.sparkline(points)
     return lines

@@ -8,10 +8,12 @@ from typing import Any
 from django.utils import timezone
 from django.utils.safestring import SafeString
 
-from deals import charts, formatting
+from deals import charts, economics, formatting
 from deals.columns import BY_NAME
+from deals.history import CHART_DAYS
 from deals.models import Deal, DealEvent, Seller
 from keepa_client.models import Offer
+from keepa_client.wire import PRICE_TYPE_NAMES
 
 HISTORY_EVENTS = 500
 
@@ -26,6 +28,10 @@ class DealPage:
     offers: list[dict[str, Any]]
     history: list[dict[str, Any]]
     chart: SafeString | str
+    # Keepa's own history (the query's price type, the used buy box, the sales rank).
+    history_chart: SafeString | str
+    history_note: str
+    history_label: str
 
     def context(self) -> dict[str, Any]:
         """The template's variables."""
@@ -44,6 +50,9 @@ def deal_page(asin: str) -> DealPage | None:
         offers=_offers(deal),
         history=[_history_item(e) for e in events],
         chart=_chart(deal, events),
+        history_chart=_history_chart(deal),
+        history_note=_history_note(deal),
+        history_label=_price_label(deal),
     )
 
 
@@ -112,3 +121,31 @@ def _chart(deal: Deal, events: list[DealEvent]) -> SafeString | str:
     return charts.price_chart(
         charts.price_points(price_events, deal.now_price, start, timezone.now())
     )
+
+
+def _history_chart(deal: Deal) -> SafeString | str:
+    """Keepa's own price and rank history, from the stored /product answer; "" before one."""
+    history = (deal.product_snapshot or {}).get("history")
+    if not history:
+        return ""
+    return charts.history_chart(
+        history,
+        price_label=_price_label(deal),
+        average=deal.avg_price,
+        buy=economics.buy_total(deal),
+        now=timezone.now(),
+        current=deal.now_price,
+    )
+
+
+def _history_note(deal: Deal) -> str:
+    if (deal.product_snapshot or {}).get("history"):
+        return f"Keepa's history of the last {CHART_DAYS} days, one value a day, then Now."
+    if deal.enriched_at is None:
+        return "Keepa's history arrives with the offers look-up."
+    return "Keepa sent no history for this product."
+
+
+def _price_label(deal: Deal) -> str:
+    history = (deal.product_snapshot or {}).get("history") or {}
+    return PRICE_TYPE_NAMES.get(history.get("type", deal.price_type), "Price")

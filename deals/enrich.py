@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from deals import offers_queue, seller_line
 from deals.columns import COMPUTED, recompute
+from deals.history import HISTORY_FETCH_DAYS
 from deals.jobs import Run
 from deals.keepa import redact_error
 from deals.models import (
@@ -134,7 +135,10 @@ class Enricher:
                 offers=OFFERS_PER_LOOKUP,
                 only_live_offers=True,
                 stats=90,
-                history=False,
+                # History costs no token (docs/keepa.md §5.2): the chart, the sparkline and
+                # the season label come from it. `days` bounds the answer's size.
+                history=True,
+                days=HISTORY_FETCH_DAYS,
             )
             self.context.budget.record()
             calls += 1
@@ -258,7 +262,7 @@ class Enricher:
                     )
                 if diffs or was_waiting:
                     deal.changed_at = now
-                deal.product_snapshot = product_snapshot(product.raw)
+                deal.product_snapshot = product_snapshot(product.raw, self.config.price_type)
             recompute(rows, COMPUTED, self.config)
             Deal.objects.update_rows(
                 rows,

@@ -16,6 +16,9 @@ from django.db.models import Q
 
 from deals.columns import COLUMNS, SORTABLE, Column, category_name
 from deals.config import COST_LIMITS, SellerCosts
+from deals.gating import normalize as normalize_restriction
+from deals.models import Restriction
+from keepa_client.records import is_asin
 
 DEFAULT_SORT = "-delta_percent"
 
@@ -35,6 +38,8 @@ def filter_params(column: Column) -> list[tuple[str, str]]:
         return [(f"{name}_min", f"{name}__gte"), (f"{name}_max", f"{name}__lte")]
     if column.filter == "exact":
         return [(name, name)]
+    if column.filter == "contains":
+        return [(name, f"{name}__icontains")]
     return []
 
 
@@ -61,6 +66,10 @@ def _filter_field(column: Column, param: str, categories: Iterable[int] | None) 
             label=label,
             required=False,
             widget=forms.Select(choices=[("", "any"), ("true", "yes"), ("false", "no")]),
+        )
+    if column.choices:
+        return forms.ChoiceField(
+            label=label, required=False, choices=[("", "any"), *column.choices]
         )
     if column.kind == "category":
         if categories is None:
@@ -202,3 +211,57 @@ class SellerCostsForm(forms.Form):
                 value = float(value)
             values[key] = value
         return SellerCosts(**values)
+
+
+class RestrictionForm(forms.Form):
+    """One line of the restricted list, added by hand."""
+
+    kind = forms.ChoiceField(choices=Restriction.Kind.choices)
+    value = forms.CharField(
+        max_length=200, help_text="an ASIN, a brand or publisher, or a category name or id"
+    )
+    gated = forms.TypedChoiceField(
+        choices=[("yes", "gated"), ("no", "sellable (ASIN only)")],
+        coerce=lambda v: v == "yes",
+        initial="yes",
+        required=False,
+        empty_value=True,
+    )
+    note = forms.CharField(max_length=200, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        kind, value = data.get("kind"), data.get("value")
+        if kind and value:
+            data["value"] = normalize_restriction(kind, value)
+            if not data["value"]:
+                self.add_error("value", "Enter a value.")
+            if kind == Restriction.Kind.ASIN and not is_asin(data["value"]):
+                self.add_error("value", "An ASIN is 10 letters and digits.")
+            if data.get("gated") is False and kind != Restriction.Kind.ASIN:
+                self.add_error("gated", "Only an ASIN can be marked sellable.")
+        return data
+
+
+class RestrictionImportForm(forms.Form):
+    """A CSV of restricted-list lines (deals/gating.py parse_csv says what it may hold)."""
+
+    MAX_BYTES = 2_000_000
+
+    file = forms.FileField(
+        help_text="CSV with a header kind,value[,gated][,note], or one value a line"
+    )
+    kind = forms.ChoiceField(
+        choices=[("", "as the file says"), *Restriction.Kind.choices],
+        required=False,
+        help_text="what the lines are, for a file without a header",
+    )
+
+    def clean_file(self) -> str:
+        upload = self.cleaned_data["file"]
+        if upload.size > self.MAX_BYTES:
+            raise forms.ValidationError("The file is larger than 2 MB.")
+        try:
+            return upload.read().decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise forms.ValidationError("The file is not UTF-8 text.") from exc

@@ -63,6 +63,20 @@ class SellerLine(models.TextChoices):
     STORED = "stored", "not re-checked"
 
 
+# Why a deal is gated or not when the user's own mark on its ASIN decided (deals/gating.py).
+MARKED_GATED = "you marked it gated"
+MARKED_SELLABLE = "you marked it sellable"
+
+
+class Gated(models.TextChoices):
+    """May the user's account sell it? Amazon's own check needs the seller's SP-API
+    credentials, so only the user's restricted list and marks decide: no rule, no answer."""
+
+    YES = "yes", "gated"
+    NO = "no", "not gated"
+    UNKNOWN = "unknown", "unknown"
+
+
 class EnrichPriority(models.IntegerChoices):
     NONE = 0, "none"
     STALE = 1, "stale"
@@ -147,6 +161,17 @@ class Deal(models.Model):
     margin_percent = models.FloatField(null=True, blank=True)
     roi_percent = models.FloatField(null=True, blank=True)
     max_buy_total = models.IntegerField(null=True, blank=True)
+    # The price you would list at (deals/listing.py), the rule that chose it, and the lowest
+    # list price that still makes the target markup (deals/economics.py).
+    list_at = models.IntegerField(null=True, blank=True)
+    list_at_rule = models.CharField(max_length=60, blank=True, default="")
+    min_list = models.IntegerField(null=True, blank=True)
+    # Seasonality from the product's own sales-rank history by month (deals/history.py).
+    season = models.CharField(max_length=80, blank=True, default="")
+    buy_url = models.CharField(max_length=200, blank=True, default="")
+    # From the user's restricted list (deals/gating.py): unknown unless a rule says.
+    gated = models.CharField(max_length=8, choices=Gated.choices, default=Gated.UNKNOWN)
+    gated_reason = models.CharField(max_length=200, blank=True, default="")
 
     price_changed_at = models.DateTimeField(null=True, blank=True)
     keepa_last_update = models.DateTimeField(null=True, blank=True)
@@ -209,6 +234,11 @@ class Deal(models.Model):
     @property
     def keepa_url(self) -> str:
         return f"https://keepa.com/#!product/1-{quote(self.asin, safe='')}"
+
+    @property
+    def gated_by_mark(self) -> bool:
+        """The user's one-click mark decided `gated` (and can be forgotten)."""
+        return self.gated_reason in (MARKED_GATED, MARKED_SELLABLE)
 
     @property
     def is_updating(self) -> bool:
@@ -507,6 +537,34 @@ class DealEvent(models.Model):
             "at": at,
             "run_id": run_id,
         }
+
+
+class Restriction(models.Model):
+    """One line of the user's restricted list: an ASIN, a brand or publisher, or a category
+    they may not sell (or, for an ASIN, one they checked they may sell)."""
+
+    class Kind(models.TextChoices):
+        ASIN = "asin", "ASIN"
+        BRAND = "brand", "brand / publisher"
+        CATEGORY = "category", "category"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # ASINs upper case; brands and category names lower case (matched case-insensitively);
+    # a category may also be Keepa's numeric id.
+    value = models.CharField(max_length=200)
+    gated = models.BooleanField(default=True)
+    note = models.CharField(max_length=200, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # One rule per thing: a second mark on the same ASIN replaces the first.
+            models.UniqueConstraint(fields=["kind", "value"], name="restriction_kind_value_uniq")
+        ]
+        ordering = ["kind", "value"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.value}{'' if self.gated else ' (allowed)'}"
 
 
 class Seller(models.Model):

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from deals import history
+from keepa_client.wire import USED
+
 # Product keys worth keeping: what the columns (and likely future columns) are computed from.
 _PRODUCT_KEYS = (
     "asin", "title", "rootCategory", "categories", "categoryTree", "imagesCSV", "fbaFees",
     "referralFeePercentage", "referralFee", "packageWeight", "packageHeight", "packageLength",
     "packageWidth", "itemWeight", "binding", "format", "author", "publicationDate", "lastUpdate",
-    "lastPriceChange", "salesRankReference", "monthlySold", "productType",
+    "lastPriceChange", "salesRankReference", "monthlySold", "productType", "brand",
+    "manufacturer",
 )  # fmt: skip
 _STATS_KEYS = (
-    "current", "avg", "avg30", "avg90", "avg180", "salesRankDrops30", "salesRankDrops90",
+    "current", "avg", "avg30", "avg90", "avg180", "avg365", "salesRankDrops30", "salesRankDrops90",
     "totalOfferCount", "offerCountFBA", "offerCountFBM", "lastOffersUpdate",
     "buyBoxPrice", "buyBoxShipping", "buyBoxIsFBA", "buyBoxUsedPrice", "buyBoxUsedShipping",
 )  # fmt: skip
@@ -22,9 +26,13 @@ _OFFER_KEYS = (
 )  # fmt: skip
 
 
-def product_snapshot(raw: dict[str, Any]) -> dict[str, Any]:
-    """Keep the product's descriptive fields, its stats and its live offers (latest prices)."""
+def product_snapshot(raw: dict[str, Any], price_type: int = USED) -> dict[str, Any]:
+    """Keep the product's descriptive fields, its stats, its live offers (latest prices) and
+    a bounded digest of its history (deals/history.py), the query's `price_type` charted."""
     snap = {key: raw[key] for key in _PRODUCT_KEYS if raw.get(key) is not None}
+    digest = history.digest(raw, price_type)
+    if digest is not None:
+        snap["history"] = digest
     stats = raw.get("stats") or {}
     if stats:
         snap["stats"] = {key: stats[key] for key in _STATS_KEYS if stats.get(key) is not None}

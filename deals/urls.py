@@ -18,6 +18,8 @@ urlpatterns = [
     path("api/deals", views.api_deals, name="api_deals"),
     path("deals.csv", views.deals_csv, name="deals_csv"),
     path("costs", views.seller_costs, name="seller_costs"),
+    path("restrictions", views.restrictions, name="restrictions"),
+    path("gated/<path:asin>", views.mark_gated, name="mark_gated"),
     path("healthz", views.healthz, name="healthz"),
     path("healthz/worker", views.healthz, name="healthz_worker"),
 ]

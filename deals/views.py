@@ -24,20 +24,20 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 from django_q.tasks import fetch
 
-from deals import dashboard, formatting, health, targets, tasks, token_plan
+from deals import dashboard, formatting, gating, health, targets, tasks, token_plan
 from deals.columns import COLUMNS, SHOWN_BY_DEFAULT
 from deals.config import ConfigError, load_config
 from deals.costs import can_change_costs, save_seller_costs
 from deals.dashboard import DashboardQuery
 from deals.deal_page import deal_page
-from deals.forms import SellerCostsForm
-from deals.models import Deal, DealEvent, SyncRun
+from deals.forms import RestrictionForm, RestrictionImportForm, SellerCostsForm
+from deals.models import Deal, DealEvent, Gated, Restriction, SyncRun
 from keepa_client.redact import redact
 
 # A Refresh whose task has neither finished nor started after this long stops being
@@ -386,3 +386,76 @@ def seller_costs(request: HttpRequest) -> HttpResponse:
     context = {"form": form, "message": message, "read_only": not may_change, "refused": refused}
     # A save without the permission writes nothing and shows the costs still in use.
     return render(request, "deals/costs.html", context, status=403 if refused else 200)
+
+
+# -- the restricted list and the one-click gated mark -------------------------------------
+
+
+@fragment_login_required
+@require_POST
+def mark_gated(request: HttpRequest, asin: str) -> HttpResponse:
+    """Mark a row's ASIN gated, sellable, or forget the mark; htmx gets the row back."""
+    value = request.POST.get("gated", "")
+    if value not in Gated.values:
+        return HttpResponse("gated must be yes, no or unknown", status=400)
+    deal = gating.mark(asin, value)
+    if deal is None:
+        raise Http404("No deal with that ASIN")
+    if not request.htmx:
+        return redirect("dashboard")
+    row = dashboard.rows_for([deal])[0]
+    return render(request, "deals/_row.html", {"row": row, "columns": TABLE_COLUMNS})
+
+
+@login_required
+def restrictions(request: HttpRequest) -> HttpResponse:
+    """The user's restricted list: add a line, import a CSV, delete a line."""
+    add_form, import_form, message = RestrictionForm(), RestrictionImportForm(), ""
+    status = 200
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "add":
+            add_form = RestrictionForm(request.POST)
+            if add_form.is_valid():
+                data = add_form.cleaned_data
+                gating.save_rules([(data["kind"], data["value"], data["gated"], data["note"])])
+                changed = gating.apply()
+                message = f"Added {data['value']}; {changed} deals changed their Gated answer."
+            else:
+                status = 400
+        elif action == "import":
+            import_form = RestrictionImportForm(request.POST, request.FILES)
+            if import_form.is_valid():
+                try:
+                    rows = gating.parse_csv(
+                        import_form.cleaned_data["file"], import_form.cleaned_data["kind"]
+                    )
+                except gating.RestrictedListError as exc:
+                    import_form.add_error("file", str(exc))
+                    status = 400
+                else:
+                    saved = gating.save_rules(rows)
+                    changed = gating.apply()
+                    message = f"Imported {saved} lines; {changed} deals changed their Gated answer."
+            else:
+                status = 400
+        elif action == "delete":
+            deleted, _ = Restriction.objects.filter(pk=_int_post(request, "pk")).delete()
+            changed = gating.apply() if deleted else 0
+            message = f"Deleted; {changed} deals changed their Gated answer." if deleted else ""
+        else:
+            return HttpResponse("unknown action", status=400)
+    context = {
+        "rules": Restriction.objects.all(),
+        "add_form": add_form,
+        "import_form": import_form,
+        "message": message,
+    }
+    return render(request, "deals/restrictions.html", context, status=status)
+
+
+def _int_post(request: HttpRequest, name: str) -> int:
+    try:
+        return int(request.POST.get(name, ""))
+    except ValueError:
+        return 0

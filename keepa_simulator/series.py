@@ -8,8 +8,10 @@ the types stored with shipping. A value holds from its time until the next point
 from __future__ import annotations
 
 import math
+import zlib
 from array import array
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 Point = tuple[int, int] | None
 
@@ -64,6 +66,7 @@ DEAL_WINDOWS = (2 * DAY, 7 * DAY, 31 * DAY, 90 * DAY)
 # History kept per type; points older than this are dropped (one earlier point is kept so the
 # value at the window start stays known).
 KEEP_MINUTES = 100 * DAY
+_KEEPA_EPOCH = datetime(2011, 1, 1)
 
 
 def history(values: list[int] | tuple[int, ...] = ()) -> array:
@@ -233,3 +236,46 @@ def trim(hist: list[int], step: int, cutoff: int) -> list[int]:
             break
         keep_from = i
     return hist[keep_from:] if keep_from else hist
+
+
+# -- the sales rank before the kept window ---------------------------------------------------
+
+# How far back a product's sales-rank history reaches (Keepa keeps years; the app asks for two).
+RANK_PAST_DAYS = 730
+RANK_PAST_STEP = 7 * DAY
+# Seasonal shapes by calendar month (1-12): the factor the typical rank is multiplied by
+# (below 1 sells faster). Textbooks peak when terms start, gift books before Christmas.
+SEASONS = {
+    "textbook": {1: 0.45, 8: 0.3, 9: 0.4},
+    "holiday": {11: 0.5, 12: 0.3},
+}
+
+
+def season_of(asin: str) -> str:
+    """The product's seasonal shape, a fixed draw from its ASIN: 30 % textbook, 15 % holiday,
+    the rest year-round."""
+    draw = zlib.crc32(f"season:{asin}".encode()) % 100
+    return "textbook" if draw < 30 else "holiday" if draw < 45 else "year-round"
+
+
+def month_of(minute: int) -> int:
+    """Calendar month (1-12) of a Keepa minute (minutes since 2011-01-01 UTC)."""
+    return (_KEEPA_EPOCH + timedelta(minutes=minute)).month
+
+
+def rank_past(asin: str, first: int, rank: int) -> list[int]:
+    """Weekly sales ranks for the `RANK_PAST_DAYS` before minute `first`, around `rank`, in
+    the product's seasonal shape; csv layout ``[t0, r0, t1, r1, ...]``.
+
+    Derived, not stored: a pure function of the ASIN, so the market keeps only its recent
+    window in memory and every answer agrees with the last.
+    """
+    shape = SEASONS.get(season_of(asin), {})
+    points: list[int] = []
+    # On a fixed weekly grid, so the past stays the same as the recent window moves on.
+    t = (first - RANK_PAST_DAYS * DAY) // RANK_PAST_STEP * RANK_PAST_STEP + RANK_PAST_STEP
+    while t < first:
+        noise = 0.85 + 0.3 * (zlib.crc32(f"{asin}:{t}".encode()) % 1000) / 1000
+        points += [t, max(1, int(rank * shape.get(month_of(t), 1.0) * noise))]
+        t += RANK_PAST_STEP
+    return points

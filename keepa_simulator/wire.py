@@ -26,6 +26,7 @@ from keepa_simulator.series import (
     USED,
     averages,
     out_of_stock_percents,
+    rank_past,
     scan,
     step_of,
     trim,
@@ -112,9 +113,10 @@ def product_json(p: Product, now: int, opt: ProductOptions) -> tuple[dict, int]:
     cutoff = now - opt.days * DAY if opt.days else None
     if opt.history:
         obj["csv"] = _csv(p, opt, cutoff)
-        ranks = p.hist[SALES]
+        ranks = _rank_history(p)
         if ranks is not None:
-            obj["salesRanks"] = {str(p.root): _cut(ranks, 2, cutoff)}
+            obj["csv"][SALES] = _cut(ranks, 2, cutoff)
+            obj["salesRanks"] = {str(p.root): obj["csv"][SALES]}
     fetched: list[Offer] = []
     if opt.offers is not None:
         fetched = live[: opt.offers]
@@ -139,6 +141,16 @@ def product_json(p: Product, now: int, opt: ProductOptions) -> tuple[dict, int]:
 
 def _cut(hist: list[int], step: int, cutoff: int | None) -> list[int]:
     return list(trim(hist, step, cutoff) if cutoff is not None else hist)
+
+
+def _rank_history(p: Product) -> list[int] | None:
+    """The sales rank as Keepa keeps it, years back: the market's recent window, preceded by
+    the seasonal past derived from the ASIN (series.rank_past)."""
+    recent = p.hist[SALES]
+    if recent is None or len(recent) < 2:
+        return None if recent is None else list(recent)
+    typical = sorted(recent[1::2])[len(recent) // 4]
+    return rank_past(p.asin, recent[0], typical) + list(recent)
 
 
 def _csv(p: Product, opt: ProductOptions, cutoff: int | None) -> list[list[int] | None]:

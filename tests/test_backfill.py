@@ -15,6 +15,9 @@ from tests.deals_fixtures import fast_client, next_cycle
 NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
 ECONOMICS = ["all_in_cost", "profit", "margin_percent", "roi_percent", "max_buy_total"]
 
+# A /product answer's history digest (deals/history.py) in which Keepa had nothing to say.
+NO_HISTORY = {"end": 0, "step": 1440, "type": 2, "price": [], "box": [], "rank": [], "months": {}}
+
 pytestmark = pytest.mark.django_db
 
 
@@ -28,7 +31,11 @@ def make_deals(count: int, *, snapshot: bool = True) -> list[str]:
             now_total=1100 + i if i % 3 else None,
             avg_price=4000 + 7 * i,
             product_snapshot=(
-                {"fbaFees": {"pickAndPackFee": 300 + i % 50}, "referralFeePercentage": 15.0}
+                {
+                    "fbaFees": {"pickAndPackFee": 300 + i % 50},
+                    "referralFeePercentage": 15.0,
+                    "history": NO_HISTORY,
+                }
                 if snapshot
                 else None
             ),
@@ -103,7 +110,9 @@ def test_a_dry_run_writes_nothing_and_estimates_the_tokens():
     assert make_deals_without
     out = StringIO()
     call_command("backfill_all_deals", "--dry-run", stdout=out, stderr=StringIO())
-    assert "20 rows checked, 18 would change" in out.getvalue()
+    # Every row gets its Buy link and a List at (the deal's average, said so) even without
+    # product data; the economics of the two rows without it wait for the fetch.
+    assert "20 rows checked, 20 would change" in out.getvalue()
     assert "Keepa data needed for 2 tokens" in out.getvalue()
     assert not Deal.objects.filter(profit__isnull=False).exists()
     assert not SyncRun.objects.exists() and not BackfillCheckpoint.objects.exists()
@@ -159,6 +168,34 @@ def test_rows_lacking_data_are_fetched_and_nothing_else(keepa):
     for deal in Deal.objects.filter(asin__in=lacking):
         assert deal.product_snapshot["fbaFees"]["pickAndPackFee"] > 0
         assert deal.profit is not None and stored(deal) == expected(deal)
+
+
+def test_rows_looked_up_before_history_was_kept_get_their_season_for_a_token_each(keepa):
+    keepa.quiet(True)
+    ingest.run(trigger="test")
+    looked_up = Deal.objects.exclude(product_snapshot__isnull=True).order_by("asin")
+    old = list(looked_up.values_list("asin", flat=True)[:4])
+    assert len(old) == 4
+    # As stored by a version that asked Keepa for no history: fees and offers, no digest.
+    for deal in Deal.objects.filter(asin__in=old):
+        deal.product_snapshot.pop("history")
+        Deal.objects.filter(pk=deal.pk).update(product_snapshot=deal.product_snapshot, season="")
+    offers_before = {
+        d.asin: d.product_snapshot["offers"] for d in Deal.objects.filter(asin__in=old)
+    }
+
+    out = StringIO()
+    call_command("backfill_all_deals", "--columns", "season", "--dry-run", stdout=out)
+    assert "Keepa data needed for 4 tokens" in out.getvalue()
+    assert not Deal.objects.filter(asin__in=old).exclude(season="").exists()
+
+    sync = backfill.run(["season"], client=fast_client(keepa))
+
+    assert sync.status == SyncRun.Status.OK and sync.tokens_spent == 4
+    for deal in Deal.objects.filter(asin__in=old):
+        assert deal.product_snapshot["history"]["months"]  # two years of ranks by month
+        assert deal.season and deal.season != "not enough history"
+        assert deal.product_snapshot["offers"] == offers_before[deal.asin]  # the look-up's kept
 
 
 def test_a_backfill_and_an_upserter_run_interleaved_lose_no_update(keepa):

@@ -23,6 +23,7 @@ def worked_example(**costs: object) -> economics.Economics:
         now_price=1500,
         est_landed=1500,
         buy_price_checked=True,
+        price_type=2,
         avg_price=4000,
         product_snapshot={"fbaFees": {"pickAndPackFee": 344}, "referralFeePercentage": 15.0},
     )
@@ -78,6 +79,7 @@ def test_the_landed_estimate_is_the_buy_price_while_no_offer_is_checked():
         now_price=1450,
         est_landed=1849,
         buy_price_checked=False,
+        price_type=2,
         avg_price=4000,
         product_snapshot=FEES,
     )
@@ -99,6 +101,7 @@ def test_a_pending_look_up_never_buys_below_the_estimate():
         now_price=1200,
         est_landed=1599,
         buy_price_checked=False,
+        price_type=2,
         avg_price=4000,
         product_snapshot=FEES,
     )
@@ -112,6 +115,7 @@ def test_a_checked_offer_is_the_buy_price_even_below_the_estimate():
         now_price=1450,
         est_landed=1849,
         buy_price_checked=True,
+        price_type=2,
         avg_price=4000,
         product_snapshot=FEES,
     )
@@ -125,6 +129,7 @@ def test_the_higher_of_now_and_the_last_offer_counts_while_the_seller_catches_up
         now_price=2100,
         est_landed=None,
         buy_price_checked=True,
+        price_type=2,
         avg_price=4000,
         product_snapshot=FEES,
     )
@@ -133,9 +138,10 @@ def test_the_higher_of_now_and_the_last_offer_counts_while_the_seller_catches_up
 
 def test_without_fee_data_or_an_average_there_is_no_answer_rather_than_a_wrong_one():
     checked = {"now_total": 1500, "now_price": 1500, "est_landed": 1500, "buy_price_checked": True}
-    no_fees = SimpleNamespace(**checked, avg_price=4000, product_snapshot={})
+    no_fees = SimpleNamespace(**checked, price_type=2, avg_price=4000, product_snapshot={})
     no_avg = SimpleNamespace(
         **checked,
+        price_type=2,
         avg_price=None,
         product_snapshot={"fbaFees": {"pickAndPackFee": 344}},
     )

@@ -490,6 +490,32 @@ def test_history_0_drops_the_csv_and_days_trims_it(still):
         assert history == full["csv"][t][len(full["csv"][t]) - len(history) :]
 
 
+def test_the_sales_rank_reaches_two_years_back_in_keepas_layout_and_days_trims_it(still):
+    asins = [d["asin"] for d in deal(still, DEFAULT_QUERY).json()["deals"]["dr"][:40]]
+    products = product(still, asins, offers=20).json()["products"]
+    for p in products:
+        ranks = p["csv"][3]
+        times = ranks[::2]
+        assert times == sorted(times) and all(isinstance(t, int) for t in times)
+        assert NOW_MINUTE - times[0] >= 700 * 1440  # Keepa keeps years, not 100 days
+        assert all(r > 0 for r in ranks[1::2])
+        assert p["salesRanks"][str(p["rootCategory"])] == ranks
+        box = p["csv"][32]  # the used buy box: (time, price, shipping) triplets
+        assert box is None or len(box) % 3 == 0
+    # Some price history has stretches with no offer, written as -1.
+    assert any(
+        -1 in h[1 :: 3 if t in (7, 18, 19, 20, 21, 22, 32) else 2]
+        for p in products
+        for t, h in enumerate(p["csv"])
+        if h and t != 3
+    )
+    again = product(still, asins[:1], offers=20).json()["products"][0]
+    assert again["csv"][3] == products[0]["csv"][3]  # derived, and the same every time
+    trimmed = product(still, asins[:1], days=365).json()["products"][0]["csv"][3]
+    assert all(t >= NOW_MINUTE - 365 * 1440 for t in trimmed[2::2])
+    assert trimmed == products[0]["csv"][3][-len(trimmed) :]
+
+
 def test_extra_csv_types_come_only_with_offers_rating_or_buybox(still):
     asin = deal(still, DEFAULT_QUERY).json()["deals"]["dr"][0]["asin"]
     plain = product(still, [asin]).json()["products"][0]["csv"]

@@ -223,7 +223,7 @@ def policy(response: HttpResponse) -> dict[str, list[str]]:
 
 
 def test_every_page_carries_a_strict_policy(reader, deal_with_history):
-    for url in ("/", "/deal/B000000001", "/costs", "/api/deals"):
+    for url in ("/", "/deal/B000000001", "/costs", "/restrictions", "/api/deals"):
         directives = policy(reader.get(url))
         assert directives["default-src"] == ["'self'"], url
         assert directives["script-src"] == ["'self'"], url
@@ -245,7 +245,14 @@ INLINE = re.compile(
 def test_no_page_has_inline_script_style_or_event_handlers(reader, deal_with_history):
     pages = {
         url: reader.get(url).content.decode()
-        for url in ("/", "/?sort=-price_changed_at", "/deal/B000000001", "/costs", "/status")
+        for url in (
+            "/",
+            "/?sort=-price_changed_at",
+            "/deal/B000000001",
+            "/costs",
+            "/restrictions",
+            "/status",
+        )
     }
     pages["/login/"] = Client().get("/login/").content.decode()
     # The rows the live poll sends: ask with an old cursor so every row comes back.

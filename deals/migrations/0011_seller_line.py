@@ -9,7 +9,7 @@ def mark_looked_up(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("deals", "0009_deal_status"),
+        ("deals", "0010_history_listing_gating"),
     ]
 
     operations = [
