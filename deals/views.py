@@ -403,8 +403,15 @@ def mark_gated(request: HttpRequest, asin: str) -> HttpResponse:
         raise Http404("No deal with that ASIN")
     if not request.htmx:
         return redirect("dashboard")
-    row = dashboard.rows_for([deal])[0]
-    return render(request, "deals/_row.html", {"row": row, "columns": TABLE_COLUMNS})
+    target = targets.target_markup()
+    row = dashboard.rows_for([deal], target=target)[0]
+    context = {
+        "row": row,
+        "columns": TABLE_COLUMNS,
+        "shown": dashboard.shown_columns(request.COOKIES.get(dashboard.COLUMNS_COOKIE)),
+        "target": target,
+    }
+    return render(request, "deals/_row.html", context)
 
 
 @login_required
