@@ -12,6 +12,8 @@ from django.db import models
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from keepa_client import wire
+
 # The columns the upserter derives from a /deal object; a change to one of them is a
 # DealEvent and moves `changed_at` (the dashboard's live poll follows those events).
 # Sales rank is stored by every sweep but is not among them: it moves on nearly every
@@ -35,6 +37,22 @@ OFFER_SHOWN_FIELDS = (
     "now_condition",
     "now_is_fba",
 )
+
+
+def offer_listing_condition(price_type: int | None) -> str:
+    """The `condition=` of Amazon's offer listing for a Keepa price type ("" for any)."""
+    conditions = wire.CONDITIONS_FOR_PRICE_TYPE.get(price_type) if price_type is not None else None
+    if not conditions:
+        return ""
+    if conditions <= wire.USED_CONDITIONS:
+        return "used"
+    if conditions <= wire.COLLECTIBLE_CONDITIONS:
+        return "collectible"
+    if conditions == {wire.CONDITION_NEW}:
+        return "new"
+    if conditions == {wire.CONDITION_REFURBISHED}:
+        return "refurbished"
+    return ""
 
 
 class DealStatus(models.TextChoices):
@@ -183,6 +201,15 @@ class Deal(models.Model):
     @property
     def amazon_url(self) -> str:
         return f"https://www.amazon.com/dp/{quote(self.asin, safe='')}"
+
+    @property
+    def buy_url(self) -> str:
+        """Amazon's list of offers for this product in the query's condition (used, for the
+        shipped query): where the cheapest copy is bought, unlike the product page, which
+        opens on the buy box's new offer."""
+        condition = offer_listing_condition(self.price_type)
+        query = f"?condition={condition}" if condition else ""
+        return f"https://www.amazon.com/gp/offer-listing/{quote(self.asin, safe='')}{query}"
 
     @property
     def keepa_url(self) -> str:
