@@ -29,7 +29,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 from django_q.tasks import fetch
 
-from deals import dashboard, formatting, health, tasks
+from deals import dashboard, export, formatting, health, tasks
 from deals.columns import COLUMNS
 from deals.config import ConfigError, load_config
 from deals.costs import can_change_costs, save_seller_costs
@@ -235,15 +235,9 @@ def api_deals(request: HttpRequest) -> JsonResponse:
         # A client asking for a page that is not there gets told, like for any other parameter.
         error = {"message": f"{exc}.", "code": "invalid_page"}
         return JsonResponse({"errors": {"page": [error]}}, status=400)
-    names = [c.name for c in COLUMNS]
-    # `buy_price_checked` false: the buy price and the economics stand on `est_landed`.
-    results = [
-        {
-            **{name: getattr(deal, name) for name in names},
-            "buy_price_checked": deal.buy_price_checked,
-        }
-        for deal in page.object_list
-    ]
+    # Raw values (cents, ids) of every column, then what the page shows around them: the
+    # seller line, the status, and whether the buy price is the checked offer or the estimate.
+    results = [export.record(export.deal_row(deal)) for deal in page.object_list]
     return JsonResponse(
         {
             "count": page.paginator.count,
@@ -267,18 +261,14 @@ def deals_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The current filtered, sorted view as CSV, streamed (50,000 rows never sit in memory)."""
     query = DashboardQuery.from_request(request.GET)
     writer = csv.writer(_Echo())
-    names = [c.name for c in COLUMNS]
-    kinds = [c.kind for c in COLUMNS]
-    # What `Deal.buy_price_checked` reads, for the last column.
-    checked_from = ("now_total", "enriched_at", "enrich_priority")
-    values = query.queryset().values_list(*names, *checked_from).iterator(chunk_size=2000)
+    cells = [(c.name, c.kind) for c in COLUMNS] + [(e.name, e.kind) for e in export.EXTRAS]
+    rows = query.queryset().values(*export.ROW_FIELDS).iterator(chunk_size=2000)
 
     def lines() -> Iterator[str]:
-        yield writer.writerow([*(c.label for c in COLUMNS), "Buy price checked"])
-        for row in values:
-            shown, checked = row[: len(names)], Deal.checked(*row[len(names) :])
-            cells = [formatting.csv_value(v, k) for v, k in zip(shown, kinds, strict=True)]
-            yield writer.writerow([*cells, "yes" if checked else "no"])
+        yield writer.writerow([*(c.label for c in COLUMNS), *(e.label for e in export.EXTRAS)])
+        for row in rows:
+            record = export.record(row)
+            yield writer.writerow([formatting.csv_value(record[n], k) for n, k in cells])
 
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
