@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -23,7 +24,7 @@ from django.http import (
     JsonResponse,
     StreamingHttpResponse,
 )
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
@@ -77,6 +78,11 @@ def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
 @login_required
 @require_GET
 def dashboard_page(request: HttpRequest) -> HttpResponse:
+    if any(v == "" for _key, values in request.GET.lists() for v in values):
+        # The filter form sends every field, empty ones too: keep the address short and
+        # shareable by dropping them (one redirect, before anything is read).
+        kept = [(k, v) for k, values in request.GET.lists() for v in values if v != ""]
+        return redirect(f"{request.path}?{urlencode(kept)}" if kept else request.path)
     # The cursor is read before the rows: a change committed in between is sent again by
     # the next poll (rows are replaced whole, so a repeat is harmless), never lost.
     cursor = dashboard.current_cursor()
