@@ -18,6 +18,10 @@ from deals.columns import category_name
 from deals.formatting import EMPTY, condition_name, field_display, money, offer_summary
 from deals.models import BackfillCheckpoint, Deal, DealEvent, Seller, SyncRun
 
+# The app's own lists are wide (a deal has a dozen columns worth seeing at once): the page's
+# full width goes to them, not to a second copy of the index's model list.
+admin.site.enable_nav_sidebar = False
+
 
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -79,6 +83,21 @@ class ConditionFilter(admin.SimpleListFilter):
         return queryset.filter(now_condition=value) if value and value.isdigit() else queryset
 
 
+class FbaFilter(admin.SimpleListFilter):
+    """Whether Amazon ships the cheapest copy (it arrives prepped; no seller shipping time)."""
+
+    title = "FBA"
+    parameter_name = "fba"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [("yes", "FBA"), ("no", "seller ships")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Deal]) -> QuerySet[Deal]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(now_is_fba=self.value() == "yes")
+        return queryset
+
+
 class EnrichedFilter(admin.SimpleListFilter):
     """Whether an offers look-up has found the seller (else the buy price is an estimate)."""
 
@@ -132,7 +151,7 @@ class DealAdmin(ReadOnlyAdmin):
         "status",
         ConditionFilter,
         CategoryFilter,
-        "now_is_fba",
+        FbaFilter,
         EnrichedFilter,
     )
     search_fields = ("asin", "title", "now_seller_name")

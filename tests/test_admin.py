@@ -67,7 +67,7 @@ def test_the_deal_list_filters_by_status_condition_category_fba_and_look_up(admi
     assert listed("now_condition=5") == {"0000000002"}
     assert listed("root_category=283155") == {"0000000001"}
     assert listed("status__exact=left") == {"0000000002"}
-    assert listed("now_is_fba__exact=1") == {"0000000001"}
+    assert listed("fba=yes") == {"0000000001"}
     assert listed("enriched=no") == {"0000000002"}
 
 
