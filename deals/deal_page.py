@@ -50,7 +50,7 @@ def deal_page(asin: str) -> DealPage | None:
     fees, problem = _fees(deal)
     return DealPage(
         deal=deal,
-        buy=_buy_box(deal),
+        buy=_buy_box(deal, fees["max_buy"] if fees else deal.max_buy_total),
         fees=fees,
         fees_problem=problem,
         fields=_fields(deal),
@@ -63,8 +63,9 @@ def deal_page(asin: str) -> DealPage | None:
 # -- the buy box and the fees -------------------------------------------------------------
 
 
-def _buy_box(deal: Deal) -> dict[str, Any]:
-    """The copy to buy: the checked cheapest offer, else the estimate it stands on."""
+def _buy_box(deal: Deal, max_buy: int | None) -> dict[str, Any]:
+    """The copy to buy: the checked cheapest offer, else the estimate it stands on; and
+    whether it costs more than `max_buy` (from the same costs as the fees shown beside it)."""
     checked = deal.buy_price_checked
     price = economics.buy_total(deal)
     return {
@@ -74,9 +75,8 @@ def _buy_box(deal: Deal) -> dict[str, Any]:
         "seller_id": deal.now_seller_id,
         "condition": formatting.condition_name(deal.now_condition),
         "fba": deal.now_is_fba,
-        "above_max": (
-            price is not None and deal.max_buy_total is not None and price > deal.max_buy_total
-        ),
+        "max_buy": max_buy,
+        "above_max": price is not None and max_buy is not None and price > max_buy,
         "estimate_note": "" if checked else formatting.estimate_note(deal),
     }
 
