@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import shutil
 import signal
 import socket
@@ -111,7 +112,7 @@ def group_members(pgids: set[int]) -> list[str]:
     return alive
 
 
-def test_ctrl_c_stops_everything_within_seconds_and_exits_0(tmp_path):
+def test_a_stop_without_a_terminal_ends_everything_within_seconds_and_exits_0(tmp_path):
     env = app_env(tmp_path)
     with started(["scripts/run.sh"], env) as run:
         out = Output(run)
@@ -136,7 +137,7 @@ def test_ctrl_c_stops_everything_within_seconds_and_exits_0(tmp_path):
         groups = {os.getpgid(int(p)) for p in _children(run.pid)} | {run.pid}
 
         stopped_at = time.monotonic()
-        os.kill(run.pid, signal.SIGINT)  # what a terminal sends on Ctrl-C
+        os.kill(run.pid, signal.SIGINT)  # as a supervisor or a script would stop it
         status = run.wait(timeout=30)
         took = time.monotonic() - stopped_at
 
@@ -161,6 +162,55 @@ def _children(pid: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def test_ctrl_c_at_a_terminal_stops_make_run_without_an_error(tmp_path):
+    """The way a person stops `make run`: Ctrl-C typed at the terminal, where make sees it too.
+    (A Makefile of its own runs the script: the project's would first install into .venv.)"""
+    (tmp_path / "Makefile").write_text(f"run:\n\t{ROOT / 'scripts' / 'run.sh'}\n")
+    env = app_env(tmp_path) | {"TERM": "dumb"}
+    pid, terminal = os.forkpty()
+    if pid == 0:  # the child: make in a new session whose terminal is the pty
+        try:
+            os.chdir(tmp_path)
+            os.execvpe("make", ["make", "run"], env)
+        finally:
+            os._exit(127)
+    screen = bytearray()
+    descendants: list[int] = []
+    try:
+
+        def read_until(needle: bytes, timeout: float) -> None:
+            deadline = time.monotonic() + timeout
+            while needle not in screen:
+                assert time.monotonic() < deadline, screen.decode(errors="replace")[-3000:]
+                ready, _, _ = select.select([terminal], [], [], 0.2)
+                if ready:
+                    with contextlib.suppress(OSError):
+                        screen.extend(os.read(terminal, 65536))
+
+        read_until(b"[deals] running.", timeout=120)
+        descendants = _children(pid)
+        stopped_at = time.monotonic()
+        os.write(terminal, b"\x03")  # Ctrl-C
+        read_until(b"Stopped.", timeout=30)
+        _, status = os.waitpid(pid, 0)
+        took = time.monotonic() - stopped_at
+        with contextlib.suppress(OSError):
+            screen.extend(os.read(terminal, 65536))
+    finally:
+        for child in [pid, *descendants]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+        os.close(terminal)
+
+    text = screen.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text[-3000:]
+    assert "Error" not in text and "Interrupt" not in text
+    assert took < STOP_WITHIN_S, f"took {took:.1f} s"
+    assert [c for c in descendants if Path(f"/proc/{c}").exists()] == []
 
 
 def test_a_stopped_worker_abandons_a_long_task_within_seconds(tmp_path):

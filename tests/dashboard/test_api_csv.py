@@ -173,19 +173,19 @@ def test_the_api_and_the_csv_carry_the_seller_line_the_status_and_the_buy_price(
         enriched_at=timezone.now(),
     )
     make_deal(
-        "L000000001",
+        "U000000001",
         delta_percent=50,
         now_price=1800,
         est_landed=2199,
-        status=DealStatus.LEFT,
-        status_reason="sold out",
+        status=DealStatus.UNVERIFIED,
+        status_reason="missing from the complete sweep",
     )
 
     api = {r["asin"]: r for r in client.get("/api/deals").json()["results"]}
     response = client.get("/deals.csv")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
 
-    checked, left = api["C000000001"], api["L000000001"]
+    checked, unverified = api["C000000001"], api["U000000001"]
     assert (checked["now_seller_name"], checked["now_seller_id"]) == (
         "Granite State Media",
         "A2GRANITE",
@@ -195,8 +195,9 @@ def test_the_api_and_the_csv_carry_the_seller_line_the_status_and_the_buy_price(
     assert (checked["buy_price"], checked["buy_price_source"]) == (2191, "checked")
     assert (checked["status"], checked["left_reason"]) == ("listed", "")
     assert checked["buy_url"] == "https://www.amazon.com/gp/offer-listing/C000000001?condition=used"
-    assert (left["buy_price"], left["buy_price_source"]) == (2199, "estimate")
-    assert (left["status"], left["left_reason"]) == ("left", "sold out")
+    assert (unverified["buy_price"], unverified["buy_price_source"]) == (2199, "estimate")
+    assert (unverified["status"], unverified["left_reason"]) == ("unverified", "")
+    assert unverified["status_reason"] == "missing from the complete sweep"
     assert checked["category_name"] == "Books"
 
     header = rows[0]
@@ -215,5 +216,16 @@ def test_the_api_and_the_csv_carry_the_seller_line_the_status_and_the_buy_price(
         }
         == by_asin["C000000001"]
     )
-    assert by_asin["L000000001"]["Left because"] == "sold out"
-    assert by_asin["L000000001"]["Buy price is"] == "estimate"
+    assert by_asin["U000000001"]["Status reason"] == "missing from the complete sweep"
+    assert by_asin["U000000001"]["Buy price is"] == "estimate"
+
+
+def test_a_left_deal_says_why_it_left():
+    from deals.export import deal_row, record
+
+    deal = make_deal("L000000001", status=DealStatus.LEFT, status_reason="sold out")
+
+    assert (record(deal_row(deal))["status"], record(deal_row(deal))["left_reason"]) == (
+        "left",
+        "sold out",
+    )
