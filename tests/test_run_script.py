@@ -85,8 +85,13 @@ def started(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Pope
     try:
         yield process
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
+        # Whatever is left, in whichever process group (the worker's cluster has its own).
+        ours = os.getpgid(0)
+        for pid in [process.pid, *_children(process.pid)]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                group = os.getpgid(pid)
+                if group != ours:
+                    os.killpg(group, signal.SIGKILL)
         process.wait(timeout=10)
 
 
@@ -199,9 +204,12 @@ def test_ctrl_c_at_a_terminal_stops_make_run_without_an_error(tmp_path):
         with contextlib.suppress(OSError):
             screen.extend(os.read(terminal, 65536))
     finally:
-        for child in [pid, *descendants]:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(child, signal.SIGKILL)
+        ours = os.getpgid(0)
+        for child in [pid, *descendants, *_children(pid)]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                group = os.getpgid(child)
+                if group != ours:
+                    os.killpg(group, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, 0)
         os.close(terminal)
