@@ -267,3 +267,27 @@ def test_the_status_and_its_reason_are_shown(client):
     html = client.get("/deal/0312850123").content.decode()
 
     assert "✕ Left the deals" in html and "sold out" in html
+
+
+def test_a_rise_that_took_the_cheapest_copy_reads_as_one_line():
+    from deals.deal_page import history_items
+
+    at = timezone.now()
+    events = [
+        DealEvent(asin="X", kind="changed", field=field, old_value=old, new_value=new, at=at)
+        for field, old, new in [
+            ("now_price", 2000, 2300),
+            ("now_total", 2191, None),
+            ("now_seller_id", "A2NEW", ""),
+            ("now_seller_name", "BookBarn", ""),
+            ("now_condition", 3, None),
+            ("now_is_fba", True, None),
+        ]
+    ]
+
+    [item] = history_items(events)
+
+    assert [str(s) for s in item["sentences"]] == [
+        "Now price rose $20.00 → <strong>$23.00</strong>",
+        "Cheapest offer gone (was $21.91)",
+    ]
