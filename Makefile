@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench clean clean-db
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,5 +36,9 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench.run
 
-clean:
-	rm -rf $(VENV) var/*.sqlite3* var/test_db.sqlite3*
+clean: clean-db
+	rm -rf $(VENV)
+
+# The app's database and every test database, with SQLite's -wal and -shm companions.
+clean-db:
+	rm -f var/*.sqlite3 var/*.sqlite3-wal var/*.sqlite3-shm var/*.sqlite3-journal

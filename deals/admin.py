@@ -1,11 +1,26 @@
+"""The operator's admin: read-only lists of deals, runs, history and sellers, in dollars and
+names rather than cents and codes."""
+
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from django.contrib import admin
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import strip_tags
 
 from deals import gating, tasks
+from deals.columns import category_name
+from deals.formatting import EMPTY, condition_name, field_display, money, offer_summary
 from deals.models import BackfillCheckpoint, Deal, DealEvent, Restriction, Seller, SyncRun
+
+# The app's own lists are wide (a deal has a dozen columns worth seeing at once): the page's
+# full width goes to them, not to a second copy of the index's model list.
+admin.site.enable_nav_sidebar = False
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -28,33 +43,182 @@ def start_backfill(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset:
     )
 
 
+class CategoryFilter(admin.SimpleListFilter):
+    """Root categories by name (Books), not Keepa's ids (283155)."""
+
+    title = "category"
+    parameter_name = "root_category"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        ids = (
+            Deal.objects.order_by()
+            .exclude(root_category__isnull=True)
+            .values_list("root_category", flat=True)
+            .distinct()
+        )
+        return sorted(((str(i), category_name(i)) for i in ids), key=lambda c: c[1])
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Deal]) -> QuerySet[Deal]:
+        value = self.value()
+        return queryset.filter(root_category=value) if value and value.isdigit() else queryset
+
+
+class ConditionFilter(admin.SimpleListFilter):
+    """The cheapest offer's condition by name (Very Good), not Keepa's code (3)."""
+
+    title = "condition"
+    parameter_name = "now_condition"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        codes = (
+            Deal.objects.order_by()
+            .exclude(now_condition__isnull=True)
+            .values_list("now_condition", flat=True)
+            .distinct()
+        )
+        return [(str(c), condition_name(c)) for c in sorted(codes)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Deal]) -> QuerySet[Deal]:
+        value = self.value()
+        return queryset.filter(now_condition=value) if value and value.isdigit() else queryset
+
+
+class FbaFilter(admin.SimpleListFilter):
+    """Whether Amazon ships the cheapest copy (it arrives prepped; no seller shipping time)."""
+
+    title = "FBA"
+    parameter_name = "fba"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [("yes", "FBA"), ("no", "seller ships")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Deal]) -> QuerySet[Deal]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(now_is_fba=self.value() == "yes")
+        return queryset
+
+
+class EnrichedFilter(admin.SimpleListFilter):
+    """Whether an offers look-up has found the seller (else the buy price is an estimate)."""
+
+    title = "offers looked up"
+    parameter_name = "enriched"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [("yes", "yes"), ("no", "not yet")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Deal]) -> QuerySet[Deal]:
+        if self.value() == "yes":
+            return queryset.filter(enriched_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(enriched_at__isnull=True)
+        return queryset
+
+
+def _money_column(name: str, label: str) -> Any:
+    @admin.display(description=label, ordering=name)
+    def show(model_admin: admin.ModelAdmin, obj: Deal) -> str:
+        return money(getattr(obj, name))
+
+    return show
+
+
 @admin.register(Deal)
 class DealAdmin(ReadOnlyAdmin):
-    """Read-only: rows change through the jobs, which keep events and computed columns right."""
+    """Read-only: rows change through the jobs, which keep events and computed columns right.
+
+    Money in dollars and codes as names, as on the dashboard; the list fits a 1366 px laptop
+    (the deal page, linked from each row, has everything else)."""
 
     actions = [start_backfill]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = (
         "asin",
-        "title",
-        "now_price",
-        "now_total",
-        "now_seller_name",
-        "avg_price",
-        "delta_percent",
-        "roi_percent",
-        "profit",
+        "short_title",
+        "now",
+        "cheapest_offer",
+        "average",
+        "below_average",
+        "profit_dollars",
+        "roi",
         "sales_rank",
-        "list_at",
+        "category",
+        "list_at_dollars",
         "season",
         "gated",
-        "changed_at",
-        "last_seen_utc",
+        "status",
+        "first_seen",
     )
-    list_filter = ("root_category", "now_condition", "now_is_fba", "enrich_priority", "gated")
-    search_fields = ("asin", "title")
+    list_display_links = ("asin", "short_title")
+    list_filter = (
+        "status",
+        ConditionFilter,
+        CategoryFilter,
+        FbaFilter,
+        EnrichedFilter,
+        "gated",
+    )
+    search_fields = ("asin", "title", "now_seller_name")
     ordering = ("-delta_percent",)
     list_per_page = 50
+    # One deal, read-only, in the same words (the deal page has the rest).
+    fields = readonly_fields = (
+        "asin",
+        "title",
+        "status",
+        "status_reason",
+        "status_at",
+        "now",
+        "cheapest_offer",
+        "estimated_buy",
+        "average",
+        "below_average",
+        "all_in",
+        "profit_dollars",
+        "roi",
+        "max_buy",
+        "sales_rank",
+        "category",
+        "first_seen",
+        "last_seen_utc",
+        "enriched_at",
+        "price_changed_at",
+    )
+
+    estimated_buy = _money_column("est_landed", "Estimated buy")
+    all_in = _money_column("all_in_cost", "All-in cost")
+    max_buy = _money_column("max_buy_total", "Max buy")
+
+    now = _money_column("now_price", "Now")
+    average = _money_column("avg_price", "Average")
+    profit_dollars = _money_column("profit", "Profit")
+    list_at_dollars = _money_column("list_at", "List at")
+
+    @admin.display(description="Title", ordering="title")
+    def short_title(self, obj: Deal) -> str:
+        return obj.title if len(obj.title) <= 60 else f"{obj.title[:59]}…"
+
+    @admin.display(description="Cheapest offer", ordering="now_total")
+    def cheapest_offer(self, obj: Deal) -> str:
+        if obj.now_total is None:
+            return EMPTY
+        return offer_summary(obj)
+
+    @admin.display(description="% below avg", ordering="delta_percent")
+    def below_average(self, obj: Deal) -> str:
+        return EMPTY if obj.delta_percent is None else f"{obj.delta_percent} %"
+
+    @admin.display(description="ROI", ordering="roi_percent")
+    def roi(self, obj: Deal) -> str:
+        return EMPTY if obj.roi_percent is None else f"{obj.roi_percent:g} %"
+
+    @admin.display(description="First seen", ordering="first_seen_utc")
+    def first_seen(self, obj: Deal) -> datetime:
+        return obj.first_seen_utc
+
+    @admin.display(description="Category", ordering="root_category")
+    def category(self, obj: Deal) -> str:
+        return category_name(obj.root_category) or EMPTY
 
 
 @admin.register(SyncRun)
@@ -81,10 +245,29 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
 @admin.register(DealEvent)
 class DealEventAdmin(ReadOnlyAdmin):
-    list_display = ("at", "asin", "kind", "field", "old_value", "new_value", "reason")
+    list_display = ("at", "asin", "kind", "field", "old", "new", "reason")
     list_filter = ("kind", "field")
     search_fields = ("asin",)
     ordering = ("-at",)
+
+    @admin.display(description="Old value")
+    def old(self, obj: DealEvent) -> str:
+        return _event_value(obj.field, obj.old_value)
+
+    @admin.display(description="New value")
+    def new(self, obj: DealEvent) -> str:
+        return _event_value(obj.field, obj.new_value)
+
+
+def _event_value(field: str, value: Any) -> str:
+    """An event's value as the deal's column shows it ($21.91, Very Good), else as stored."""
+    if value is None:
+        return EMPTY
+    try:
+        Deal._meta.get_field(field)
+    except FieldDoesNotExist:
+        return str(value)
+    return strip_tags(str(field_display(field, value)))
 
 
 @admin.register(Seller)

@@ -163,6 +163,8 @@ def csv_value(value: Any, kind: str) -> Any:
         return ""
     if kind == "money":
         return dollars(value)
+    if kind == "bool":
+        return "yes" if value else "no"
     if kind == "datetime":
         return value.astimezone(UTC).isoformat()
     if kind == "category":

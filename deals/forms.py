@@ -105,19 +105,24 @@ class DealFilterForm(forms.Form):
         self.is_valid()  # cleans every field; a valid sort is kept even if a filter is not
         return self.cleaned_data.get("sort") or DEFAULT_SORT
 
+    def valid_data(self) -> dict[str, Any]:
+        """The fields that validated: an invalid one is reported beside its field (its
+        errors) and left out, and every other filter still applies."""
+        self.is_valid()  # cleans every field; cleaned_data keeps only the valid ones
+        return getattr(self, "cleaned_data", {})  # an unbound form filters nothing
+
     def filters(self) -> Q:
-        """The search and filters as one Q; empty when the input is invalid (unfiltered table)."""
-        if not self.is_valid():
-            return Q()
+        """The search and the valid filters as one Q (an invalid filter is ignored)."""
+        data = self.valid_data()
         query = Q()
         for param, (column, lookup) in FILTER_LOOKUPS.items():
-            value = self.cleaned_data.get(param)
+            value = data.get(param)
             if value is None or value == "":
                 continue
             if column.kind == "money":
                 value = int((value * 100).to_integral_value())  # dollars -> cents
             query &= Q(**{lookup: value})
-        text = self.cleaned_data["q"].strip()
+        text = (data.get("q") or "").strip()
         if text:
             query &= Q(title__icontains=text) | Q(asin__iexact=text)
         return query
@@ -125,17 +130,16 @@ class DealFilterForm(forms.Form):
     def params(self) -> dict[str, str]:
         """The effective query parameters (valid, non-empty), for links and the live poll."""
         params: dict[str, str] = {}
-        if self.is_valid():
-            for name, value in self.cleaned_data.items():
-                if value is None or value == "" or name == "sort":
-                    continue
-                if isinstance(value, Decimal):
-                    value = f"{value.normalize():f}"
-                elif isinstance(value, bool):
-                    value = "true" if value else "false"
-                elif hasattr(value, "isoformat"):
-                    value = value.isoformat()
-                params[name] = str(value)
+        for name, value in self.valid_data().items():
+            if value is None or value == "" or name == "sort":
+                continue
+            if isinstance(value, Decimal):
+                value = f"{value.normalize():f}"
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            elif hasattr(value, "isoformat"):
+                value = value.isoformat()
+            params[name] = str(value)
         if self.ordering != DEFAULT_SORT:
             params["sort"] = self.ordering
         return params

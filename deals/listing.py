@@ -15,7 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from keepa_client.wire import CONDITIONS_FOR_PRICE_TYPE
+from keepa_client.wire import (
+    COLLECTIBLE_CONDITIONS,
+    CONDITION_NEW,
+    CONDITION_REFURBISHED,
+    CONDITIONS_FOR_PRICE_TYPE,
+    USED_CONDITIONS,
+)
 
 CAP_PERCENT = 125
 
@@ -70,13 +76,30 @@ def list_at(deal: Any) -> ListAt | None:
     return chosen
 
 
-def buy_url(asin: str, price_type: int) -> str:
+def offer_listing_condition(price_type: int | None) -> str:
+    """The `condition=` of Amazon's offer listing for a Keepa price type ("" for any)."""
+    conditions = CONDITIONS_FOR_PRICE_TYPE.get(price_type) if price_type is not None else None
+    if not conditions:
+        return ""
+    if conditions <= USED_CONDITIONS:
+        return "used"
+    if conditions <= COLLECTIBLE_CONDITIONS:
+        return "collectible"
+    if conditions == {CONDITION_NEW}:
+        return "new"
+    if conditions == {CONDITION_REFURBISHED}:
+        return "refurbished"
+    return ""
+
+
+def buy_url(asin: str, price_type: int | None) -> str:
     """Amazon's offer listing for the ASIN, filtered to the deal's condition group.
 
     `/gp/offer-listing/<ASIN>` is Amazon's long-standing address of a product's offers; it
-    now opens the product page with its "All offers" panel, and `condition=used` (or `new`)
-    keeps that panel to the copies the deal is about.
+    now opens the product page with its "All offers" panel, and `condition=used` (or `new`,
+    `collectible`, `refurbished`) keeps that panel to the copies the deal is about; where
+    the price type spans several groups no filter is set.
     """
-    conditions = CONDITIONS_FOR_PRICE_TYPE.get(price_type)
-    condition = "new" if conditions and 1 in conditions else "used"
-    return f"https://www.amazon.com/gp/offer-listing/{quote(asin, safe='')}/?condition={condition}"
+    condition = offer_listing_condition(price_type)
+    query = f"?condition={condition}" if condition else ""
+    return f"https://www.amazon.com/gp/offer-listing/{quote(asin, safe='')}/{query}"

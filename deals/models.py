@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from django.db import models
 from django.db.models import Max, Q
+from django.urls import reverse
 from django.utils import timezone
 
 # The columns the upserter derives from a /deal object; a change to one of them is a
@@ -226,6 +227,10 @@ class Deal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.asin} {self.title[:60]}"
+
+    def get_absolute_url(self) -> str:
+        """The deal page (the admin's "View on site")."""
+        return reverse("deal_detail", args=[self.asin])
 
     @property
     def amazon_url(self) -> str:

@@ -8,6 +8,7 @@ queue work only through this module.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -18,31 +19,40 @@ from django.utils import timezone
 from deals import backfill, ingest, prune
 from deals.models import JobLock, SyncRun, WorkerHeartbeat
 
+log = logging.getLogger(__name__)
+
 # The locks the jobs hold while they run, for whoever must know whether one is running.
 JOB_LOCKS = (ingest.LOCK_NAME, prune.LOCK_NAME, backfill.LOCK_NAME)
 
 
+def _logged(job: str, summary: str) -> str:
+    """The worker's one line per job run (django-q2's own per-task lines are filtered)."""
+    log.info("%s: %s", job, summary)
+    return summary
+
+
 def update_recent_deals(trigger: str = "schedule") -> str:
     try:
-        return ingest.run(trigger=trigger).summary()
+        return _logged(f"sync ({trigger})", ingest.run(trigger=trigger).summary())
     finally:
         if trigger == "manual":
             release_refresh_request()
 
 
 def prune_stale_deals() -> str:
-    return prune.run().summary()
+    return _logged("prune", prune.run().summary())
 
 
 def backfill_all_deals(columns: list[str] | None = None, only_missing: bool = False) -> str:
-    return backfill.run(columns, only_missing=only_missing, trigger="task").summary()
+    summary = backfill.run(columns, only_missing=only_missing, trigger="task").summary()
+    return _logged("backfill", summary)
 
 
 def recompute_columns(columns: list[str]) -> str:
     # Given back before the first settings read: a save from now on is not seen by this run
     # for sure, so it may queue one more (see `queue_recompute`).
     release_recompute_claim(columns)
-    return f"{backfill.recompute_all(columns)} rows recomputed"
+    return _logged("recompute", f"{backfill.recompute_all(columns)} rows recomputed")
 
 
 def worker_heartbeat() -> str:

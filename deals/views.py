@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -30,7 +31,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 from django_q.tasks import fetch
 
-from deals import dashboard, formatting, gating, health, targets, tasks, token_plan
+from deals import dashboard, export, formatting, gating, health, targets, tasks, token_plan
 from deals.columns import COLUMNS, SHOWN_BY_DEFAULT
 from deals.config import ConfigError, load_config
 from deals.costs import can_change_costs, save_seller_costs
@@ -78,6 +79,11 @@ def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
 @login_required
 @require_GET
 def dashboard_page(request: HttpRequest) -> HttpResponse:
+    if any(v == "" for _key, values in request.GET.lists() for v in values):
+        # The filter form sends every field, empty ones too: keep the address short and
+        # shareable by dropping them (one redirect, before anything is read).
+        kept = [(k, v) for k, values in request.GET.lists() for v in values if v != ""]
+        return redirect(f"{request.path}?{urlencode(kept)}" if kept else request.path)
     # The cursor is read before the rows: a change committed in between is sent again by
     # the next poll (rows are replaced whole, so a repeat is harmless), never lost.
     cursor = dashboard.current_cursor()
@@ -296,18 +302,9 @@ def api_deals(request: HttpRequest) -> JsonResponse:
         # A client asking for a page that is not there gets told, like for any other parameter.
         error = {"message": f"{exc}.", "code": "invalid_page"}
         return JsonResponse({"errors": {"page": [error]}}, status=400)
-    names = [c.name for c in COLUMNS]
-    # `buy_price_checked` false: the buy price and the economics stand on `est_landed`.
-    results = [
-        {
-            **{name: getattr(deal, name) for name in names},
-            "buy_price_checked": deal.buy_price_checked,
-            # "checked" (a look-up named it), "stored" (the next stored copy after a price
-            # rise, not re-checked) or "" (no seller line).
-            "seller_line": deal.seller_line,
-        }
-        for deal in page.object_list
-    ]
+    # Raw values (cents, ids) of every column, then what the page shows around them: the
+    # seller line, the status, and whether the buy price is the checked offer or the estimate.
+    results = [export.record(export.deal_row(deal)) for deal in page.object_list]
     return JsonResponse(
         {
             "count": page.paginator.count,
@@ -331,18 +328,14 @@ def deals_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The current filtered, sorted view as CSV, streamed (50,000 rows never sit in memory)."""
     query = DashboardQuery.from_request(request.GET)
     writer = csv.writer(_Echo())
-    names = [c.name for c in COLUMNS]
-    kinds = [c.kind for c in COLUMNS]
-    # What `Deal.buy_price_checked` reads, for the last column.
-    checked_from = ("now_total", "enriched_at", "enrich_priority", "seller_line")
-    values = query.queryset().values_list(*names, *checked_from).iterator(chunk_size=2000)
+    cells = [(c.name, c.kind) for c in COLUMNS] + [(e.name, e.kind) for e in export.EXTRAS]
+    rows = query.queryset().values(*export.ROW_FIELDS).iterator(chunk_size=2000)
 
     def lines() -> Iterator[str]:
-        yield writer.writerow([*(c.label for c in COLUMNS), "Buy price checked"])
-        for row in values:
-            shown, checked = row[: len(names)], Deal.checked(*row[len(names) :])
-            cells = [formatting.csv_value(v, k) for v, k in zip(shown, kinds, strict=True)]
-            yield writer.writerow([*cells, "yes" if checked else "no"])
+        yield writer.writerow([*(c.label for c in COLUMNS), *(e.label for e in export.EXTRAS)])
+        for row in rows:
+            record = export.record(row)
+            yield writer.writerow([formatting.csv_value(record[n], k) for n, k in cells])
 
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")

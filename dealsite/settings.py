@@ -200,18 +200,38 @@ Q_CLUSTER = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact_keepa_key": {"()": "deals.log_filters.RedactKeepaKey"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {
+        "redact_keepa_key": {"()": "deals.log_filters.RedactKeepaKey"},
+        "quiet_polls": {"()": "deals.log_filters.QuietPolls"},
+        "quiet_worker": {"()": "deals.log_filters.QuietWorker"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
+        "django.server": {
+            "()": "django.utils.log.ServerFormatter",
+            "format": "[{server_time}] {message}",
+            "style": "{",
+        },
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
             "filters": ["redact_keepa_key"],
-        }
+        },
+        # The development server's access log, as Django prints it, less the polls.
+        "django.server": {
+            "class": "logging.StreamHandler",
+            "formatter": "django.server",
+            "filters": ["redact_keepa_key", "quiet_polls"],
+        },
     },
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
+        # One line per job run (deals.tasks logs it), not four per task and one a minute.
+        "django-q": {"filters": ["quiet_worker"]},
         # Failed logins and lockouts are warnings; axes's per-login INFO lines are noise.
         "axes": {"level": "WARNING"},
     },

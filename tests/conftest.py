@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -10,6 +12,8 @@ import requests
 
 from keepa_simulator import SimulatorServer
 from keepa_simulator.market import Market
+
+VAR_DIR = Path(__file__).resolve().parent.parent / "var"
 
 # Small enough to reset quickly, big enough that the default query of settings.json finds more
 # than one page (150) of deals, so paging is exercised.
@@ -85,3 +89,36 @@ def simulator(simulator_server: SimulatorServer) -> SimulatorHandle:
     handle = SimulatorHandle(simulator_server)
     handle.post("/_sim/reset")
     return handle
+
+
+# -- test databases -------------------------------------------------------------------------
+# dealsite/settings_test.py names one SQLite file per pytest process (var/test_db_<pid>...).
+# Django removes the file itself, but SQLite's -wal and -shm companions outlive it while a
+# connection (a live-server thread, a subprocess) still holds them; an interrupted run leaves
+# all three. They are removed when this process ends, and a dead process's on the next start.
+
+
+def _test_db_files(pid: int | str = "*") -> list[Path]:
+    return sorted(VAR_DIR.glob(f"test_db_{pid}.sqlite3*"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for path in _test_db_files():
+        pid = path.name.removeprefix("test_db_").split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            path.unlink(missing_ok=True)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for path in _test_db_files(os.getpid()):
+        path.unlink(missing_ok=True)

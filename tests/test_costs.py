@@ -93,6 +93,12 @@ FORM = {
 }
 
 
+def test_the_costs_page_leads_back_to_the_deals(client, deals):
+    html = client.get("/costs").content.decode()
+    assert '<a href="/">← All deals</a>' in html
+    assert '<a href="/">Deals</a>' in html  # and the top bar, on every page
+
+
 def test_the_form_shows_the_current_costs(client, deals):
     html = client.get("/costs").content.decode()
     assert 'value="0.50"' in html and 'value="8.25"' in html

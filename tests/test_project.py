@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -56,3 +57,16 @@ def test_the_demo_login_is_created_once(tmp_path, monkeypatch):
     assert first.getvalue() == second.getvalue()
     password = first.getvalue().strip().split(" / ")[1]
     assert User.objects.get(username="demo").check_password(password)
+
+
+@pytest.mark.django_db
+def test_the_favicon_is_served_not_a_404(client):
+    from django.contrib.staticfiles import finders
+
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"] == "/static/favicon.ico"
+    icon = finders.find("favicon.ico")
+    assert icon and Path(icon).read_bytes()[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    page = client.get("/login/").content.decode()
+    assert '<link rel="icon" href="/static/favicon.ico"' in page

@@ -9,6 +9,8 @@ import pytest
 from django.test import Client
 
 from deals.columns import COLUMNS
+from deals.export import EXTRAS
+from deals.models import DealStatus
 from tests.dashboard.helpers import make_deal, many_deals
 
 pytestmark = pytest.mark.django_db
@@ -31,7 +33,7 @@ def test_the_api_returns_raw_values_with_the_same_filters_sort_and_paging(client
     assert (data["count"], data["page"], data["pages"]) == (61, 2, 2)
     assert len(data["results"]) == 11
     last = data["results"][-1]
-    assert set(last) == {c.name for c in COLUMNS} | {"buy_price_checked", "seller_line"}
+    assert set(last) == {c.name for c in COLUMNS} | {e.name for e in EXTRAS}
     assert last["asin"] == "C000000001" and last["now_price"] == 1234
     assert last["price_changed_at"].endswith("Z")  # ISO 8601, UTC
 
@@ -76,7 +78,7 @@ def test_the_csv_streams_every_filtered_row_under_a_header_of_column_labels(clie
     assert response.streaming
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0] == [*(c.label for c in COLUMNS), "Buy price checked"]
+    assert rows[0] == [*(c.label for c in COLUMNS), *(e.label for e in EXTRAS)]
     assert [r[1] for r in rows[1:]] == [d.asin for d in deals]
     now = rows[1][[c.name for c in COLUMNS].index("now_price")]
     assert now == "10.00"
@@ -154,3 +156,78 @@ def test_the_api_and_the_csv_say_whether_the_buy_price_was_checked(client):
     assert by_asin["E000000001"][header.index("Buy price checked")] == "no"
     assert by_asin["E000000001"][header.index("Est. buy")] == "21.99"
     assert by_asin["C000000001"][header.index("Buy price checked")] == "yes"
+
+
+def test_the_api_and_the_csv_carry_the_seller_line_the_status_and_the_buy_price(client):
+    from django.utils import timezone
+
+    make_deal(
+        "C000000001",
+        delta_percent=60,
+        now_price=2000,
+        now_total=2191,
+        now_seller_id="A2GRANITE",
+        now_seller_name="Granite State Media",
+        now_condition=3,
+        now_is_fba=False,
+        enriched_at=timezone.now(),
+    )
+    make_deal(
+        "U000000001",
+        delta_percent=50,
+        now_price=1800,
+        est_landed=2199,
+        status=DealStatus.UNVERIFIED,
+        status_reason="missing from the complete sweep",
+    )
+
+    api = {r["asin"]: r for r in client.get("/api/deals").json()["results"]}
+    response = client.get("/deals.csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+    checked, unverified = api["C000000001"], api["U000000001"]
+    assert (checked["now_seller_name"], checked["now_seller_id"]) == (
+        "Granite State Media",
+        "A2GRANITE",
+    )
+    assert (checked["now_condition"], checked["now_condition_name"]) == (3, "Very Good")
+    assert checked["now_is_fba"] is False
+    assert (checked["buy_price"], checked["buy_price_source"]) == (2191, "checked")
+    assert (checked["status"], checked["left_reason"]) == ("listed", "")
+    assert (
+        checked["buy_url"] == "https://www.amazon.com/gp/offer-listing/C000000001/?condition=used"
+    )
+    assert (unverified["buy_price"], unverified["buy_price_source"]) == (2199, "estimate")
+    assert (unverified["status"], unverified["left_reason"]) == ("unverified", "")
+    assert unverified["status_reason"] == "missing from the complete sweep"
+    assert checked["category_name"] == "Books"
+
+    header = rows[0]
+    by_asin = {r[header.index("ASIN")]: dict(zip(header, r, strict=True)) for r in rows[1:]}
+    assert (
+        by_asin["C000000001"]
+        | {
+            "Seller": "Granite State Media",
+            "Seller id": "A2GRANITE",
+            "Condition": "Very Good",
+            "FBA": "no",
+            "Buy price": "21.91",
+            "Buy price is": "checked",
+            "Status": "listed",
+            "Left because": "",
+        }
+        == by_asin["C000000001"]
+    )
+    assert by_asin["U000000001"]["Status reason"] == "missing from the complete sweep"
+    assert by_asin["U000000001"]["Buy price is"] == "estimate"
+
+
+def test_a_left_deal_says_why_it_left():
+    from deals.export import deal_row, record
+
+    deal = make_deal("L000000001", status=DealStatus.LEFT, status_reason="sold out")
+
+    assert (record(deal_row(deal))["status"], record(deal_row(deal))["left_reason"]) == (
+        "left",
+        "sold out",
+    )

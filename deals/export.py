@@ -1,0 +1,121 @@
+"""What the JSON API and the CSV carry beyond the declared columns: what the dashboard shows
+around them (who sells the cheapest copy, in what condition, FBA; the status; which buy price
+the economics stand on), declared once for both.
+
+Each extra reads plain field values (a `values()` row or a loaded Deal's attributes), so the
+CSV can stream them without loading model instances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from deals import economics
+from deals.columns import COLUMNS, category_name
+from deals.formatting import condition_name
+from deals.models import Deal, DealStatus
+
+# The stored fields the extras read (besides the columns).
+SOURCE_FIELDS = (
+    "asin",
+    "price_type",
+    "now_price",
+    "now_total",
+    "est_landed",
+    "enriched_at",
+    "enrich_priority",
+    "now_seller_id",
+    "now_seller_name",
+    "now_condition",
+    "now_is_fba",
+    "root_category",
+    "status",
+    "status_reason",
+    "seller_line",
+)
+
+CHECKED = "checked"
+ESTIMATE = "estimate"
+
+
+@dataclass(frozen=True)
+class Extra:
+    name: str  # the API's key
+    label: str  # the CSV's heading
+    kind: str  # as Column.kind: how the CSV writes it
+    value: Callable[[Mapping[str, Any]], Any]
+
+
+def _checked(row: Mapping[str, Any]) -> bool:
+    return Deal.checked(
+        row["now_total"], row["enriched_at"], row["enrich_priority"], row["seller_line"]
+    )
+
+
+def _buy_price(row: Mapping[str, Any]) -> int | None:
+    deal = SimpleNamespace(
+        now_total=row["now_total"],
+        now_price=row["now_price"],
+        est_landed=row["est_landed"],
+        buy_price_checked=_checked(row),
+    )
+    return economics.buy_total(deal)
+
+
+def _buy_source(row: Mapping[str, Any]) -> str:
+    if _buy_price(row) is None:
+        return ""
+    return CHECKED if _checked(row) else ESTIMATE
+
+
+EXTRAS: list[Extra] = [
+    Extra("buy_price", "Buy price", "money", _buy_price),
+    # "checked": the cheapest offer an offers look-up found; "estimate": the landed estimate
+    # (`est_landed`) until then. The economics stand on the same price.
+    Extra("buy_price_source", "Buy price is", "text", _buy_source),
+    Extra("buy_price_checked", "Buy price checked", "bool", _checked),
+    # "checked" (a look-up named the seller), "stored" (the next stored copy after a price
+    # rise, not re-checked) or "" (no seller line).
+    Extra("seller_line", "Seller line", "text", lambda row: row["seller_line"]),
+    Extra("now_seller_name", "Seller", "text", lambda row: row["now_seller_name"]),
+    Extra("now_seller_id", "Seller id", "text", lambda row: row["now_seller_id"]),
+    Extra("now_condition", "Condition code", "int", lambda row: row["now_condition"]),
+    Extra(
+        "now_condition_name",
+        "Condition",
+        "text",
+        lambda row: condition_name(row["now_condition"]),
+    ),
+    Extra("now_is_fba", "FBA", "bool", lambda row: row["now_is_fba"]),
+    Extra(
+        "category_name", "Category name", "text", lambda row: category_name(row["root_category"])
+    ),
+    Extra("status", "Status", "text", lambda row: row["status"]),
+    # Why a deal left the deals ("sold out", "no longer matches the query"); "" otherwise.
+    Extra(
+        "left_reason",
+        "Left because",
+        "text",
+        lambda row: row["status_reason"] if row["status"] == DealStatus.LEFT else "",
+    ),
+    Extra("status_reason", "Status reason", "text", lambda row: row["status_reason"]),
+]
+
+# Fields a row needs for the columns and the extras, each once.
+ROW_FIELDS = list(dict.fromkeys([*(c.name for c in COLUMNS), *SOURCE_FIELDS]))
+
+
+def record(row: Mapping[str, Any]) -> dict[str, Any]:
+    """One deal as the API returns it: raw column values (cents, ids), then the extras."""
+    return {
+        **{c.name: row[c.name] for c in COLUMNS},
+        **{extra.name: extra.value(row) for extra in EXTRAS},
+    }
+
+
+def deal_row(deal: Deal) -> dict[str, Any]:
+    """A loaded deal as the mapping the extras read."""
+    return {name: getattr(deal, name) for name in ROW_FIELDS}
