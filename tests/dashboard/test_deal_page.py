@@ -137,7 +137,7 @@ def test_the_buy_box_shows_the_checked_offer_and_a_buy_button_to_the_used_offers
     assert "Above your max buy of $14.00" in box  # a cue in words, not colour alone
     assert (
         '<a class="button buy-button" href="https://www.amazon.com/gp/offer-listing/0312850123'
-        '?condition=used"' in box
+        '/?condition=used"' in box
     )
 
 
