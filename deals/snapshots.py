@@ -12,7 +12,7 @@ _PRODUCT_KEYS = (
     "lastPriceChange", "salesRankReference", "monthlySold", "productType",
 )  # fmt: skip
 _STATS_KEYS = (
-    "current", "avg", "avg30", "avg90", "avg180", "salesRankDrops30", "salesRankDrops90",
+    "current", "avg", "avg30", "avg90", "avg180", "avg365", "salesRankDrops30", "salesRankDrops90",
     "totalOfferCount", "offerCountFBA", "offerCountFBM", "lastOffersUpdate",
     "buyBoxPrice", "buyBoxShipping", "buyBoxIsFBA", "buyBoxUsedPrice", "buyBoxUsedShipping",
 )  # fmt: skip
