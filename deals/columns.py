@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from deals import decision, economics, landed
-from deals.config import DealSettings
+from deals.config import ConfigError, DealSettings, load_config
 from deals.models import Deal, Seller
 
 # How a value is shown: "money" (smallest currency unit), "percent", "int", "text",
@@ -431,6 +431,15 @@ def attach_sellers(deals: Sequence[Deal]) -> None:
     sellers = Seller.objects.in_bulk(list(ids)) if ids else {}
     for deal in deals:
         deal.now_seller = sellers.get(deal.now_seller_id)
+
+
+def settings_or_none() -> DealSettings | None:
+    """settings.json for the headings that depend on it; None when it cannot be read (the
+    pages keep serving with plain headings)."""
+    try:
+        return load_config()
+    except ConfigError:
+        return None
 
 
 def labelled(columns: Sequence[Column], config: DealSettings | None) -> list[Column]:

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from deals import charts, health
+from deals.columns import BY_NAME
 from deals.forms import DealFilterForm
 from deals.models import Deal, DealEvent, SyncRun
 from keepa_client.redact import redact
@@ -38,6 +39,7 @@ MAX_SHOWN = 200
 def order_for(sort: str) -> list[Any]:
     """ORDER BY for a `?sort=` value: NULLs last either way, ties broken by ASIN (stable paging)."""
     name = sort.removeprefix("-")
+    name = BY_NAME[name].field if name in BY_NAME else name
     expression = (
         F(name).desc(nulls_last=True) if sort.startswith("-") else F(name).asc(nulls_last=True)
     )

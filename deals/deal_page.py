@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString
 
 from deals import charts, formatting
-from deals.columns import BY_NAME
+from deals.columns import BY_FIELD, COLUMNS, labelled, settings_or_none
 from deals.models import Deal, DealEvent, Seller
 from keepa_client.models import Offer
 
@@ -48,14 +48,15 @@ def deal_page(asin: str) -> DealPage | None:
 
 
 def _fields(deal: Deal) -> list[dict[str, Any]]:
+    labels = {c.field: c.label for c in labelled(COLUMNS, settings_or_none()) if c.label_for}
     return [
         {
-            "label": formatting.field_label(f.name),
-            "help": BY_NAME[f.name].help if f.name in BY_NAME else str(f.help_text),
+            "label": formatting.field_label(f.name, labels),
+            "help": BY_FIELD[f.name].help if f.name in BY_FIELD else str(f.help_text),
             "value": (
                 getattr(deal, f"get_{f.name}_display")()
                 if f.choices
-                else formatting.column_cell(deal, BY_NAME[f.name])
+                else formatting.column_cell(deal, BY_FIELD[f.name])
                 if f.name in formatting.BUY_PRICE_COLUMNS
                 else formatting.field_display(f.name, getattr(deal, f.name))
             ),

@@ -30,7 +30,7 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 from django_q.tasks import fetch
 
 from deals import dashboard, formatting, health, tasks
-from deals.columns import COLUMNS
+from deals.columns import COLUMNS, labelled, settings_or_none
 from deals.config import ConfigError, load_config
 from deals.costs import can_change_costs, save_seller_costs
 from deals.dashboard import DashboardQuery
@@ -86,7 +86,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     context = {
         "query": query,
         "form": query.form,
-        "columns": TABLE_COLUMNS,
+        "columns": labelled(TABLE_COLUMNS, settings_or_none()),
         "page": page,
         "rows": rows,
         "total": query.total(page),
@@ -114,7 +114,7 @@ def live(request: HttpRequest) -> HttpResponse:
     diff = dashboard.live_diff(query, opened=opened, cursor=cursor, latest=latest, shown=shown)
     context = {
         "query": query,
-        "columns": TABLE_COLUMNS,
+        "columns": labelled(TABLE_COLUMNS, settings_or_none()),
         "page": diff.page,
         "rows": diff.rows,
         "whole_page": diff.whole_page,
@@ -235,11 +235,10 @@ def api_deals(request: HttpRequest) -> JsonResponse:
         # A client asking for a page that is not there gets told, like for any other parameter.
         error = {"message": f"{exc}.", "code": "invalid_page"}
         return JsonResponse({"errors": {"page": [error]}}, status=400)
-    names = [c.name for c in COLUMNS]
     # `buy_price_checked` false: the buy price and the economics stand on `est_landed`.
     results = [
         {
-            **{name: getattr(deal, name) for name in names},
+            **{c.name: getattr(deal, c.field) for c in COLUMNS},
             "buy_price_checked": deal.buy_price_checked,
         }
         for deal in page.object_list
@@ -267,14 +266,15 @@ def deals_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The current filtered, sorted view as CSV, streamed (50,000 rows never sit in memory)."""
     query = DashboardQuery.from_request(request.GET)
     writer = csv.writer(_Echo())
-    names = [c.name for c in COLUMNS]
-    kinds = [c.kind for c in COLUMNS]
+    columns = labelled(COLUMNS, settings_or_none())
+    names = [c.field for c in columns]
+    kinds = [c.kind for c in columns]
     # What `Deal.buy_price_checked` reads, for the last column.
     checked_from = ("now_total", "enriched_at", "enrich_priority")
     values = query.queryset().values_list(*names, *checked_from).iterator(chunk_size=2000)
 
     def lines() -> Iterator[str]:
-        yield writer.writerow([*(c.label for c in COLUMNS), "Buy price checked"])
+        yield writer.writerow([*(c.label for c in columns), "Buy price checked"])
         for row in values:
             shown, checked = row[: len(names)], Deal.checked(*row[len(names) :])
             cells = [formatting.csv_value(v, k) for v, k in zip(shown, kinds, strict=True)]

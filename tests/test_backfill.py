@@ -28,7 +28,13 @@ def make_deals(count: int, *, snapshot: bool = True) -> list[str]:
             now_total=1100 + i if i % 3 else None,
             avg_price=4000 + 7 * i,
             product_snapshot=(
-                {"fbaFees": {"pickAndPackFee": 300 + i % 50}, "referralFeePercentage": 15.0}
+                {
+                    "fbaFees": {"pickAndPackFee": 300 + i % 50},
+                    "referralFeePercentage": 15.0,
+                    "binding": "Paperback",
+                    "categoryTree": [{"catId": 283155, "name": "Books"}],
+                    "stats": {"avg365": [-1, -1, 3000 + i, 250_000]},
+                }
                 if snapshot
                 else None
             ),
