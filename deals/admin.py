@@ -86,7 +86,7 @@ class DealEventAdmin(ReadOnlyAdmin):
 
 @admin.register(Seller)
 class SellerAdmin(ReadOnlyAdmin):
-    list_display = ("seller_id", "name", "fetched_at")
+    list_display = ("seller_id", "name", "rating_percent", "rating_count", "rating_fetched_at")
     search_fields = ("seller_id", "name")
 
 
