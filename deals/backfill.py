@@ -180,6 +180,7 @@ class Backfill:
     ) -> None:
         self.columns = columns
         self.names = [c.name for c in columns]
+        self.needs_sellers = any(n.startswith("seller.") for c in columns for n in c.needs)
         self.only_missing = only_missing
         self.dry_run = dry_run
         self.limit = limit
@@ -225,9 +226,11 @@ class Backfill:
                     state.tokens_needed += len(lacking) * per_asin
                     if not self.dry_run:
                         self.fetch(lacking, run, state)
-                attach_sellers(rows)
-                sellers = sorted({s for d in rows if (s := seller_lacking(d, self.columns))})
-                sellers = [s for s in sellers if s not in sellers_asked]
+                sellers = []
+                if self.needs_sellers:
+                    attach_sellers(rows)
+                    lacking_sellers = {s for d in rows if (s := seller_lacking(d, self.columns))}
+                    sellers = sorted(lacking_sellers - sellers_asked)
                 if sellers:
                     sellers_asked.update(sellers)
                     state.sellers_needed += len(sellers)
