@@ -246,6 +246,12 @@ def test_the_average_column_says_its_window_and_follows_the_querys_date_range(
         csv.reader(io.StringIO(next(reader.get("/deals.csv").streaming_content).decode()))
     )
     assert "30-day avg" in header and "1-year avg" in header
+    # An unreadable settings file does not take the page down: the plain heading stays.
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"deal_query": ')
+    settings.DEALS_SETTINGS_FILE = broken
+    page = reader.get("/")
+    assert page.status_code == 200 and ">Average<" in page.content.decode()
 
 
 # --- seller ratings: fetched once, refreshed at most daily ----------------------------------
