@@ -27,6 +27,7 @@ from deals.config import load_config
 from deals.enrich import Enricher
 from deals.jobs import Run
 from deals.models import Deal, EnrichPriority, Seller, SyncRun
+from deals.snapshots import product_snapshot
 from tests.deals_fixtures import SECRET, fast_client, write_settings
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "keepa"
@@ -99,6 +100,16 @@ def test_product_columns_read_a_real_product_answer():
     assert decision.sales_rank_avg365(product) == 4390882  # stats.avg365[SALES]
     # A product without a tree or stats has no value rather than a wrong one.
     assert decision.genre({"categoryTree": []}) == "" and decision.avg_365({}, 2) is None
+
+
+def test_the_stored_snapshot_keeps_what_the_columns_read_and_stays_small():
+    # The columns are computed from the snapshot, not the answer: it must keep their inputs.
+    raw = fixture("product_object_with_offers_055299068X")
+    snapshot = product_snapshot(raw)
+    for read in (decision.binding, decision.genre, decision.sales_rank_avg365):
+        assert read(snapshot) == read(raw)
+    assert decision.avg_365(snapshot, 2) == decision.avg_365(raw, 2) == 8582
+    assert len(json.dumps(snapshot)) < 4000  # of a 300 KB answer
 
 
 def test_deal_columns_read_a_real_deal_object():
