@@ -272,7 +272,7 @@ def _event_value(field: str, value: Any) -> str:
 
 @admin.register(Seller)
 class SellerAdmin(ReadOnlyAdmin):
-    list_display = ("seller_id", "name", "fetched_at")
+    list_display = ("seller_id", "name", "rating_percent", "rating_count", "rating_fetched_at")
     search_fields = ("seller_id", "name")
 
 

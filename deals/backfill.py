@@ -10,20 +10,21 @@ transaction, so a value the upserter wrote meanwhile is never overwritten with a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from deals import history
-from deals.columns import BY_NAME, COMPUTED, SOURCE_FIELDS, Column, recompute
+from deals.columns import BY_NAME, COMPUTED, SOURCE_FIELDS, Column, attach_sellers, recompute
 from deals.config import DealSettings, load_config
 from deals.jobs import Job, Run, run_job
 from deals.keepa import BudgetExhausted
-from deals.models import BackfillCheckpoint, Deal, SyncRun
+from deals.models import BackfillCheckpoint, Deal, Seller, SyncRun
 from deals.snapshots import product_snapshot
 from keepa_client.client import KeepaClient
 from keepa_client.wire import datetime_to_keepa_minute
@@ -31,12 +32,22 @@ from keepa_client.wire import datetime_to_keepa_minute
 LOCK_NAME = "backfill_all_deals"
 LOCK_TTL = timedelta(hours=6)
 RECOMPUTE_CHUNK = 1000
-# Product data (fees, dimensions, history) is fetched without offers: 1 token a product;
-# the history arrays cost nothing more (docs/keepa.md §5.2).
+# Product data (fees, dimensions, binding, categories, brand, the year's averages, history) is
+# fetched without offers: 1 token a product; `stats` and the history arrays cost nothing more
+# (docs/keepa.md §5.2).
 PRODUCT_KEYS_FETCHED = (
-    "fbaFees", "referralFeePercentage", "packageWeight", "binding", "format", "brand",
+    "fbaFees",
+    "referralFeePercentage",
+    "packageWeight",
+    "binding",
+    "format",
+    "brand",
     "manufacturer",
-)  # fmt: skip
+    "categories",
+    "categoryTree",
+)
+# ... and from its stats, merged into the stored stats (whose buy-box fields came with offers).
+STATS_KEYS_FETCHED = ("avg365", "avg90", "avg30", "salesRankDrops30", "salesRankDrops90")
 
 
 @dataclass
@@ -47,6 +58,9 @@ class Progress:
     rows_lacking: int = 0
     tokens_spent: int = 0
     tokens_needed: int = 0
+    # Rows needing a /product fetch and sellers needing a /seller fetch (1 token each).
+    products_needed: int = 0
+    sellers_needed: int = 0
     started: float = 0.0
 
     @property
@@ -70,17 +84,38 @@ def resolve_columns(names: Sequence[str] | None) -> list[Column]:
     return [BY_NAME[n] for n in names]
 
 
+def _missing(stored: Any, path: str) -> bool:
+    """Whether the dotted `path` ("stats.avg365") is absent or null in a stored snapshot."""
+    if not stored:
+        return True
+    for key in path.split(".") if path else ():
+        if not isinstance(stored, Mapping) or stored.get(key) is None:
+            return True
+        stored = stored[key]
+    return False
+
+
 def lacks_data(deal: Deal, columns: Sequence[Column], looked_up_since: int = 0) -> bool:
     """True when a column needs snapshot data this row lacks and Keepa was not asked lately."""
     if (deal.product_snapshot or {}).get("lookedUp", 0) >= looked_up_since > 0:
         return False  # asked recently; Keepa had nothing more to give
     for column in columns:
         for need in column.needs:
-            field_name, _, key = need.partition(".")
-            stored = getattr(deal, field_name)
-            if not stored or (key and stored.get(key) is None):
+            field_name, _, path = need.partition(".")
+            if field_name != "seller" and _missing(getattr(deal, field_name), path):
                 return True
     return False
+
+
+def seller_lacking(deal: Deal, columns: Sequence[Column]) -> str:
+    """The Now seller's id when a column needs its rating and it was never fetched, else ""
+    (call after `attach_sellers`)."""
+    if not deal.now_seller_id or not any(
+        need.startswith("seller.") for column in columns for need in column.needs
+    ):
+        return ""
+    seller = getattr(deal, "now_seller", None)
+    return deal.now_seller_id if seller is None or seller.rating_fetched_at is None else ""
 
 
 BACKFILL_JOB = Job(SyncRun.Kind.BACKFILL, LOCK_NAME, LOCK_TTL)
@@ -150,6 +185,7 @@ class Backfill:
     ) -> None:
         self.columns = columns
         self.names = [c.name for c in columns]
+        self.needs_sellers = any(n.startswith("seller.") for c in columns for n in c.needs)
         self.only_missing = only_missing
         self.dry_run = dry_run
         self.limit = limit
@@ -179,6 +215,7 @@ class Backfill:
             timezone.now() - timedelta(hours=config.reenrich_after_hours)
         )
         last = start_after
+        sellers_asked: set[str] = set()
         try:
             while state.rows_done < state.total:
                 size = min(self.batch_size, state.total - state.rows_done)
@@ -190,9 +227,21 @@ class Backfill:
                 lacking = [d.asin for d in rows if lacks_data(d, self.columns, looked_up_since)]
                 if lacking:
                     per_asin = KeepaClient.estimate_product_cost(1)
+                    state.products_needed += len(lacking)
                     state.tokens_needed += len(lacking) * per_asin
                     if not self.dry_run:
                         self.fetch(lacking, run, state)
+                sellers = []
+                if self.needs_sellers:
+                    attach_sellers(rows)
+                    lacking_sellers = {s for d in rows if (s := seller_lacking(d, self.columns))}
+                    sellers = sorted(lacking_sellers - sellers_asked)
+                if sellers:
+                    sellers_asked.update(sellers)
+                    state.sellers_needed += len(sellers)
+                    state.tokens_needed += len(sellers) * KeepaClient.estimate_seller_cost(1)
+                    if not self.dry_run:
+                        self.fetch_sellers(sellers, run, state)
                 last = rows[-1].asin
                 state.rows_done += len(rows)
                 state.rows_changed += self.write_chunk(rows, config, checkpoint, state)
@@ -217,7 +266,9 @@ class Backfill:
                 0,
                 f"{state.rows_done} rows checked, {state.rows_changed} {verb} "
                 f"({', '.join(self.names)}); Keepa data needed for "
-                f"{state.tokens_needed} tokens",
+                f"{state.tokens_needed} tokens: {state.products_needed} rows need a "
+                f"/product fetch (1 token each), {state.sellers_needed} sellers a /seller "
+                "fetch (1 token each)",
             )
 
     def checkpoint(self) -> BackfillCheckpoint | None:
@@ -273,12 +324,28 @@ class Backfill:
                         fresh = product_snapshot(product.raw, run.config.price_type)
                         if "history" in fresh:
                             snapshot["history"] = fresh["history"]
-                        # The offers look-up's stats stay; a row without any gets these.
-                        if "stats" in fresh and not snapshot.get("stats"):
-                            snapshot["stats"] = fresh["stats"]
+                        stats = product.raw.get("stats") or {}
+                        snapshot["stats"] = {
+                            **(snapshot.get("stats") or {}),
+                            **{k: stats[k] for k in STATS_KEYS_FETCHED if k in stats},
+                        }
                     snapshot["lookedUp"] = looked_up
                     deal.product_snapshot = snapshot
                 Deal.objects.update_rows(rows, ["product_snapshot"])
+
+    def fetch_sellers(self, seller_ids: list[str], run: Run, state: Progress) -> None:
+        """Fetch the name and rating of sellers never rated (1 token each), within budget."""
+        client, budget = run.keepa(), run.budget
+        client.token_status()
+        affordable = max(0, budget.spare()) // client.estimate_seller_cost(1)
+        todo = seller_ids[:affordable]
+        state.rows_lacking += len(seller_ids) - len(todo)
+        for start in range(0, len(todo), 100):
+            chunk = todo[start : start + 100]
+            sellers = client.sellers(chunk)
+            budget.record()
+            state.tokens_spent += client.tokens.tokens_consumed if client.tokens else 0
+            Seller.objects.store(sellers.values(), timezone.now())
 
     def write_chunk(
         self,

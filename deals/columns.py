@@ -8,20 +8,22 @@ from a stored row (its snapshots and settings) and which Keepa data that needs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from deals import economics, gating, history, landed, listing
-from deals.config import DealSettings
-from deals.models import Deal
+from deals import decision, economics, gating, history, landed, listing
+from deals.config import ConfigError, DealSettings, load_config
+from deals.models import Deal, Seller
 
 # How a value is shown: "money" (smallest currency unit), "percent", "int", "text",
-# "datetime", "category", "bool".
+# "datetime", "category", "bool", "condition" (Keepa's offer condition number).
 
 
 @dataclass(frozen=True)
 class Column:
-    name: str  # the Deal field that stores the value
+    # The column's name in the API, the CSV's order, ?sort= and the filters; also the Deal
+    # field that stores the value unless `stored_in` names another.
+    name: str
     label: str
     kind: str
     help: str = ""
@@ -29,7 +31,8 @@ class Column:
     # Shown as a table column on the dashboard (some live inside another cell, e.g. the
     # cheapest offer under Now).
     in_table: bool = True
-    # Filter the dashboard offers for this column: "min", "max" or "range".
+    # Filter the dashboard offers for this column: "min", "max", "range", "exact" or
+    # "contains" (case-insensitive part of the text).
     filter: str = ""
     # For computed columns: value from (deal, settings). The upserter calls it after each
     # write and the backfill after adding the column; it must not call Keepa.
@@ -43,6 +46,18 @@ class Column:
     reads: tuple[str, ...] = ()
     # (value, label) pairs a "exact" filter offers, for a text column with few values.
     choices: tuple[tuple[str, str], ...] = ()
+    # The Deal field holding the value when it is not `name` (an older field's API name).
+    stored_in: str = ""
+    # `compute` reads only the /deal object (`deal_snapshot`, `price_type`): every sweep
+    # refreshes the column, changed or not, at no token cost.
+    from_deal: bool = False
+    # The heading when it depends on settings.json (the Average column names its window).
+    label_for: Callable[[DealSettings], str] | None = None
+
+    @property
+    def field(self) -> str:
+        """The Deal field that stores the value."""
+        return self.stored_in or self.name
 
 
 COLUMNS: list[Column] = [
@@ -62,7 +77,13 @@ COLUMNS: list[Column] = [
         "the cheapest live offer for that condition (price + shipping) and its seller",
         in_table=False,
     ),
-    Column("avg_price", "Average", "money", "Keepa's average over the query's date range"),
+    Column(
+        "avg_price",
+        "Average",
+        "money",
+        "Keepa's average of the query's price type over the query's date range (dateRange)",
+        label_for=lambda config: decision.average_label(config.date_range),
+    ),
     Column(
         "delta_percent",
         "% below avg",
@@ -203,12 +224,176 @@ COLUMNS += [
 ]
 
 
+def _deal(read: Callable[[dict], Any]) -> Callable[[Deal, Any], Any]:
+    return lambda deal, config: read(deal.deal_snapshot or {})
+
+
+def _product(read: Callable[[dict | None], Any]) -> Callable[[Deal, Any], Any]:
+    return lambda deal, config: read(deal.product_snapshot)
+
+
+def _sales(deal: Deal, config: Any) -> int | None:
+    snapshot = deal.deal_snapshot or {}
+    return decision.estimated_sales_per_month(
+        decision.rank_drops(snapshot, 30), decision.rank_drops(snapshot, 90)
+    )
+
+
+def _trend(deal: Deal, config: Any) -> str:
+    snapshot = deal.deal_snapshot or {}
+    return decision.offer_trend(
+        decision.used_offer_count(snapshot), decision.used_offer_month_avg(snapshot)
+    )
+
+
+def _seller(attribute: str) -> Callable[[Deal, Any], Any]:
+    def compute(deal: Deal, config: Any) -> Any:
+        seller = getattr(deal, "now_seller", None)  # attached by `recompute`
+        return getattr(seller, attribute) if seller is not None else None
+
+    return compute
+
+
 def _list_at(attribute: str) -> Callable[[Deal, Any], Any]:
     def compute(deal: Deal, config: Any) -> Any:
         result = listing.list_at(deal)
         return getattr(result, attribute) if result else ("" if attribute == "rule" else None)
 
     return compute
+
+
+# Decision data (deals/decision.py): from the stored /deal object (every sweep) or the
+# /product answer of the latest offers look-up; the seller's trust from the Seller table.
+_ANY_PRODUCT = ("product_snapshot",)
+_YEAR = ("product_snapshot.stats.avg365",)
+_SELLER = ("seller.rating",)
+COLUMNS += [
+    Column(
+        "genre",
+        "Genre",
+        "text",
+        "the most specific category Amazon files the product under",
+        filter="contains",
+        compute=_product(decision.genre),
+        needs=_ANY_PRODUCT,
+    ),
+    Column(
+        "binding",
+        "Binding",
+        "text",
+        "Paperback, Hardcover, Mass Market Paperback…",
+        filter="contains",
+        compute=_product(decision.binding),
+        needs=_ANY_PRODUCT,
+    ),
+    Column(
+        "condition",
+        "Condition",
+        "condition",
+        "condition of the cheapest copy in the Now line (Like New, Very Good, Good, Acceptable)",
+        filter="exact",
+        stored_in="now_condition",
+    ),
+    Column(
+        "sales_rank_avg90",
+        "Rank 90-day avg",
+        "int",
+        "average sales rank over 90 days",
+        in_table=False,
+        filter="max",
+        compute=_deal(decision.sales_rank_avg90),
+        from_deal=True,
+    ),
+    Column(
+        "sales_rank_avg365",
+        "Rank 1-year avg",
+        "int",
+        "average sales rank over 365 days (lower sells faster)",
+        filter="max",
+        compute=_product(decision.sales_rank_avg365),
+        needs=_YEAR,
+    ),
+    Column(
+        "rank_drops_30",
+        "Rank drops 30 d",
+        "int",
+        "how often the sales rank dropped in 30 days (Keepa counts each drop as a sale)",
+        in_table=False,
+        default_descending=True,
+        compute=_deal(lambda snapshot: decision.rank_drops(snapshot, 30)),
+        from_deal=True,
+    ),
+    Column(
+        "rank_drops_90",
+        "Rank drops 90 d",
+        "int",
+        "how often the sales rank dropped in 90 days",
+        in_table=False,
+        default_descending=True,
+        compute=_deal(lambda snapshot: decision.rank_drops(snapshot, 90)),
+        from_deal=True,
+    ),
+    Column(
+        "est_sales_month",
+        "Est. sales/mo",
+        "int",
+        "estimate: sales a month from the rank drops, the mean of the 30-day drops and a third"
+        " of the 90-day drops",
+        filter="min",
+        default_descending=True,
+        compute=_sales,
+        from_deal=True,
+    ),
+    Column(
+        "used_offer_count",
+        "Used offers",
+        "int",
+        "how many used offers are listed (your competition)",
+        filter="max",
+        compute=_deal(decision.used_offer_count),
+        from_deal=True,
+    ),
+    Column(
+        "used_offer_trend",
+        "Offers 30 d",
+        "text",
+        "used offers against their 30-day average: ↑ more, ↓ fewer, → about the same",
+        sortable=False,
+        compute=_trend,
+        from_deal=True,
+    ),
+    Column(
+        "avg_365",
+        "1-year avg",
+        "money",
+        "Keepa's 365-day average of the query's price type",
+        compute=lambda deal, config: decision.avg_365(deal.product_snapshot, deal.price_type),
+        needs=_YEAR,
+    ),
+    Column(
+        "seller_rating_percent",
+        "Seller rating",
+        "percent",
+        "positive ratings of the seller in the Now line (Keepa, refreshed at most daily)",
+        filter="min",
+        default_descending=True,
+        compute=_seller("rating_percent"),
+        needs=_SELLER,
+    ),
+    Column(
+        "seller_rating_count",
+        "Seller ratings",
+        "int",
+        "how many ratings that seller's percentage stands on",
+        in_table=False,
+        filter="min",
+        default_descending=True,
+        compute=_seller("rating_count"),
+        needs=_SELLER,
+    ),
+]
+# Columns every sweep refreshes from the /deal object alone.
+FROM_DEAL = [c for c in COLUMNS if c.from_deal]
 
 
 def _gated(index: int) -> Callable[[Deal, Any], Any]:
@@ -302,6 +487,7 @@ SHOWN_BY_DEFAULT = (
 )
 
 BY_NAME = {c.name: c for c in COLUMNS}
+BY_FIELD = {c.field: c for c in COLUMNS}
 SORTABLE = {c.name for c in COLUMNS if c.sortable}
 COMPUTED = [c for c in COLUMNS if c.compute is not None]
 
@@ -338,11 +524,14 @@ SOURCE_FIELDS = (
     "changed_at",
     "root_category",
     "categories",
+    "now_seller_id",
 )
 
 
 def recompute(deals: Sequence[Deal], columns: Sequence[Column], config: DealSettings) -> list[Deal]:
     """Set each column on each deal; return the deals whose values changed."""
+    if any(need.startswith("seller.") for column in columns for need in column.needs):
+        attach_sellers(deals)
     changed = []
     for deal in deals:
         dirty = False
@@ -356,11 +545,52 @@ def recompute(deals: Sequence[Deal], columns: Sequence[Column], config: DealSett
     return changed
 
 
+def attach_sellers(deals: Sequence[Deal]) -> None:
+    """Give each deal its Now seller's row (`deal.now_seller`, None when unknown), in one query."""
+    ids = {d.now_seller_id for d in deals if d.now_seller_id}
+    sellers = Seller.objects.in_bulk(list(ids)) if ids else {}
+    for deal in deals:
+        deal.now_seller = sellers.get(deal.now_seller_id)
+
+
+def settings_or_none() -> DealSettings | None:
+    """settings.json for the headings that depend on it; None when it cannot be read (the
+    pages keep serving with plain headings)."""
+    try:
+        return load_config()
+    except ConfigError:
+        return None
+
+
+def labelled(columns: Sequence[Column], config: DealSettings | None) -> list[Column]:
+    """The columns with the headings settings.json decides ("90-day avg"); the plain heading
+    when the settings cannot be read."""
+    if config is None:
+        return list(columns)
+    return [replace(c, label=c.label_for(config)) if c.label_for else c for c in columns]
+
+
 def recompute_asins(asins: Sequence[str], config: DealSettings) -> int:
     """Recompute every computed column for these rows; call inside the writer's transaction."""
     columns = list(COMPUTED)
     rows = list(
         Deal.objects.filter(asin__in=list(asins)).only(*SOURCE_FIELDS, *(c.name for c in columns))
+    )
+    changed = recompute(rows, columns, config)
+    Deal.objects.update_rows(changed, [c.name for c in columns])
+    return len(changed)
+
+
+def recompute_for_sellers(seller_ids: Sequence[str] | set[str], config: DealSettings) -> int:
+    """Recompute the seller columns of every deal whose Now line these sellers hold (after
+    their ratings were fetched); call inside the writer's transaction."""
+    if not seller_ids:
+        return 0
+    columns = [c for c in COMPUTED if any(n.startswith("seller.") for n in c.needs)]
+    rows = list(
+        Deal.objects.filter(now_seller_id__in=list(seller_ids)).only(
+            *SOURCE_FIELDS, *(c.name for c in columns)
+        )
     )
     changed = recompute(rows, columns, config)
     Deal.objects.update_rows(changed, [c.name for c in columns])

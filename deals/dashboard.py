@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.functional import cached_property
 
 from deals import charts, health, targets, tasks, token_plan
-from deals.columns import COLUMNS, SHOWN_BY_DEFAULT, Column
+from deals.columns import BY_NAME, COLUMNS, SHOWN_BY_DEFAULT, Column
 from deals.forms import DealFilterForm
 from deals.models import Deal, DealEvent, SyncRun
 from keepa_client.redact import redact
@@ -66,6 +66,7 @@ def shown_columns(cookie: str | None) -> frozenset[str]:
 def order_for(sort: str) -> list[Any]:
     """ORDER BY for a `?sort=` value: NULLs last either way, ties broken by ASIN (stable paging)."""
     name = sort.removeprefix("-")
+    name = BY_NAME[name].field if name in BY_NAME else name
     expression = (
         F(name).desc(nulls_last=True) if sort.startswith("-") else F(name).asc(nulls_last=True)
     )

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from deals import charts, economics, formatting, listing
-from deals.columns import BY_NAME, category_name
+from deals.columns import BY_FIELD, COLUMNS, category_name, labelled, settings_or_none
 from deals.config import ConfigError, SellerCosts, load_config
 from deals.history import CHART_DAYS
 from deals.landed import SOURCE_ITEM_PLUS_SHIPPING, SOURCE_LANDED
@@ -178,8 +178,10 @@ ESTIMATE_SOURCES = {
 }
 
 
-def stored_label(name: str) -> str:
-    return FIELD_LABELS.get(name) or formatting.field_label(name)
+def stored_label(name: str, labels: dict[str, str] | None = None) -> str:
+    """A stored field's heading: the reseller's word for it, else its column's label (with
+    `labels`, field -> heading, for headings that depend on settings.json)."""
+    return FIELD_LABELS.get(name) or formatting.field_label(name, labels)
 
 
 def stored_value(deal: Deal, name: str) -> str | SafeString:
@@ -207,15 +209,16 @@ def stored_value(deal: Deal, name: str) -> str | SafeString:
     if field.choices:
         return getattr(deal, f"get_{name}_display")()
     if name in formatting.BUY_PRICE_COLUMNS:
-        return formatting.column_cell(deal, BY_NAME[name])
+        return formatting.column_cell(deal, BY_FIELD[name])
     return formatting.field_display(name, value)
 
 
 def _fields(deal: Deal) -> list[dict[str, Any]]:
+    labels = {c.field: c.label for c in labelled(COLUMNS, settings_or_none()) if c.label_for}
     return [
         {
-            "label": stored_label(f.name),
-            "help": BY_NAME[f.name].help if f.name in BY_NAME else str(f.help_text),
+            "label": stored_label(f.name, labels),
+            "help": BY_FIELD[f.name].help if f.name in BY_FIELD else str(f.help_text),
             "value": stored_value(deal, f.name),
         }
         for f in Deal._meta.concrete_fields

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from deals import offers_queue, seller_line
-from deals.columns import COMPUTED, recompute
+from deals.columns import COMPUTED, recompute, recompute_for_sellers
 from deals.history import HISTORY_FETCH_DAYS
 from deals.jobs import Run
 from deals.keepa import redact_error
@@ -191,10 +191,13 @@ class Enricher:
             asin: product.cheapest_live_offer(set(conditions) if conditions else None)
             for asin, product in by_asin.items()
         }
+        refreshed: set[str] = set()
         try:
-            self.learn_seller_names({o.seller_id for o in cheapest.values() if o and o.seller_id})
+            refreshed = self.learn_sellers(
+                {o.seller_id for o in cheapest.values() if o and o.seller_id}
+            )
         except KeepaError as exc:
-            # Names are a nicety; the offers just paid for must not be thrown away.
+            # Names and ratings are a nicety; the offers just paid for must not be thrown away.
             self.notes.append(f"seller names not fetched: {redact_error(exc)}")
         names = dict(
             Seller.objects.filter(
@@ -280,6 +283,8 @@ class Enricher:
                 ],
             )
             DealEvent.objects.write(events)
+            # Other deals sold by a seller whose rating was just fetched show it too.
+            recompute_for_sellers(refreshed, self.config)
         # Committed: count the deals whose offers were written, not the products Keepa sent
         # (nor those whose offers Keepa could not collect).
         self.counts["enriched"] += sum(
@@ -291,27 +296,20 @@ class Enricher:
                 f"Keepa could not collect offers for {len(failed)} deals: retried in {minutes} min"
             )
 
-    def learn_seller_names(self, seller_ids: set[str]) -> None:
-        """Fetch names of sellers not seen before (1 token each), as far as the budget allows."""
-        known = set(
-            Seller.objects.filter(seller_id__in=seller_ids).values_list("seller_id", flat=True)
-        )
+    def learn_sellers(self, seller_ids: set[str]) -> set[str]:
+        """Fetch the name and rating of sellers not seen before, and the rating of sellers
+        last fetched more than a day ago (1 token each), as far as the budget allows: new
+        sellers first. Returns the ids fetched."""
+        now = timezone.now()
+        due = seller_ids - Seller.objects.fresh_ids(seller_ids, now)
+        known = set(Seller.objects.filter(seller_id__in=due).values_list("seller_id", flat=True))
         affordable = max(
             0, self.context.budget.spare()
         ) // self.context.keepa().estimate_seller_cost(1)
-        unknown = sorted(seller_ids - known)[: min(affordable, MAX_ASINS_PER_REQUEST)]
-        if not unknown:
-            return
-        sellers = self.context.keepa().sellers(unknown)
+        wanted = [*sorted(due - known), *sorted(due & known)]
+        wanted = wanted[: min(affordable, MAX_ASINS_PER_REQUEST)]
+        if not wanted:
+            return set()
+        sellers = self.context.keepa().sellers(wanted)
         self.context.budget.record()
-        now = timezone.now()
-        found = [
-            Seller(seller_id=sid, name=s.seller_name or "", fetched_at=now)
-            for sid, s in sellers.items()
-        ]
-        Seller.objects.bulk_create(
-            found,
-            update_conflicts=True,
-            unique_fields=["seller_id"],
-            update_fields=["name", "fetched_at"],
-        )
+        return Seller.objects.store(sellers.values(), now)

@@ -105,13 +105,13 @@ EXTRAS: list[Extra] = [
 ]
 
 # Fields a row needs for the columns and the extras, each once.
-ROW_FIELDS = list(dict.fromkeys([*(c.name for c in COLUMNS), *SOURCE_FIELDS]))
+ROW_FIELDS = list(dict.fromkeys([*(c.field for c in COLUMNS), *SOURCE_FIELDS]))
 
 
 def record(row: Mapping[str, Any]) -> dict[str, Any]:
     """One deal as the API returns it: raw column values (cents, ids), then the extras."""
     return {
-        **{c.name: row[c.name] for c in COLUMNS},
+        **{c.name: row[c.field] for c in COLUMNS},
         **{extra.name: extra.value(row) for extra in EXTRAS},
     }
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from deals.columns import BY_NAME, Column, category_name
+from deals.columns import BY_FIELD, Column, category_name
 from deals.landed import SOURCE_ITEM_PLUS_SHIPPING, TYPICAL_SHIPPING
 from deals.models import Deal
 from keepa_client.wire import CONDITION_NAMES
@@ -119,24 +119,27 @@ def display(value: Any, kind: str) -> str | SafeString:
         return category_name(value)
     if kind == "bool":
         return "yes" if value else "no"
+    if kind == "condition":
+        return condition_name(value)
     return escape(str(value))
 
 
 def field_kind(name: str) -> str:
     """How a Deal field's value is shown: its column's kind, else from the model field."""
-    if name in BY_NAME:
-        return BY_NAME[name].kind
-    if name == "now_condition":
-        return "condition"
+    if name in BY_FIELD:
+        return BY_FIELD[name].kind
     if name == "now_total":
         return "money"
     internal = Deal._meta.get_field(name).get_internal_type()
     return {"DateTimeField": "datetime", "BooleanField": "bool"}.get(internal, "text")
 
 
-def field_label(name: str) -> str:
-    if name in BY_NAME:
-        return BY_NAME[name].label
+def field_label(name: str, labels: dict[str, str] | None = None) -> str:
+    """A Deal field's heading: `labels` (field -> heading) first, then its column's label."""
+    if labels and name in labels:
+        return labels[name]
+    if name in BY_FIELD:
+        return BY_FIELD[name].label
     return str(Deal._meta.get_field(name).verbose_name).capitalize()
 
 
@@ -169,6 +172,8 @@ def csv_value(value: Any, kind: str) -> Any:
         return value.astimezone(UTC).isoformat()
     if kind == "category":
         return csv_text(category_name(value))
+    if kind == "condition":
+        return condition_name(value)
     if isinstance(value, str):
         return csv_text(value)
     return value
@@ -207,7 +212,7 @@ def estimate_note(deal: Deal) -> str:
 def column_cell(deal: Deal, column: Column) -> str | SafeString:
     """A table cell: its value the way its kind says, marked "est." when it stands on the
     landed estimate rather than a checked offer."""
-    value = getattr(deal, column.name, None)
+    value = getattr(deal, column.field, None)
     shown = display(value, column.kind)
     if column.name in BUY_PRICE_COLUMNS and value is not None and not deal.buy_price_checked:
         return format_html(

@@ -1,8 +1,8 @@
 """The dashboard's query parameters (search, sort, filters), validated.
 
 The filters are generated from `deals.columns.COLUMNS`: a column declared with
-`filter="min"`, `"max"`, `"range"` or `"exact"` gets its fields here, and the dashboard, the
-JSON API and the CSV export all accept them, without further code.
+`filter="min"`, `"max"`, `"range"`, `"exact"` or `"contains"` gets its fields here, and the
+dashboard, the JSON API and the CSV export all accept them, without further code.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from deals.config import COST_LIMITS, SellerCosts
 from deals.gating import normalize as normalize_restriction
 from deals.models import Restriction
 from keepa_client.records import is_asin
+from keepa_client.wire import CONDITION_NAMES
 
 DEFAULT_SORT = "-delta_percent"
 
@@ -29,17 +30,17 @@ SORT_CHOICES = [
 
 def filter_params(column: Column) -> list[tuple[str, str]]:
     """(query parameter, ORM lookup) pairs a column's `filter` declaration asks for."""
-    name = column.name
+    name, field = column.name, column.field
     if column.filter == "min":
-        return [(f"{name}_min", f"{name}__gte")]
+        return [(f"{name}_min", f"{field}__gte")]
     if column.filter == "max":
-        return [(f"{name}_max", f"{name}__lte")]
+        return [(f"{name}_max", f"{field}__lte")]
     if column.filter == "range":
-        return [(f"{name}_min", f"{name}__gte"), (f"{name}_max", f"{name}__lte")]
+        return [(f"{name}_min", f"{field}__gte"), (f"{name}_max", f"{field}__lte")]
     if column.filter == "exact":
-        return [(name, name)]
+        return [(name, field)]
     if column.filter == "contains":
-        return [(name, f"{name}__icontains")]
+        return [(name, f"{field}__icontains")]
     return []
 
 
@@ -70,6 +71,20 @@ def _filter_field(column: Column, param: str, categories: Iterable[int] | None) 
     if column.choices:
         return forms.ChoiceField(
             label=label, required=False, choices=[("", "any"), *column.choices]
+        )
+    if column.kind == "condition":
+        return forms.TypedChoiceField(
+            label=label,
+            required=False,
+            coerce=int,
+            empty_value=None,
+            choices=[
+                ("", "any"),
+                *(
+                    (number, name.removeprefix("Used - "))
+                    for number, name in CONDITION_NAMES.items()
+                ),
+            ],
         )
     if column.kind == "category":
         if categories is None:

@@ -156,6 +156,23 @@ class Deal(models.Model):
     delta_percent = models.IntegerField(null=True, blank=True, help_text="% below average")
     sales_rank = models.IntegerField(null=True, blank=True)
 
+    # Decision data (deals/decision.py, columns in deals/columns.py): what the product is,
+    # how fast it sells, how crowded it is and how its price sat over the year. Computed from
+    # the stored /deal and /product answers, so filling them costs no extra token.
+    binding = models.CharField(max_length=80, blank=True, default="")
+    genre = models.CharField(max_length=200, blank=True, default="")
+    sales_rank_avg90 = models.IntegerField(null=True, blank=True)
+    sales_rank_avg365 = models.IntegerField(null=True, blank=True)
+    rank_drops_30 = models.IntegerField(null=True, blank=True)
+    rank_drops_90 = models.IntegerField(null=True, blank=True)
+    est_sales_month = models.IntegerField(null=True, blank=True, help_text="an estimate")
+    used_offer_count = models.IntegerField(null=True, blank=True)
+    used_offer_trend = models.CharField(max_length=1, blank=True, default="")
+    avg_365 = models.IntegerField(null=True, blank=True, help_text="smallest currency unit")
+    # The trust of the seller in the Now line (Keepa /seller), from the Seller table.
+    seller_rating_percent = models.SmallIntegerField(null=True, blank=True)
+    seller_rating_count = models.IntegerField(null=True, blank=True)
+
     # Reseller economics (deals/economics.py), recomputed from the row without Keepa calls.
     all_in_cost = models.IntegerField(null=True, blank=True)
     profit = models.IntegerField(null=True, blank=True)
@@ -223,6 +240,8 @@ class Deal(models.Model):
             models.Index(fields=["-delta_percent", "asin"], name="deal_delta_pct_asin_idx"),
             # Used by the dashboard's category choices and filter.
             models.Index(fields=["root_category"], name="deal_root_category_idx"),
+            # Used by the enricher when a seller's rating is refreshed (the deals it sells).
+            models.Index(fields=["now_seller_id"], name="deal_now_seller_idx"),
         ]
 
     def __str__(self) -> str:
@@ -544,6 +563,49 @@ class DealEvent(models.Model):
         }
 
 
+# A seller's rating is fetched again after this long, at the earliest.
+SELLER_REFRESH_AFTER = timedelta(days=1)
+
+
+class SellerQuerySet(models.QuerySet):
+    def store(self, found: Iterable[Any], now: datetime) -> set[str]:
+        """Save sellers Keepa answered (`keepa_client.models.Seller`: name, current rating and
+        rating count) as fetched `now`; returns their ids."""
+        rows = [
+            Seller(
+                seller_id=s.seller_id,
+                name=s.seller_name or "",
+                fetched_at=now,
+                rating_percent=s.current_rating,
+                rating_count=s.current_rating_count,
+                rating_fetched_at=now,
+            )
+            for s in found
+        ]
+        self.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["seller_id"],
+            update_fields=[
+                "name",
+                "fetched_at",
+                "rating_percent",
+                "rating_count",
+                "rating_fetched_at",
+            ],
+        )
+        return {row.seller_id for row in rows}
+
+    def fresh_ids(self, seller_ids: Iterable[str], now: datetime) -> set[str]:
+        """Those of `seller_ids` whose rating was fetched less than a day ago: not asked again."""
+        return set(
+            self.filter(
+                seller_id__in=list(seller_ids),
+                rating_fetched_at__gt=now - SELLER_REFRESH_AFTER,
+            ).values_list("seller_id", flat=True)
+        )
+
+
 class Restriction(models.Model):
     """One line of the user's restricted list: an ASIN, a brand or publisher, or a category
     they may not sell (or, for an ASIN, one they checked they may sell)."""
@@ -573,11 +635,19 @@ class Restriction(models.Model):
 
 
 class Seller(models.Model):
-    """Seller names, looked up once per seller (1 token each) and reused."""
+    """Sellers of the Now line: name and rating, looked up once per seller (1 token each),
+    and the rating refreshed at most once a day (`SellerQuerySet.due`)."""
 
     seller_id = models.CharField(max_length=32, primary_key=True)
     name = models.CharField(max_length=200, blank=True, default="")
     fetched_at = models.DateTimeField(default=timezone.now)
+    # Keepa's current positive-rating percentage (0-100) and how many ratings it stands on.
+    rating_percent = models.SmallIntegerField(null=True, blank=True)
+    rating_count = models.IntegerField(null=True, blank=True)
+    # When the rating was fetched; None for sellers stored before ratings were kept.
+    rating_fetched_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SellerQuerySet.as_manager()
 
     def __str__(self) -> str:
         return self.name or self.seller_id

@@ -11,13 +11,14 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from deals import landed, seller_line
-from deals.columns import recompute_asins
+from deals.columns import FROM_DEAL, recompute_asins
 from deals.jobs import Run
 from deals.models import (
     DEAL_SHOWN_FIELDS,
@@ -59,6 +60,9 @@ SWEEP_FIELDS = (
     "deal_created_at",
     "deal_snapshot",
     "last_seen_utc",
+    # Decision data the /deal object carries (rank drops, used offers…): refreshed by every
+    # sweep, changed deal or not, without an event.
+    *(column.name for column in FROM_DEAL),
 )
 
 # ... and, for a new or changed deal, the columns that make the dashboard show the change.
@@ -286,7 +290,10 @@ class PageWriter:
         price_type, date_range = self.config.price_type, self.config.date_range
         since = item.current_since[price_type] if len(item.current_since) > price_type else None
         estimate = landed.estimate(item.current, price_type)
+        # What the columns computed from the /deal object read of a row (see FROM_DEAL).
+        stored = SimpleNamespace(deal_snapshot=item.raw, price_type=price_type)
         return {
+            **{column.name: column.compute(stored, self.config) for column in FROM_DEAL},
             "title": item.title or "",
             "image_url": item.image_url or "",
             "root_category": item.root_cat,

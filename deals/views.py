@@ -32,7 +32,7 @@ from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 from django_q.tasks import fetch
 
 from deals import dashboard, export, formatting, gating, health, targets, tasks, token_plan
-from deals.columns import COLUMNS, SHOWN_BY_DEFAULT
+from deals.columns import COLUMNS, SHOWN_BY_DEFAULT, labelled, settings_or_none
 from deals.config import ConfigError, load_config
 from deals.costs import can_change_costs, save_seller_costs
 from deals.dashboard import DashboardQuery
@@ -94,7 +94,7 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
     context = {
         "query": query,
         "form": query.form,
-        "columns": TABLE_COLUMNS,
+        "columns": labelled(TABLE_COLUMNS, settings_or_none()),
         "shown": dashboard.shown_columns(request.COOKIES.get(dashboard.COLUMNS_COOKIE)),
         "target": target,
         "default_columns": ",".join(SHOWN_BY_DEFAULT),
@@ -140,7 +140,7 @@ def live(request: HttpRequest) -> HttpResponse:
     )
     context = {
         "query": query,
-        "columns": TABLE_COLUMNS,
+        "columns": labelled(TABLE_COLUMNS, settings_or_none()),
         "shown": dashboard.shown_columns(request.COOKIES.get(dashboard.COLUMNS_COOKIE)),
         "target": target,
         "page": diff.page,
@@ -328,11 +328,12 @@ def deals_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The current filtered, sorted view as CSV, streamed (50,000 rows never sit in memory)."""
     query = DashboardQuery.from_request(request.GET)
     writer = csv.writer(_Echo())
-    cells = [(c.name, c.kind) for c in COLUMNS] + [(e.name, e.kind) for e in export.EXTRAS]
+    columns = labelled(COLUMNS, settings_or_none())
+    cells = [(c.name, c.kind) for c in columns] + [(e.name, e.kind) for e in export.EXTRAS]
     rows = query.queryset().values(*export.ROW_FIELDS).iterator(chunk_size=2000)
 
     def lines() -> Iterator[str]:
-        yield writer.writerow([*(c.label for c in COLUMNS), *(e.label for e in export.EXTRAS)])
+        yield writer.writerow([*(c.label for c in columns), *(e.label for e in export.EXTRAS)])
         for row in rows:
             record = export.record(row)
             yield writer.writerow([formatting.csv_value(record[n], k) for n, k in cells])

@@ -141,6 +141,29 @@ def _product(sim: Simulator, data: dict) -> dict:
     return wire.product_summary(product)
 
 
+def _seller(sim: Simulator, data: dict) -> dict:
+    """A seller's feedback moved: set its current rating (0-100) and/or rating count, which
+    /seller reports from then on."""
+    seller = sim.market.sellers.get(str(data["seller_id"]))
+    if seller is None:
+        raise ControlError(404, f"unknown seller {data['seller_id']}")
+    if "rating" in data:
+        rating = int(data["rating"])
+        if not 0 <= rating <= 100:
+            raise ControlError(400, "rating must be within 0..100 (percent positive)")
+        seller.rating = rating
+    if "rating_count" in data:
+        count = int(data["rating_count"])
+        if count < 0:
+            raise ControlError(400, "rating_count must be >= 0")
+        seller.rating_count = count
+    return {
+        "sellerId": seller.seller_id,
+        "currentRating": seller.rating,
+        "currentRatingCount": seller.rating_count,
+    }
+
+
 def _faults(sim: Simulator, data: dict) -> dict:
     if data.get("clear"):
         sim.faults.clear()
@@ -238,6 +261,7 @@ ENDPOINTS: dict[str, Callable[[Simulator, dict], dict]] = {
     "offer": _offer,
     "remove_offer": _remove_offer,
     "product": _product,
+    "seller": _seller,
     "faults": _faults,
     "keys": _keys,
     "reset": _reset,

@@ -35,6 +35,9 @@ def make_deals(count: int, *, snapshot: bool = True) -> list[str]:
                     "fbaFees": {"pickAndPackFee": 300 + i % 50},
                     "referralFeePercentage": 15.0,
                     "history": NO_HISTORY,
+                    "binding": "Paperback",
+                    "categoryTree": [{"catId": 283155, "name": "Books"}],
+                    "stats": {"avg365": [-1, -1, 3000 + i, 250_000]},
                 }
                 if snapshot
                 else None

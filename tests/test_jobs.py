@@ -42,7 +42,11 @@ def a_deal(asin: str = "B000000001") -> Deal:
         price_type=2,
         now_price=1500,
         avg_price=4000,
-        product_snapshot={"fbaFees": {"pickAndPackFee": 300}, "referralFeePercentage": 15.0},
+        product_snapshot={
+            "fbaFees": {"pickAndPackFee": 300},
+            "referralFeePercentage": 15.0,
+            "stats": {"avg365": [-1, -1, 3900, 250_000]},
+        },
         first_seen_utc=NOW,
         last_seen_utc=NOW,
         changed_at=NOW,

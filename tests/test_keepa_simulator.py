@@ -541,6 +541,94 @@ def test_sellers_are_found_by_id_and_cost_one_token_each(still):
         assert isinstance(seller["hasFBA"], bool)
 
 
+# --- the decision data: binding, categories, rank drops, offer counts, averages, ratings -------
+
+REAL_PRODUCTS = (
+    "product_response_B0F7XPYCSJ",
+    "product_response_B0D8W1YVBX",
+    "product_object_with_offers_1886940606",
+    "product_object_with_offers_055299068X",
+)
+
+
+def _real_product(name: str) -> dict:
+    body = fixture(name)
+    return body["products"][0] if "products" in body else body
+
+
+def test_deals_carry_rank_drops_and_used_offer_counts_as_the_real_ones_do(still):
+    real = fixture("deal_response_2025-09")["deals"]["dr"]
+    assert all({"salesRankDrops30", "salesRankDrops90"} <= d.keys() for d in real)
+    for d in deal(still, DEFAULT_QUERY).json()["deals"]["dr"]:
+        product = still.market.by_asin[d["asin"]]
+        drops_30, drops_90 = d["salesRankDrops30"], d["salesRankDrops90"]
+        assert type(drops_30) is type(real[0]["salesRankDrops30"]) is int
+        # -1 when Keepa has no rank history (FIX 1 has such deals), else 30 days <= 90 days.
+        assert (drops_30, drops_90) == (-1, -1) or 0 <= drops_30 <= drops_90
+        assert (drops_30, drops_90) == tuple(product.sales_rank_drops[:2])
+        used = [o for o in product.live_offers() if 2 <= o.condition <= 5]
+        assert d["current"][12] == len(used)  # COUNT_USED
+        assert d["avg"][2][12] >= 0  # its month average, the trend's reference
+
+
+def test_products_carry_binding_a_named_category_tree_and_the_years_averages(still):
+    reals = [_real_product(name) for name in REAL_PRODUCTS]
+    real_nodes = {frozenset(node) for p in reals for node in p["categoryTree"]}
+    used = {"current", "avg30", "avg90", "avg365", "salesRankDrops30", "salesRankDrops90"}
+    assert all(used <= p["stats"].keys() for p in reals)
+    some = [d["asin"] for d in deal(still, DEFAULT_QUERY).json()["deals"]["dr"][:10]]
+    # stats=90: the 365-day average comes with any stats interval (docs/keepa.md §5.7).
+    for p in product(still, some, offers=20, stats=90, history=0).json()["products"]:
+        market = still.market.by_asin[p["asin"]]
+        assert p["binding"] == market.binding and isinstance(p["binding"], str)
+        assert {frozenset(node) for node in p["categoryTree"]} <= real_nodes
+        assert p["categoryTree"][0] == {"catId": p["rootCategory"], "name": "Books"}
+        assert all(isinstance(n["catId"], int) and n["name"] for n in p["categoryTree"])
+        assert used <= p["stats"].keys()
+        assert len(p["stats"]["avg365"]) == 36 and p["stats"]["avg365"][3] > 0
+        assert p["stats"]["current"][12] == sum(
+            1 for o in market.live_offers() if 2 <= o.condition <= 5
+        )
+        assert p["stats"]["salesRankDrops90"] == market.sales_rank_drops[1]
+
+
+# Seller fields Keepa documents (docs/keepa.md §7; DOC Seller object): no real /seller body
+# was captured, so the documented names are the reference.
+DOCUMENTED_SELLER_KEYS = {
+    "sellerId", "sellerName", "domainId", "trackedSince", "lastUpdate", "lastRatingUpdate",
+    "csv", "currentRating", "currentRatingCount", "ratingsLast30Days", "positiveRating",
+    "neutralRating", "negativeRating", "ratingCount", "hasFBA", "shipsFromChina", "isScammer",
+    "totalStorefrontAsins", "asinList", "asinListLastSeen", "totalStorefrontAsinsCSV",
+    "sellerCategoryStatistics", "sellerBrandStatistics", "competitors", "avgBuyBoxCompetitors",
+    "buyBoxNewOwnershipRate", "buyBoxUsedOwnershipRate", "address", "businessName",
+}  # fmt: skip
+
+
+def test_sellers_report_their_current_rating_and_count_as_keepa_documents(still):
+    seller_id = next(s for s in still.market.sellers if s != "ATVPDKIKX0DER")
+
+    def ask() -> dict:
+        params = {"key": "demo", "domain": 1, "seller": seller_id}
+        body = requests.get(f"{still.url}/seller", params=params, timeout=30).json()
+        return body["sellers"][seller_id]
+
+    seller = ask()
+    assert seller.keys() <= DOCUMENTED_SELLER_KEYS
+    assert 0 <= seller["currentRating"] <= 100 and seller["currentRatingCount"] >= 0
+    # The history's last RATING and RATING_COUNT points are the current values.
+    assert seller["csv"][0][-1] == seller["currentRating"]
+    assert seller["csv"][1][-1] == seller["currentRatingCount"]
+
+    moved = still.post("/_sim/seller", {"seller_id": seller_id, "rating": 71, "rating_count": 9})
+    assert moved == {"sellerId": seller_id, "currentRating": 71, "currentRatingCount": 9}
+    seller = ask()
+    assert (seller["currentRating"], seller["currentRatingCount"]) == (71, 9)
+    refused = requests.post(
+        f"{still.url}/_sim/seller", json={"seller_id": "ANOSUCHSELLER1", "rating": 5}, timeout=30
+    )
+    assert refused.status_code == 404
+
+
 # --- tokens ------------------------------------------------------------------------------------
 
 

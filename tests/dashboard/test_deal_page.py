@@ -67,6 +67,9 @@ def test_the_deal_page_shows_every_column_offers_history_and_links(client):
     assert "Enrich priority" not in html
     assert '<details class="card internals">' in html  # folded away
     assert 'href="https://www.amazon.com/gp/offer-listing/0312850123/?condition=used"' in html
+    for column in COLUMNS:
+        if column.in_table:
+            assert escape(column.label if column.name != "avg_price" else "90-day avg") in html
     assert 'href="https://www.amazon.com/dp/0312850123"' in html
     assert 'href="https://keepa.com/#!product/1-0312850123"' in html
     assert '<svg class="chart' in html

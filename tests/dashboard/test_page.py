@@ -31,12 +31,15 @@ def _sample_values(kind: str, choices: tuple = ()) -> list:
         return [now - timedelta(days=3), now - timedelta(days=2), now - timedelta(days=1)]
     if kind == "category":
         return [5174, 283155, 2625373011]
+    if kind == "condition":
+        return [2, 3, 4]  # Like New, Very Good, Good
     return [100, 200, 300]
 
 
 @pytest.mark.parametrize("name", sorted(SORTABLE))
 def test_every_sortable_column_sorts_both_ways_with_empty_values_last(client, name):
     low, mid, high = _sample_values(BY_NAME[name].kind, BY_NAME[name].choices)
+    field = BY_NAME[name].field  # the API name's Deal field ("condition": now_condition)
     # ASINs in another order than the values, so the tie-break cannot fake the result.
     asins = {"low": "B0000000C3", "mid": "B0000000A1", "high": "B0000000B2", "none": "B0000000A0"}
     if name == "asin":
@@ -45,9 +48,9 @@ def test_every_sortable_column_sorts_both_ways_with_empty_values_last(client, na
             make_deal(asin)
     else:
         for key, value in (("low", low), ("mid", mid), ("high", high)):
-            make_deal(asins[key], **{name: value})
-        if Deal._meta.get_field(name).null:
-            make_deal(asins["none"], **{name: None})
+            make_deal(asins[key], **{field: value})
+        if Deal._meta.get_field(field).null:
+            make_deal(asins["none"], **{field: None})
         else:
             asins.pop("none")
     rest = [asins["none"]] if "none" in asins else []
@@ -95,7 +98,7 @@ def test_every_declared_filter_narrows_the_table(client, param):
     stored, query, matches = _filter_values(param)
     asins = [f"B00000000{i}" for i in range(3)]
     for asin, value in zip(asins, stored, strict=True):
-        make_deal(asin, **{column.name: value})
+        make_deal(asin, **{column.field: value})
 
     response = client.get("/", {param: query})
 
