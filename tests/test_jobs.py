@@ -46,6 +46,8 @@ def a_deal(asin: str = "B000000001") -> Deal:
             "fbaFees": {"pickAndPackFee": 300},
             "referralFeePercentage": 15.0,
             "stats": {"avg365": [-1, -1, 3900, 250_000]},
+            # Keepa's history digest (deals/history.py), empty: nothing to fetch for Season.
+            "history": {"end": 0, "step": 1440, "type": 2, "price": [], "box": [], "rank": []},
         },
         first_seen_utc=NOW,
         last_seen_utc=NOW,
