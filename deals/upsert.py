@@ -19,7 +19,15 @@ from django.utils import timezone
 from deals import landed
 from deals.columns import recompute_asins
 from deals.jobs import Run
-from deals.models import DEAL_SHOWN_FIELDS, OFFER_SHOWN_FIELDS, Deal, DealEvent, EnrichPriority
+from deals.models import (
+    DEAL_SHOWN_FIELDS,
+    OFFER_SHOWN_FIELDS,
+    Deal,
+    DealEvent,
+    DealStatus,
+    EnrichPriority,
+)
+from deals.verify import OFFERS_OVERDUE_REASON, status_event
 from keepa_client.models import Deal as KeepaDeal
 from keepa_client.wire import SALES_RANK
 
@@ -30,6 +38,12 @@ _CLEARED = {
     "now_seller_name": "",
     "now_condition": None,
     "now_is_fba": None,
+}
+
+# Why a row seen on a page again is listed again, by the status it had.
+_RETURN_REASONS = {
+    DealStatus.LEFT: "back in Keepa's results: qualifies again",
+    DealStatus.UNVERIFIED: "seen in Keepa's results again",
 }
 
 # Deal columns refreshed from every /deal object.
@@ -43,6 +57,8 @@ SWEEP_FIELDS = (
     "deal_created_at",
     "deal_snapshot",
     "last_seen_utc",
+    # Seen on a page: confirmed in Keepa's results (deals/verify.py).
+    "verified_at",
 )
 
 # ... and, for a new or changed deal, the columns that make the dashboard show the change.
@@ -80,14 +96,37 @@ class PageWriter:
                     *OFFER_SHOWN_FIELDS,
                     "enrich_priority",
                     "enrich_requested_at",
+                    "status",
+                    "status_reason",
                 )
             }
             changed_rows, quiet_rows, events, rises = self.diff(values, existing, now, tally)
+            # Seen again: a deal that left, or was missing from a sweep, is listed again. A
+            # row waiting too long for its seller stays unverified until the look-up is made.
+            returned = [
+                (asin, row["status"])
+                for asin, row in existing.items()
+                if row["status"] == DealStatus.LEFT
+                or (
+                    row["status"] == DealStatus.UNVERIFIED
+                    and row["status_reason"] != OFFERS_OVERDUE_REASON
+                )
+            ]
             changed_asins = [row["asin"] for row in changed_rows]
             if rises:
                 Deal.objects.filter(asin__in=rises).update(**_CLEARED)
             Deal.objects.upsert_by_asin(changed_rows, UPSERT_FIELDS)
             Deal.objects.upsert_by_asin(quiet_rows, SWEEP_FIELDS)
+            if returned:
+                Deal.objects.filter(asin__in=[asin for asin, _ in returned]).update(
+                    status=DealStatus.LISTED, status_reason="", status_at=now, changed_at=now
+                )
+                events += [
+                    status_event(
+                        asin, old, DealStatus.LISTED, _RETURN_REASONS[old], now, self.sync.pk
+                    )
+                    for asin, old in returned
+                ]
             DealEvent.objects.write(events)
             # Same transaction: the dashboard never shows a new price with the old profit.
             # (New rows have no product data yet, so nothing to compute for them.)
@@ -115,7 +154,13 @@ class PageWriter:
         quiet_rows: list[dict] = []
         events: list[dict] = []
         rises: list[str] = []
-        seen = {"first_seen_utc": now, "last_seen_utc": now, "changed_at": now}
+        seen = {
+            "first_seen_utc": now,
+            "last_seen_utc": now,
+            "changed_at": now,
+            "verified_at": now,
+            "status_at": now,
+        }
         for asin, new in values.items():
             old = existing.get(asin)
             if old is None:
