@@ -89,6 +89,10 @@ def _offers(deal: Deal) -> list[dict[str, Any]]:
 
 
 def _history_item(event: DealEvent) -> dict[str, Any]:
+    if event.field == "status":
+        # listed / unverified / left, and why (deals/verify.py).
+        new = f"{event.new_value} ({event.reason})" if event.reason else event.new_value
+        return {"event": event, "label": "Status", "old": event.old_value, "new": new}
     if event.field not in _DEAL_FIELDS:
         return {"event": event, "label": event.field, "old": "", "new": ""}
     return {

@@ -16,6 +16,7 @@ from django.db.models import Q
 
 from deals.columns import COLUMNS, SORTABLE, Column, category_name
 from deals.config import COST_LIMITS, SellerCosts
+from deals.models import DealStatus
 
 DEFAULT_SORT = "-delta_percent"
 
@@ -77,9 +78,24 @@ def _filter_field(column: Column, param: str, categories: Iterable[int] | None) 
     return forms.CharField(label=label, required=False, max_length=200)
 
 
+# What a view lists without `?status=`: every deal that may still be one. Left deals are kept
+# with their history and listed only when asked for.
+SHOWN_STATUSES = (DealStatus.LISTED, DealStatus.UNVERIFIED)
+
+
 class DealFilterForm(forms.Form):
     q = forms.CharField(label="Search title or ASIN", required=False, max_length=200)
     sort = forms.ChoiceField(choices=SORT_CHOICES, required=False)
+    status = forms.ChoiceField(
+        label="Status",
+        required=False,
+        choices=[
+            ("", "listed and unverified"),
+            (DealStatus.LISTED, "listed only"),
+            (DealStatus.UNVERIFIED, "unverified only"),
+            (DealStatus.LEFT, "left (hidden by default)"),
+        ],
+    )
 
     def __init__(self, *args: Any, categories: Iterable[int] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -88,7 +104,7 @@ class DealFilterForm(forms.Form):
             self.fields[param] = _filter_field(column, param, categories)
 
     def filter_fields(self) -> list[forms.BoundField]:
-        return [self[param] for param in FILTER_LOOKUPS]
+        return [self["status"], *(self[param] for param in FILTER_LOOKUPS)]
 
     @property
     def ordering(self) -> str:
@@ -97,10 +113,11 @@ class DealFilterForm(forms.Form):
         return self.cleaned_data.get("sort") or DEFAULT_SORT
 
     def filters(self) -> Q:
-        """The search and filters as one Q; empty when the input is invalid (unfiltered table)."""
+        """The search and filters as one Q; only the shown statuses when the input is invalid."""
         if not self.is_valid():
-            return Q()
-        query = Q()
+            return Q(status__in=SHOWN_STATUSES)
+        status = self.cleaned_data.get("status")
+        query = Q(status=status) if status else Q(status__in=SHOWN_STATUSES)
         for param, (column, lookup) in FILTER_LOOKUPS.items():
             value = self.cleaned_data.get(param)
             if value is None or value == "":

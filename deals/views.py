@@ -36,7 +36,7 @@ from deals.costs import can_change_costs, save_seller_costs
 from deals.dashboard import DashboardQuery
 from deals.deal_page import deal_page
 from deals.forms import SellerCostsForm
-from deals.models import Deal, DealEvent
+from deals.models import Deal, DealEvent, DealStatus
 from keepa_client.redact import redact
 
 # A Refresh whose task has neither finished nor started after this long stops being
@@ -135,7 +135,7 @@ def _int_param(request: HttpRequest, name: str, default: int = 0) -> int:
 @api_login_required
 @require_GET
 def total_deals(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"total_deals": Deal.objects.count()})
+    return JsonResponse({"total_deals": dashboard.shown_count()})
 
 
 @fragment_login_required
@@ -241,6 +241,7 @@ def api_deals(request: HttpRequest) -> JsonResponse:
         {
             **{name: getattr(deal, name) for name in names},
             "buy_price_checked": deal.buy_price_checked,
+            **status_fields(deal),
         }
         for deal in page.object_list
     ]
@@ -252,6 +253,16 @@ def api_deals(request: HttpRequest) -> JsonResponse:
             "results": results,
         }
     )
+
+
+def status_fields(deal: Deal) -> dict[str, Any]:
+    """`status` on every row; why and since when for a row that is not plainly listed."""
+    fields: dict[str, Any] = {"status": deal.status}
+    if deal.status == DealStatus.LEFT:
+        fields.update(left_reason=deal.status_reason, left_at=deal.status_at)
+    elif deal.status == DealStatus.UNVERIFIED:
+        fields.update(unverified_reason=deal.status_reason, unverified_at=deal.status_at)
+    return fields
 
 
 class _Echo:
@@ -271,14 +282,20 @@ def deals_csv(request: HttpRequest) -> StreamingHttpResponse:
     kinds = [c.kind for c in COLUMNS]
     # What `Deal.buy_price_checked` reads, for the last column.
     checked_from = ("now_total", "enriched_at", "enrich_priority")
-    values = query.queryset().values_list(*names, *checked_from).iterator(chunk_size=2000)
+    values = (
+        query.queryset()
+        .values_list(*names, *checked_from, "status", "status_reason")
+        .iterator(chunk_size=2000)
+    )
+    end = len(names) + len(checked_from)
 
     def lines() -> Iterator[str]:
-        yield writer.writerow([*(c.label for c in COLUMNS), "Buy price checked"])
+        header = [*(c.label for c in COLUMNS), "Buy price checked", "Status", "Status reason"]
+        yield writer.writerow(header)
         for row in values:
-            shown, checked = row[: len(names)], Deal.checked(*row[len(names) :])
+            shown, checked = row[: len(names)], Deal.checked(*row[len(names) : end])
             cells = [formatting.csv_value(v, k) for v, k in zip(shown, kinds, strict=True)]
-            yield writer.writerow([*cells, "yes" if checked else "no"])
+            yield writer.writerow([*cells, "yes" if checked else "no", *row[end:]])
 
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")

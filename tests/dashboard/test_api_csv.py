@@ -31,7 +31,7 @@ def test_the_api_returns_raw_values_with_the_same_filters_sort_and_paging(client
     assert (data["count"], data["page"], data["pages"]) == (61, 2, 2)
     assert len(data["results"]) == 11
     last = data["results"][-1]
-    assert set(last) == {c.name for c in COLUMNS} | {"buy_price_checked"}
+    assert set(last) == {c.name for c in COLUMNS} | {"buy_price_checked", "status"}
     assert last["asin"] == "C000000001" and last["now_price"] == 1234
     assert last["price_changed_at"].endswith("Z")  # ISO 8601, UTC
 
@@ -76,7 +76,12 @@ def test_the_csv_streams_every_filtered_row_under_a_header_of_column_labels(clie
     assert response.streaming
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0] == [*(c.label for c in COLUMNS), "Buy price checked"]
+    assert rows[0] == [
+        *(c.label for c in COLUMNS),
+        "Buy price checked",
+        "Status",
+        "Status reason",
+    ]
     assert [r[1] for r in rows[1:]] == [d.asin for d in deals]
     now = rows[1][[c.name for c in COLUMNS].index("now_price")]
     assert now == "10.00"
