@@ -51,8 +51,8 @@ def order_for(sort: str) -> list[Any]:
     )
     order = [expression] if name == "asin" else [expression, F("asin").asc()]
     if COLUMNS_BY_NAME.get(name) in CERTAIN_FIRST_KINDS:
-        # "listed" sorts before "unverified" (tests/test_verify.py holds it); the default sort
-        # walks deal_status_delta_pct_idx.
+        # "listed" sorts before "unverified" (tests/dashboard/test_page.py holds it); the default
+        # sort walks deal_status_delta_pct_idx.
         order.insert(0, F("status").asc())
     return order
 
