@@ -153,6 +153,8 @@ def _is_int(value: Any) -> bool:
 DATE_RANGE_STATS_DAYS = {wire.DAY: 2, wire.WEEK: 7, wire.MONTH: 31, wire.NINETY_DAYS: 90}
 # salesRankRange's maximum -1 means "no maximum" (Keepa's deal docs).
 _NO_RANK_MAXIMUM = -1
+# An upper bound of Java's Integer.MAX_VALUE is "no maximum" (the shipped query's percentage).
+_JAVA_INT_MAX = 2**31 - 1
 
 
 def product_mismatch(
@@ -208,7 +210,7 @@ def product_mismatch(
     delta = average - current
     risers = filtered and query.get("isRisers") is True
     if (delta >= 0) if risers else (delta <= 0):
-        direction = "below" if risers else "above"
+        direction = "above" if risers else "below"
         return f"price {_money(current)} no longer {direction} its average {_money(average)}"
     if ranged and (span := query.get("deltaRange")):
         low, high = span
@@ -221,6 +223,8 @@ def product_mismatch(
         low, high = span
         # Keepa's deltaPercent: rounded half up, at most 99 (a drop to nothing).
         percent = min(99, math.floor(100 * delta / average + 0.5)) if average > 0 else 0
+        if percent < low and high >= _JAVA_INT_MAX:
+            return f"{percent} % below average, under the query's {low} % minimum"
         if not low <= percent <= high:
             return f"{percent} % below average, outside the query's {low}-{high} % range"
     include = set(query.get("includeCategories") or ())
