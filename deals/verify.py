@@ -14,7 +14,10 @@ settle it (DESIGN rule 9: the screen tells the truth or says it does not know).
 
 The checks are /product look-ups without offers (1 token a product, 100 a call) with the
 stats over the query's dateRange, compared with the query's ranges by
-`keepa_client.query.product_mismatch`. Rows missing from a sweep are checked first, as far
+`keepa_client.query.product_mismatch`, and with how far back Keepa's results reach: a product
+Keepa has not updated since before the oldest deal of the last complete sweep is out of its
+results (Keepa lists recently updated products only) even if its old figures still match.
+Rows missing from a sweep are checked first, as far
 as the run's budget goes (they are the sweep's share of the plan, deals/planner.py); then,
 within the plan's hourly share for checks, the top rows not seen on a page for a while, so a
 deal that leaves between complete sweeps is caught where it would cost most. Both go top of
@@ -156,6 +159,7 @@ class Verifier:
         self.minutes = minutes_since_last_run
         self.checked = 0
         self.left = 0
+        self._reach: datetime | bool | None = None
 
     def run(self) -> None:
         try:
@@ -251,6 +255,17 @@ class Verifier:
                     *product.categories,
                 ],
             )
+        # Keepa lists only products it updated recently (about 12 h): one that still matches
+        # the ranges but was last updated before the oldest deal of the last complete sweep
+        # is out of Keepa's results all the same, and its figures are that old.
+        reach = self.reach()
+        for asin, product in by_asin.items():
+            updated = product.last_update
+            if asin in verdicts and not verdicts[asin] and reach and updated and updated < reach:
+                verdicts[asin] = (
+                    "no longer in Keepa's deal results: Keepa last updated it "
+                    f"{updated:%b %d %H:%M} UTC"
+                )
         with transaction.atomic():
             rows = list(
                 Deal.objects.filter(asin__in=list(verdicts)).only(
@@ -276,6 +291,14 @@ class Verifier:
             DealEvent.objects.write(events)
         self.checked += len(rows)
         self.left += sum(1 for deal in rows if verdicts[deal.asin])
+
+    def reach(self) -> datetime | None:
+        """The oldest Keepa lastUpdate the last complete sweep listed: how far back Keepa's
+        results reach."""
+        if self._reach is None:
+            sweep = SyncRun.objects.last_complete_sweep(full=True)
+            self._reach = (sweep.oldest_last_update if sweep else None) or False
+        return self._reach or None
 
     @property
     def sync_id(self) -> int | None:

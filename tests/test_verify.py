@@ -3,7 +3,9 @@ settled by 1-token checks, most valuable rows first; one that comes back is list
 
 from __future__ import annotations
 
-from datetime import timedelta
+import itertools
+import math
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
@@ -161,3 +163,25 @@ def test_an_overdue_offers_look_up_makes_the_row_unverified_until_it_is_made(kee
     Deal.objects.filter(asin=asin).update(enrich_priority=EnrichPriority.NONE)
     verify.mark_offers_overdue(run)
     assert Deal.objects.get(asin=asin).status == DealStatus.LISTED
+
+
+def test_a_deal_keepa_stopped_updating_is_left_once_out_of_its_results(keepa):
+    keepa.quiet(True)  # nothing moves: lastUpdate only ages
+    ingest.run(trigger="test", client=fast_client(keepa))
+    stamps = sorted(set(Deal.objects.values_list("keepa_last_update", flat=True)))
+    # The oldest deal, with a minute or more to the next one.
+    oldest = next(a for a, b in itertools.pairwise(stamps) if b - a >= timedelta(minutes=2))
+    aged = Deal.objects.filter(keepa_last_update=oldest).values_list("asin", flat=True).first()
+    now = datetime.fromtimestamp(keepa.stats()["clock"]["unix_ms"] / 1000, tz=UTC)
+    # The busy market lists products Keepa updated in the last 12 hours.
+    minutes = (oldest + timedelta(hours=12, minutes=1) - now).total_seconds() / 60
+    next_cycle(keepa, minutes=max(5, math.ceil(minutes)))
+
+    sync = ingest.run(trigger="test", full=True, client=fast_client(keepa))
+
+    assert sync.sweep_complete, sync.summary()
+    deal = Deal.objects.get(asin=aged)
+    assert deal.status == DealStatus.LEFT
+    assert deal.status_reason.startswith("no longer in Keepa's deal results: Keepa last updated it")
+    # The rest are listed: seen, or checked and still in Keepa's results.
+    assert not Deal.objects.exclude(keepa_last_update__lte=oldest).exclude(status="listed").exists()
