@@ -45,10 +45,11 @@ class DealAdmin(ReadOnlyAdmin):
         "roi_percent",
         "profit",
         "sales_rank",
+        "status",
         "changed_at",
         "last_seen_utc",
     )
-    list_filter = ("root_category", "now_condition", "now_is_fba", "enrich_priority")
+    list_filter = ("status", "root_category", "now_condition", "now_is_fba", "enrich_priority")
     search_fields = ("asin", "title")
     ordering = ("-delta_percent",)
     list_per_page = 50

@@ -8,6 +8,7 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db.models import F
 from django.utils import timezone
 
 from deals import ingest, verify
@@ -185,3 +186,25 @@ def test_a_deal_keepa_stopped_updating_is_left_once_out_of_its_results(keepa):
     assert deal.status_reason.startswith("no longer in Keepa's deal results: Keepa last updated it")
     # The rest are listed: seen, or checked and still in Keepa's results.
     assert not Deal.objects.exclude(keepa_last_update__lte=oldest).exclude(status="listed").exists()
+
+
+def test_a_top_row_that_leaves_between_complete_sweeps_is_caught_by_a_recheck(keepa):
+    keepa.quiet(True)
+    ingest.run(trigger="test", client=fast_client(keepa))
+    deal = make_it_leave(keepa)  # the top row of the default sort
+    # No page has shown the rows for a while (the incremental passes read only what changed).
+    Deal.objects.update(
+        last_seen_utc=F("last_seen_utc") - verify.RECHECK_AFTER - timedelta(minutes=1),
+        verified_at=F("verified_at") - verify.RECHECK_AFTER - timedelta(minutes=1),
+    )
+    next_cycle(keepa)
+
+    sync = ingest.run(trigger="test", client=fast_client(keepa))
+
+    assert not sync.full_sweep  # five minutes after the last complete sweep
+    deal.refresh_from_db()
+    assert (deal.status, deal.status_reason) == (
+        DealStatus.LEFT,
+        "price $400 above the query's $301 maximum",
+    )
+    assert "deals checked against the query" in sync.note
