@@ -1,8 +1,10 @@
 """update_recent_deals: sweep Keepa's /deal results and upsert what changed, then enrich.
 
 The one home of the upserter: the django-q2 task, `manage.py refresh_deals` and the
-dashboard's Refresh button all call `run()`. The sweep lives here; the offers look-ups that
-follow it in deals/enrich.py; both work in the run's context (deals/jobs.py `Run`).
+dashboard's Refresh button all call `run()`. The sweep lives here; the checks of deals in
+doubt that follow it (listed, unverified, left) in deals/verify.py, the offers look-ups in
+deals/enrich.py, and the hourly split of tokens between them in deals/planner.py; all work in
+the run's context (deals/jobs.py `Run`).
 
 Malformed records (an ASIN that is not one, a record that cannot be read) are dropped by the
 Keepa client (keepa_client/records.py) and never reach the database. The run keeps the rest of

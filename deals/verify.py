@@ -18,7 +18,8 @@ stats over the query's dateRange, compared with the query's ranges by
 Keepa has not updated since before the oldest deal of the last complete sweep is out of its
 results (Keepa lists recently updated products only) even if its old figures still match.
 Rows missing from a sweep are checked first, as far
-as the run's budget goes (they are the sweep's share of the plan, deals/planner.py); then,
+as the run's budget goes: they arrive in a burst after each complete sweep, and the plan's
+hourly share for checks is sized for them on average (deals/planner.py); then,
 within the plan's hourly share for checks, the top rows not seen on a page for a while, so a
 deal that leaves between complete sweeps is caught where it would cost most. Both go top of
 the default sort (% below average) and of the money sort (profit) first.
