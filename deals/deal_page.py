@@ -389,6 +389,8 @@ def _change_sentences(changes: dict[str, DealEvent]) -> list[SafeString | str]:
         sentences.append("New product image")
     if "enriched" in changes:
         sentences.append("Offers looked up: the cheapest copy is unchanged")
+    if "status" in changes:
+        sentences.append(_status_sentence(changes["status"]))
     handled = {
         *PRICE_WORDS,
         "now_seller_id",
@@ -400,12 +402,26 @@ def _change_sentences(changes: dict[str, DealEvent]) -> list[SafeString | str]:
         "title",
         "image_url",
         "enriched",
+        "status",
     }
     for field, event in changes.items():
         if field in handled:
             continue
         sentences.append(_other_sentence(field, event))
     return sentences
+
+
+# What a change of status reads as (deals/verify.py sets it, with the reason).
+STATUS_WORDS = {
+    "listed": "Listed again",
+    "unverified": "Unverified",
+    "left": "Left the deals",
+}
+
+
+def _status_sentence(event: DealEvent) -> SafeString:
+    words = STATUS_WORDS.get(str(event.new_value), f"Status {event.new_value}")
+    return format_html("{}: {}", words, event.reason) if event.reason else format_html("{}", words)
 
 
 def _other_sentence(field: str, event: DealEvent) -> SafeString:

@@ -34,6 +34,7 @@ SOURCE_FIELDS = (
     "root_category",
     "status",
     "status_reason",
+    "status_at",
     "seller_line",
 )
 
@@ -102,6 +103,8 @@ EXTRAS: list[Extra] = [
         lambda row: row["status_reason"] if row["status"] == DealStatus.LEFT else "",
     ),
     Extra("status_reason", "Status reason", "text", lambda row: row["status_reason"]),
+    # When the status last changed (since when a deal is unverified, or when it left).
+    Extra("status_at", "Status since", "datetime", lambda row: row["status_at"]),
 ]
 
 # Fields a row needs for the columns and the extras, each once.

@@ -17,7 +17,7 @@ from django.db.models import Q
 from deals.columns import COLUMNS, SORTABLE, Column, category_name
 from deals.config import COST_LIMITS, SellerCosts
 from deals.gating import normalize as normalize_restriction
-from deals.models import Restriction
+from deals.models import DealStatus, Restriction
 from keepa_client.records import is_asin
 from keepa_client.wire import CONDITION_NAMES
 
@@ -101,9 +101,24 @@ def _filter_field(column: Column, param: str, categories: Iterable[int] | None) 
     return forms.CharField(label=label, required=False, max_length=200)
 
 
+# What a view lists without `?status=`: every deal that may still be one. Left deals are kept
+# with their history and listed only when asked for.
+SHOWN_STATUSES = (DealStatus.LISTED, DealStatus.UNVERIFIED)
+
+
 class DealFilterForm(forms.Form):
     q = forms.CharField(label="Search title or ASIN", required=False, max_length=200)
     sort = forms.ChoiceField(choices=SORT_CHOICES, required=False)
+    status = forms.ChoiceField(
+        label="Status",
+        required=False,
+        choices=[
+            ("", "listed and unverified"),
+            (DealStatus.LISTED, "listed only"),
+            (DealStatus.UNVERIFIED, "unverified only"),
+            (DealStatus.LEFT, "left (hidden by default)"),
+        ],
+    )
 
     def __init__(self, *args: Any, categories: Iterable[int] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -112,7 +127,7 @@ class DealFilterForm(forms.Form):
             self.fields[param] = _filter_field(column, param, categories)
 
     def filter_fields(self) -> list[forms.BoundField]:
-        return [self[param] for param in FILTER_LOOKUPS]
+        return [self["status"], *(self[param] for param in FILTER_LOOKUPS)]
 
     @property
     def ordering(self) -> str:
@@ -129,7 +144,8 @@ class DealFilterForm(forms.Form):
     def filters(self) -> Q:
         """The search and the valid filters as one Q (an invalid filter is ignored)."""
         data = self.valid_data()
-        query = Q()
+        status = data.get("status")
+        query = Q(status=status) if status else Q(status__in=SHOWN_STATUSES)
         for param, (column, lookup) in FILTER_LOOKUPS.items():
             value = data.get(param)
             if value is None or value == "":

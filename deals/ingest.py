@@ -1,8 +1,10 @@
 """update_recent_deals: sweep Keepa's /deal results and upsert what changed, then enrich.
 
 The one home of the upserter: the django-q2 task, `manage.py refresh_deals` and the
-dashboard's Refresh button all call `run()`. The sweep lives here; the offers look-ups that
-follow it in deals/enrich.py; both work in the run's context (deals/jobs.py `Run`).
+dashboard's Refresh button all call `run()`. The sweep lives here; the checks of deals in
+doubt that follow it (listed, unverified, left) in deals/verify.py, the offers look-ups in
+deals/enrich.py, and the hourly split of tokens between them in deals/planner.py; all work in
+the run's context (deals/jobs.py `Run`).
 
 Malformed records (an ASIN that is not one, a record that cannot be read) are dropped by the
 Keepa client (keepa_client/records.py) and never reach the database. The run keeps the rest of
@@ -24,12 +26,12 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from deals import verify
 from deals.deal_order import ORDER_FIELDS, UNORDERED_PAGES_PER_RUN, OrderCheck
 from deals.enrich import Enricher
 from deals.jobs import Job, Run, run_job
-from deals.models import (
-    SyncRun,
-)
+from deals.models import Deal, DealStatus, SyncRun
+from deals.planner import plan_tokens
 from deals.upsert import PageWriter
 from keepa_client.client import LAST_DEAL_PAGE, KeepaClient
 from keepa_client.records import Rejected, describe_rejected
@@ -43,6 +45,8 @@ LOCK_TTL = timedelta(seconds=settings.Q_CLUSTER["timeout"] + 60)
 # Keepa caches a /deal query's results for 120 s (docs/keepa.md §4.1): polling sooner pays for
 # the same answer.
 DEAL_CACHE = timedelta(seconds=120)
+# How much earlier than its cadence a complete sweep may start (see Sweep.sweep).
+DUE_SLACK = timedelta(seconds=60)
 # Incremental sweeps re-read a little before the watermark: Keepa's lastUpdate is in whole
 # minutes and a product updated while the last sweep was paging may have been missed.
 WATERMARK_OVERLAP = timedelta(minutes=15)
@@ -57,7 +61,8 @@ def run(
 ) -> SyncRun:
     """Run one update unless another holds the lock; return the recorded SyncRun.
 
-    `full=None` lets the schedule decide (a full sweep every `full_sweep_every_minutes`);
+    `full=None` lets the schedule decide (a full sweep at the token plan's cadence,
+    deals/planner.py, at most `full_sweep_every_minutes` apart);
     True forces a fresh full sweep, False an incremental one. The lock, the run record and
     how an error ends the run are the shared job skeleton's (deals/jobs.py).
     """
@@ -67,9 +72,22 @@ def run(
 def _update(run: Run, full: bool | None) -> None:
     # Free, and always fresh: a client reused from an earlier run would still hold that
     # run's last balance, from before Keepa refilled the bucket.
-    run.keepa().token_status()
-    Sweep(run).run(full)
-    Enricher(run).run()
+    tokens = run.keepa().token_status()
+    # Rows that may be shown: the size of the list the complete sweeps read.
+    plan = plan_tokens(
+        tokens.refill_rate, Deal.objects.exclude(status=DealStatus.LEFT).count(), run.config
+    )
+    Sweep(run).run(full, every_minutes=plan.complete_sweep_every_minutes)
+    if run.sync.full_sweep and run.sync.sweep_complete:
+        verify.mark_missing(run, run.sync)
+    verify.mark_offers_overdue(run)
+    # Before offers: whether a row is a deal at all matters more than who sells it.
+    verify.Verifier(run, plan, verify.minutes_since_last_run(run)).run()
+    try:
+        Enricher(run).run()
+    finally:
+        # Rows whose seller was just looked up stop saying it is overdue.
+        verify.mark_offers_overdue(run)
 
 
 class Sweep(PageWriter):
@@ -89,8 +107,10 @@ class Sweep(PageWriter):
         # Records Keepa sent that the client dropped as malformed.
         self.rejected: list[Rejected] = []
 
-    def run(self, full: bool | None) -> None:
-        """Read /deal pages: the changes since the watermark, then a full sweep when due.
+    def run(self, full: bool | None, every_minutes: int | None = None) -> None:
+        """Read /deal pages: the changes since the watermark, then a full sweep when due
+        (every `every_minutes`, the token plan's cadence; settings.json's
+        `full_sweep_every_minutes` when not given).
 
         A full sweep can take several runs on a small plan: its progress is saved after every
         page and the next run resumes there, after reading what changed meanwhile. Which field
@@ -98,13 +118,13 @@ class Sweep(PageWriter):
         themselves and re-checked on every page read: the watermark follows that field.
         """
         try:
-            self.sweep(full)
+            self.sweep(full, every_minutes or self.config.full_sweep_every_minutes)
         finally:
             # However the sweep ended, the note says which records it had to leave out.
             if self.rejected:
                 self.notes.append(describe_rejected(self.rejected, "deal"))
 
-    def sweep(self, full: bool | None) -> None:
+    def sweep(self, full: bool | None, every_minutes: int) -> None:
         now = timezone.now()
         recently_polled = (
             SyncRun.objects.updates()
@@ -121,7 +141,9 @@ class Sweep(PageWriter):
         resume = None
         if full is None:
             last_full = SyncRun.objects.last_complete_sweep(full=True)
-            cycle_start = now - timedelta(minutes=self.config.full_sweep_every_minutes)
+            # Runs start a few seconds late or early: a sweep due "every 15 minutes" must not
+            # slip to the run after.
+            cycle_start = now - timedelta(minutes=every_minutes) + DUE_SLACK
             due = (
                 last_full is None
                 or (last_full.sweep_started_at or last_full.started_at) < cycle_start

@@ -238,6 +238,11 @@ class Deal(models.Model):
             # Used by the dashboard's default sort (with its tie-break, so deep pages walk
             # only the index) and its "% below average" filter.
             models.Index(fields=["-delta_percent", "asin"], name="deal_delta_pct_asin_idx"),
+            # Used by the dashboard's default view: listed and unverified rows, listed first
+            # (deals/dashboard.py `order_for`), by % below average.
+            models.Index(
+                fields=["status", "-delta_percent", "asin"], name="deal_status_delta_pct_idx"
+            ),
             # Used by the dashboard's category choices and filter.
             models.Index(fields=["root_category"], name="deal_root_category_idx"),
             # Used by the enricher when a seller's rating is refreshed (the deals it sells).

@@ -1,9 +1,41 @@
-"""The token plan: how Keepa's refill is split between the sweeps, the verifier and the offers.
+"""How a plan's tokens are split each hour: sweeps of the deal list, 1-token checks of deals in
+doubt, and what is left for offers look-ups.
 
-Keepa refills `refillRate` tokens a minute (sent with every answer). The sweeps come first
-(the changes since the last run every `update_every_minutes`, and a complete sweep of the
-list on a cadence), then the 1-token product checks of the verifier; the offers look-ups get
-what is left. Pure arithmetic, no queries: the screen and the jobs both read it.
+Sweeps and checks come first because they decide whether a row is on the screen at all: a row
+describing a deal that left Keepa's results is a phantom a reseller may buy into, whereas a
+row whose seller was not looked up says so. Offers get the rest.
+
+The arithmetic, with the figures of the 20-token plan and a 5,000-deal list:
+
+- **Pages.** A /deal page holds 150 deals and costs 5 tokens (docs/keepa.md §4.1): a complete
+  sweep reads ceil(5,000 / 150) = 34 pages, 170 tokens (Keepa's 10,000-deal cap makes 67
+  pages, 335 tokens, the most a sweep can cost).
+- **Complete sweeps.** Only a complete sweep shows that a deal left: an incremental pass reads
+  the deals that changed, and a deal that stopped matching is not among them. A complete sweep
+  every C minutes marks a deal that left `unverified` within C minutes (plus the run's own
+  duration, seconds); the verifier, in the same run, settles it `left`. C is
+  `DETECT_MINUTES` = 15 when the plan affords it, so the 95th percentile of that delay is
+  0.95 x 15 = 14.25 min: inside the 15 minutes asked for `unverified`, and inside the 30 asked
+  for `left`, with one more run (5 min) to spare if the check has to wait for tokens. On a
+  plan that cannot pay for that, C stretches until sweeps take `SWEEP_MAX_SHARE` of the hourly
+  refill, and never beyond settings.json's `full_sweep_every_minutes` (the slowest cadence the
+  user accepts, which then costs what it costs). C is a whole number of update intervals,
+  because sweeps only happen when a run does.
+  At 20 tokens/min: 1,200 tokens/hour; 70 % of that, less 12 incremental pages (60), leaves
+  780 for complete sweeps, which affords one every 170 x 60 / 780 ≈ 14 min: C = 15.
+- **Incremental runs.** The other runs read the newest page or so (`INCREMENTAL_PAGES`):
+  12 runs an hour at 5 minutes, 4 of them complete sweeps: 8 x 5 = 40 tokens. Sweeps:
+  4 x 170 + 40 = 720 tokens/hour.
+- **Checks.** In the calibrated market about 4.3 % of a list's deals leave it each hour (34
+  of 793 in a measured hour, seed 1, 6,000 products); `LEAVE_SHARE_PER_HOUR` = 5 % pays one
+  1-token check for each, 250 for 5,000 deals, plus `RECHECK_PER_HOUR` = 60 for the top rows
+  not seen for a while: 310 tokens/hour.
+- **Offers.** The rest: 1,200 - 720 - 310 = 170 tokens/hour, about 22 look-ups at 7-8
+  tokens. On 200 tokens/min the same list leaves 11,000 tokens/hour for offers.
+
+A run's allowance for a share is `allowance(per_hour, minutes since the last run)`, bounded
+by what the run's Budget (deals/keepa.py) may spend; tokens a share leaves unspent stay in
+Keepa's bucket for the next run. The refill rate is the one Keepa reports with every answer.
 """
 
 from __future__ import annotations
@@ -12,12 +44,20 @@ import math
 from dataclasses import dataclass
 
 from deals.config import DealSettings
+from keepa_client.client import DEAL_PAGE_COST, LAST_DEAL_PAGE
 
 DEALS_PER_PAGE = 150
-# What one /deal page costs (docs/keepa.md §4.1).
-TOKENS_PER_PAGE = 5
-# The share of what the sweeps leave that goes to the 1-token product checks.
-VERIFY_SHARE = 0.1
+# The cadence of complete sweeps that meets "a deal that leaves is shown unverified or left
+# within 15 minutes" (see the module docstring for the percentile).
+DETECT_MINUTES = 15
+# At most this share of the hourly refill goes to sweeps when the cadence must stretch.
+SWEEP_MAX_SHARE = 0.7
+# Pages an incremental run reads on a steady list (the changes since the last run fit one).
+INCREMENTAL_PAGES = 1
+# Share of the list expected to leave each hour, each settled by one 1-token check.
+LEAVE_SHARE_PER_HOUR = 0.05
+# 1-token re-checks of top rows not seen on a page for a while, per hour.
+RECHECK_PER_HOUR = 60
 
 
 @dataclass(frozen=True)
@@ -29,19 +69,41 @@ class TokenPlan:
     offers_per_hour: int  # tokens/hour left for offers look-ups
 
 
+def sweep_pages(deal_count: int) -> int:
+    """Pages a complete sweep of `deal_count` deals reads (Keepa lists at most 10,000)."""
+    return min(LAST_DEAL_PAGE + 1, max(1, math.ceil(deal_count / DEALS_PER_PAGE)))
+
+
 def plan_tokens(refill_per_minute: int, deal_count: int, config: DealSettings) -> TokenPlan:
-    """Split an hour's refill: sweeps first, then the verifier, the rest for offers."""
-    per_hour = max(0, refill_per_minute) * 60
-    cadence = config.full_sweep_every_minutes
-    pages = max(1, math.ceil(deal_count / DEALS_PER_PAGE))
-    incremental = TOKENS_PER_PAGE * 60 // max(1, config.update_every_minutes)
-    complete = math.ceil(pages * TOKENS_PER_PAGE * 60 / cadence)
-    sweep = min(per_hour, incremental + complete)
-    verify = int((per_hour - sweep) * VERIFY_SHARE)
+    """Split an hour of `refill_per_minute` between sweeps, checks and offers for a list of
+    `deal_count` deals (see the module docstring for the figures)."""
+    refill = max(0, refill_per_minute)
+    hourly = refill * 60
+    every = max(1, config.update_every_minutes)
+    runs_per_hour = 60 / every
+    sweep_cost = DEAL_PAGE_COST * sweep_pages(deal_count)
+    incremental_cost = DEAL_PAGE_COST * INCREMENTAL_PAGES
+    # What complete sweeps may take per hour before the cadence stretches; the incremental
+    # runs are counted as if every run were one (a complete sweep includes its first page).
+    room = hourly * SWEEP_MAX_SHARE - runs_per_hour * incremental_cost
+    affordable = math.ceil(sweep_cost * 60 / room) if room > 0 else config.full_sweep_every_minutes
+    cadence = max(DETECT_MINUTES, affordable, every)
+    cadence = every * math.ceil(cadence / every)
+    cadence = min(cadence, max(every, config.full_sweep_every_minutes))
+    complete_per_hour = 60 / cadence
+    incremental_runs = max(0.0, runs_per_hour - complete_per_hour)
+    sweep = math.ceil(complete_per_hour * sweep_cost + incremental_runs * incremental_cost)
+    left = max(0, hourly - sweep)
+    verify = min(left, math.ceil(deal_count * LEAVE_SHARE_PER_HOUR) + RECHECK_PER_HOUR)
     return TokenPlan(
-        refill_per_minute=refill_per_minute,
+        refill_per_minute=refill,
         complete_sweep_every_minutes=cadence,
         sweep_per_hour=sweep,
         verify_per_hour=verify,
-        offers_per_hour=per_hour - sweep - verify,
+        offers_per_hour=max(0, left - verify),
     )
+
+
+def allowance(per_hour: int, minutes: float) -> int:
+    """Tokens a share may spend in a run `minutes` after the last one (at most an hour's)."""
+    return int(per_hour * min(max(minutes, 0.0), 60.0) / 60)

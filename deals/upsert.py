@@ -25,10 +25,12 @@ from deals.models import (
     OFFER_SHOWN_FIELDS,
     Deal,
     DealEvent,
+    DealStatus,
     EnrichPriority,
     Seller,
     SellerLine,
 )
+from deals.verify import OFFERS_OVERDUE_REASON, status_event
 from keepa_client.models import Deal as KeepaDeal
 from keepa_client.wire import SALES_RANK
 
@@ -49,6 +51,12 @@ def _queued(priority: int, requested: datetime | None, now: datetime) -> tuple[i
     return EnrichPriority.STALE, now
 
 
+# Why a row seen on a page again is listed again, by the status it had.
+_RETURN_REASONS = {
+    DealStatus.LEFT: "back in Keepa's results: qualifies again",
+    DealStatus.UNVERIFIED: "seen in Keepa's results again",
+}
+
 # Deal columns refreshed from every /deal object.
 SWEEP_FIELDS = (
     *DEAL_SHOWN_FIELDS,
@@ -63,6 +71,8 @@ SWEEP_FIELDS = (
     # Decision data the /deal object carries (rank drops, used offers…): refreshed by every
     # sweep, changed deal or not, without an event.
     *(column.name for column in FROM_DEAL),
+    # Seen on a page: confirmed in Keepa's results (deals/verify.py).
+    "verified_at",
 )
 
 # ... and, for a new or changed deal, the columns that make the dashboard show the change.
@@ -100,14 +110,37 @@ class PageWriter:
                     *OFFER_SHOWN_FIELDS,
                     "enrich_priority",
                     "enrich_requested_at",
+                    "status",
+                    "status_reason",
                 )
             }
             changed_rows, quiet_rows, events, rises = self.diff(values, existing, now, tally)
+            # Seen again: a deal that left, or was missing from a sweep, is listed again. A
+            # row waiting too long for its seller stays unverified until the look-up is made.
+            returned = [
+                (asin, row["status"])
+                for asin, row in existing.items()
+                if row["status"] == DealStatus.LEFT
+                or (
+                    row["status"] == DealStatus.UNVERIFIED
+                    and row["status_reason"] != OFFERS_OVERDUE_REASON
+                )
+            ]
             changed_asins = [row["asin"] for row in changed_rows]
             Deal.objects.upsert_by_asin(changed_rows, UPSERT_FIELDS)
             if rises:
                 events += self.fall_back(rises, values, existing, now)
             Deal.objects.upsert_by_asin(quiet_rows, SWEEP_FIELDS)
+            if returned:
+                Deal.objects.filter(asin__in=[asin for asin, _ in returned]).update(
+                    status=DealStatus.LISTED, status_reason="", status_at=now, changed_at=now
+                )
+                events += [
+                    status_event(
+                        asin, old, DealStatus.LISTED, _RETURN_REASONS[old], now, self.sync.pk
+                    )
+                    for asin, old in returned
+                ]
             DealEvent.objects.write(events)
             # Same transaction: the dashboard never shows a new price with the old profit.
             # (New rows have no product data yet, so nothing to compute for them.)
@@ -135,7 +168,13 @@ class PageWriter:
         quiet_rows: list[dict] = []
         events: list[dict] = []
         rises: list[str] = []
-        seen = {"first_seen_utc": now, "last_seen_utc": now, "changed_at": now}
+        seen = {
+            "first_seen_utc": now,
+            "last_seen_utc": now,
+            "changed_at": now,
+            "verified_at": now,
+            "status_at": now,
+        }
         for asin, new in values.items():
             old = existing.get(asin)
             if old is None:

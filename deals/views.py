@@ -38,7 +38,7 @@ from deals.costs import can_change_costs, save_seller_costs
 from deals.dashboard import DashboardQuery
 from deals.deal_page import deal_page
 from deals.forms import RestrictionForm, RestrictionImportForm, SellerCostsForm
-from deals.models import Deal, DealEvent, Gated, Restriction, SyncRun
+from deals.models import DealEvent, Gated, Restriction, SyncRun
 from keepa_client.redact import redact
 
 # A Refresh whose task has neither finished nor started after this long stops being
@@ -165,7 +165,7 @@ def _int_param(request: HttpRequest, name: str, default: int = 0) -> int:
 @api_login_required
 @require_GET
 def total_deals(request: HttpRequest) -> JsonResponse:
-    return JsonResponse({"total_deals": Deal.objects.count()})
+    return JsonResponse({"total_deals": dashboard.shown_count()})
 
 
 @fragment_login_required

@@ -6,8 +6,9 @@ observed 400 answers) and §3.4 (domain ids).
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from keepa_client import wire
@@ -145,3 +146,98 @@ def json_type(value: Any) -> str:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+# The days of history each dateRange averages over, as a /product `stats=` value: Keepa's
+# "day" range covers 48 hours (docs/keepa.md §4.3).
+DATE_RANGE_STATS_DAYS = {wire.DAY: 2, wire.WEEK: 7, wire.MONTH: 31, wire.NINETY_DAYS: 90}
+# salesRankRange's maximum -1 means "no maximum" (Keepa's deal docs).
+_NO_RANK_MAXIMUM = -1
+# An upper bound of Java's Integer.MAX_VALUE is "no maximum" (the shipped query's percentage).
+_JAVA_INT_MAX = 2**31 - 1
+
+
+def product_mismatch(
+    query: Mapping[str, Any],
+    *,
+    current: int | None,
+    average: int | None,
+    sales_rank: int | None,
+    rating: int | None,
+    categories: Sequence[int],
+) -> str:
+    """Why a product no longer matches a /deal selection's ranges, in a reseller's words ("" if
+    it matches).
+
+    `current` and `average` are the selection's price type's current value and its average over
+    the selection's dateRange (a /product look-up with `stats`, see DATE_RANGE_STATS_DAYS);
+    None where Keepa has none. Checked as /deal checks them (docs/keepa.md §4.2): the price
+    range, the sales rank range, the minimum rating, that the price dropped below its average
+    (a deal is a drop; a rise with isRisers), the drop's amount and percentage, and the
+    categories. The boolean filters (isLowest, isOutOfStock, ...) and titleSearch are not
+    checked: a product look-up does not carry what they test.
+    """
+    price_type = int(query["priceTypes"][0])
+    name = wire.PRICE_TYPE_NAMES.get(price_type, "price").lower()
+    ranged = query.get("isRangeEnabled", True) is not False
+    filtered = query.get("isFilterEnabled", True) is not False
+    if current is None:
+        return f"no {name} offer: sold out"
+    if ranged and (span := query.get("currentRange")):
+        low, high = span
+        if current < low:
+            return f"price {_money(current)} below the query's {_money(low)} minimum"
+        if current > high:
+            return f"price {_money(current)} above the query's {_money(high)} maximum"
+    if ranged and (span := query.get("salesRankRange")):
+        low, high = span
+        if sales_rank is None:
+            return "no sales rank"
+        if sales_rank < low or (high != _NO_RANK_MAXIMUM and sales_rank > high):
+            upper = "no maximum" if high == _NO_RANK_MAXIMUM else f"{high:,}"
+            return f"sales rank {sales_rank:,} outside {low:,}-{upper}"
+    min_rating = query.get("minRating")
+    if (
+        filtered
+        and min_rating is not None
+        and min_rating > 0
+        and (rating is None or rating < min_rating)
+    ):
+        shown = "no rating" if rating is None else f"rating {rating / 10:.1f}"
+        return f"{shown} below the query's {min_rating / 10:.1f} minimum"
+    if average is None:
+        return f"no {name} average to compare with"
+    delta = average - current
+    risers = filtered and query.get("isRisers") is True
+    if (delta >= 0) if risers else (delta <= 0):
+        direction = "above" if risers else "below"
+        return f"price {_money(current)} no longer {direction} its average {_money(average)}"
+    if ranged and (span := query.get("deltaRange")):
+        low, high = span
+        if not low <= delta <= high:
+            return (
+                f"drop of {_money(delta)} outside the query's "
+                f"{_money(low)}-{_money(high)} drop range"
+            )
+    if ranged and (span := query.get("deltaPercentRange")):
+        low, high = span
+        # Keepa's deltaPercent: rounded half up, at most 99 (a drop to nothing).
+        percent = min(99, math.floor(100 * delta / average + 0.5)) if average > 0 else 0
+        if percent < low and high >= _JAVA_INT_MAX:
+            return f"{percent} % below average, under the query's {low} % minimum"
+        if not low <= percent <= high:
+            return f"{percent} % below average, outside the query's {low}-{high} % range"
+    include = set(query.get("includeCategories") or ())
+    exclude = set(query.get("excludeCategories") or ())
+    if include and not include & set(categories):
+        return "no longer in the query's categories"
+    if exclude & set(categories):
+        return "now in an excluded category"
+    return ""
+
+
+def _money(cents: int) -> str:
+    """$301 for 30100, $31.50 for 3150 (amounts in the smallest currency unit)."""
+    sign = "-" if cents < 0 else ""
+    whole, part = divmod(abs(cents), 100)
+    return f"{sign}${whole:,}" if not part else f"{sign}${whole:,}.{part:02d}"

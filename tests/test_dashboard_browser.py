@@ -164,3 +164,53 @@ def test_the_dashboard_follows_the_database_without_a_reload(live_server, keepa,
                 page.screenshot(path=os.environ["DASHBOARD_SCREENSHOT"])
         finally:
             browser.close()
+
+
+def test_a_deal_that_leaves_disappears_from_the_page_and_the_count(live_server, keepa, monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import expect, sync_playwright
+
+    keepa.quiet(True)
+    first = ingest.run(trigger="test", client=fast_client(keepa))
+    assert first.status == SyncRun.Status.OK, first.summary()
+    User.objects.create_user("reseller", password="a-long-test-password")
+    total = Deal.objects.count()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 900})
+            page.route(
+                re.compile(r"^(?!" + re.escape(live_server.url) + ").*"),
+                lambda route: route.abort(),
+            )
+            page.goto(f"{live_server.url}/", wait_until="domcontentloaded")
+            page.fill("#id_username", "reseller")
+            page.fill("#id_password", "a-long-test-password")
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{live_server.url}/")
+            expect(page.locator("#total-deals")).to_have_text(f"{total:,}")
+            page.evaluate("window.notReloaded = true")
+
+            # The top row sells out: every copy is taken off the market.
+            top = page.locator("#deal-rows tr").first.get_attribute("id").removeprefix("deal-")
+            for seller in keepa.market_offers(top):
+                keepa.post("/_sim/remove_offer", {"asin": top, "seller_id": seller})
+            # Three runs five minutes apart: the third is a complete sweep, which misses it,
+            # and its check finds it sold out.
+            for _ in range(3):
+                sync(keepa)
+            deal = Deal.objects.get(asin=top)
+            assert (deal.status, deal.status_reason) == ("left", "no used offer: sold out")
+
+            expect(page.locator(f"#deal-{top}")).to_have_count(0, timeout=LIVE_WAIT_MS)
+            expect(page.locator("#total-deals")).to_have_text(f"{total - 1:,}")
+            assert page.evaluate("window.notReloaded") is True
+
+            # Kept, and listed on request with the reason.
+            page.goto(f"{live_server.url}/?status=left", wait_until="domcontentloaded")
+            expect(page.locator(f"#deal-{top} .status-tag.left")).to_have_text(
+                "left: no used offer: sold out"
+            )
+        finally:
+            browser.close()

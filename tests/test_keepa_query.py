@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from keepa_client.query import InvalidDealQuery, validate_deal_query
+from keepa_client.query import InvalidDealQuery, product_mismatch, validate_deal_query
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,3 +58,68 @@ def test_the_caller_s_query_is_not_modified():
     query = {"domainId": "1", "priceTypes": [2]}
     validate_deal_query(query)
     assert query == {"domainId": "1", "priceTypes": [2]}
+
+
+# -- does a product still match? -------------------------------------------------------------
+
+SHIPPED = shipped_query()
+BOOKS = 283155
+
+
+def mismatch(**changes):
+    """Why a used book at $25 (average $60, rank 200,000, 4.5 stars) fails the shipped query."""
+    product = {
+        "current": 2500,
+        "average": 6000,
+        "sales_rank": 200_000,
+        "rating": 45,
+        "categories": [BOOKS, 1000],
+    }
+    return product_mismatch(SHIPPED, **(product | changes))
+
+
+def test_a_product_inside_every_range_matches():
+    assert mismatch() == ""
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"current": None}, "no used offer: sold out"),
+        ({"current": 31_550}, "price $315.50 above the query's $301 maximum"),
+        ({"current": 1950}, "price $19.50 below the query's $20 minimum"),
+        ({"sales_rank": 1_620_000}, "sales rank 1,620,000 outside 50,000-1,500,000"),
+        ({"sales_rank": None}, "no sales rank"),
+        ({"rating": 5}, "rating 0.5 below the query's 1.0 minimum"),
+        ({"average": 2400}, "price $25 no longer below its average $24"),
+        ({"average": 4000}, "drop of $15 outside the query's $19.50-$99 drop range"),
+        ({"current": 2500, "average": 4500}, "44 % below average, under the query's 50 % minimum"),
+        ({"categories": [1000]}, "no longer in the query's categories"),
+        ({"average": None}, "no used average to compare with"),
+    ],
+)
+def test_a_product_outside_a_range_says_which_in_a_resellers_words(changes, reason):
+    assert mismatch(**changes) == reason
+
+
+def test_switched_off_ranges_and_an_excluded_category():
+    unranged = {**SHIPPED, "isRangeEnabled": False}
+    assert (
+        product_mismatch(
+            unranged,
+            current=90_000,
+            average=100_000,
+            sales_rank=None,
+            rating=45,
+            categories=[BOOKS],
+        )
+        == ""
+    )
+    excluding = {**SHIPPED, "excludeCategories": [1000]}
+    assert (
+        product_mismatch(
+            excluding, current=2500, average=6000, sales_rank=200_000, rating=45,
+            categories=[BOOKS, 1000],
+        )
+        == "now in an excluded category"
+    )  # fmt: skip

@@ -230,3 +230,47 @@ def test_a_left_deal_says_why_it_left():
         "left",
         "sold out",
     )
+
+
+# -- the deal's status ---------------------------------------------------------------------
+
+
+def _three_statuses():
+    make_deal("L000000001", delta_percent=60)
+    make_deal("U000000001", delta_percent=70, status="unverified", status_reason="missing")
+    make_deal(
+        "X000000001",
+        delta_percent=80,
+        status="left",
+        status_reason="price $400 above the query's $301 maximum",
+    )
+
+
+def test_left_deals_are_left_out_of_the_api_the_count_and_the_csv_unless_asked_for(client):
+    _three_statuses()
+
+    data = client.get("/api/deals").json()
+    assert [r["asin"] for r in data["results"]] == ["L000000001", "U000000001"]
+    assert data["count"] == 2
+    assert client.get("/api/total_deals").json() == {"total_deals": 2}
+    csv_rows = list(
+        csv.reader(io.StringIO(b"".join(client.get("/deals.csv").streaming_content).decode()))
+    )
+    header = csv_rows[0]
+    assert [r[header.index("ASIN")] for r in csv_rows[1:]] == ["L000000001", "U000000001"]
+    unverified_row = dict(zip(header, csv_rows[2], strict=True))
+    assert (unverified_row["Status"], unverified_row["Status reason"]) == ("unverified", "missing")
+
+    left = client.get("/api/deals", {"status": "left"}).json()
+    assert left["count"] == 1
+    (row,) = left["results"]
+    assert row["asin"] == "X000000001" and row["status"] == "left"
+    assert row["left_reason"] == "price $400 above the query's $301 maximum"
+    only = client.get("/api/deals", {"status": "unverified"}).json()["results"]
+    assert [(r["asin"], r["status"], r["status_reason"]) for r in only] == [
+        ("U000000001", "unverified", "missing")
+    ]
+    listed = client.get("/api/deals", {"status": "listed"}).json()["results"]
+    assert [(r["asin"], r["status"]) for r in listed] == [("L000000001", "listed")]
+    assert listed[0]["left_reason"] == ""
+    assert client.get("/api/deals", {"status": "gone"}).status_code == 400

@@ -1,0 +1,71 @@
+"""The token planner's arithmetic: sweeps and checks are paid first, offers get the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deals.config import DealSettings
+from deals.planner import TokenPlan, allowance, plan_tokens, sweep_pages
+
+CONFIG = DealSettings(
+    deal_query={"domainId": 1, "priceTypes": [2]},
+    update_every_minutes=5,
+    full_sweep_every_minutes=360,
+    path=Path("settings.json"),
+)
+
+
+def test_the_20_token_plan_sweeps_5000_deals_every_15_minutes():
+    plan = plan_tokens(20, 5000, CONFIG)
+    assert plan == TokenPlan(
+        refill_per_minute=20,
+        complete_sweep_every_minutes=15,
+        sweep_per_hour=720,
+        verify_per_hour=310,
+        offers_per_hour=170,
+    )
+    # Nothing is planned beyond what the plan refills.
+    assert plan.sweep_per_hour + plan.verify_per_hour + plan.offers_per_hour == 20 * 60
+
+
+def test_a_bigger_plan_gives_the_difference_to_offers():
+    small, big = plan_tokens(20, 5000, CONFIG), plan_tokens(200, 5000, CONFIG)
+    assert big.complete_sweep_every_minutes == small.complete_sweep_every_minutes
+    assert big.sweep_per_hour == small.sweep_per_hour
+    assert big.offers_per_hour == 200 * 60 - big.sweep_per_hour - big.verify_per_hour
+
+
+def test_a_small_plan_stretches_the_cadence_and_pays_offers_last():
+    plan = plan_tokens(5, 5000, CONFIG)
+    assert plan.complete_sweep_every_minutes == 70
+    assert plan.sweep_per_hour <= 5 * 60 * 0.7
+    assert plan.offers_per_hour == 0
+    assert plan.sweep_per_hour + plan.verify_per_hour <= 5 * 60
+
+
+def test_the_cadence_never_exceeds_the_configured_full_sweep_interval():
+    config = DealSettings(
+        deal_query=CONFIG.deal_query, update_every_minutes=5, full_sweep_every_minutes=30
+    )
+    assert plan_tokens(2, 10_000, config).complete_sweep_every_minutes == 30
+    # An unknown refill rate plans nothing but the slowest sweeps the user accepts.
+    assert plan_tokens(0, 5000, config).complete_sweep_every_minutes == 30
+    assert plan_tokens(0, 5000, config).offers_per_hour == 0
+
+
+def test_the_cadence_is_a_whole_number_of_update_intervals():
+    config = DealSettings(deal_query=CONFIG.deal_query, update_every_minutes=7)
+    assert plan_tokens(20, 5000, config).complete_sweep_every_minutes % 7 == 0
+
+
+def test_pages_follow_keepas_150_deals_a_page_and_its_10000_cap():
+    assert sweep_pages(0) == 1
+    assert sweep_pages(900) == 6
+    assert sweep_pages(5000) == 34
+    assert sweep_pages(50_000) == 67
+
+
+def test_a_runs_allowance_is_its_share_of_the_minutes_since_the_last_run():
+    assert allowance(600, 5) == 50
+    assert allowance(600, 600) == 600  # an hour's at most
+    assert allowance(600, -1) == 0
