@@ -82,9 +82,9 @@ class Variant:
 # About 5,000 deals qualify for the shipped query in either market at these sizes (the
 # calibrated market lists ~13 % of its products, the busy one ~23 %). Each variant simulates
 # 3.6 hours: the first hour fills the store, the next two are judged, and 35 more minutes let
-# the deals that left near the end be caught. About 2-3 minutes of wall time per calibrated
-# variant on two idle cores (building the 38,000-product market alone takes ~20 s), less for
-# the busy one; about 9 minutes for the four.
+# the deals that left near the end be caught. Measured on two cores shared with other work
+# (load 6-7): 3-4 minutes per calibrated variant (building the 38,000-product market alone
+# takes 15-45 s), under 2 for a busy one; 10.6 minutes for the four.
 FULL = [
     Variant("calibrated", 20, 38_000, 180, 60, TAIL),
     Variant("calibrated", 200, 38_000, 180, 60, TAIL),
