@@ -354,6 +354,7 @@ def simulate(variant: Variant) -> Run:
     with stopwatch() as built:
         sim = Sim(variant.products, keys=(KEY_SMALL,), profile=variant.profile)
     freezer = freeze_time(T0, ignore=SIM_IGNORE)
+    frozen = freezer.start()
     outcome = Run()
     try:
         sim.key(KEY_SMALL, refill_rate=variant.plan, tokens=60 * variant.plan)
@@ -364,7 +365,6 @@ def simulate(variant: Variant) -> Run:
             f"{built[0]:.0f} s, {outcome.deals_at_start:,} qualifying deals, "
             f"{sim.changes_per_minute} changes/min"
         )
-        frozen = freezer.start()
         upserter = Upserter(sim, KEY_SMALL)
         every = ingest_every_minutes()
         outcome.end = variant.window + variant.tail
