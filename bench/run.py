@@ -33,9 +33,11 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "3": ("bench.dashboard", "Dashboard at 50,000 deals"),
     "4": ("bench.backfill_memory", "Backfill at 50,000 deals"),
     "5": ("bench.simulator_speed", "Simulator"),
+    "6": ("bench.truth", "Wrong rows on screen"),
 }
 # Wall-clock bound per scenario process, against a hung scenario: the longest (1, four
-# market variants) takes about 8 minutes on two idle cores, twice that on a busy machine.
+# market variants) takes about 8 minutes on two idle cores, twice that on a busy machine;
+# 6 (four markets of 5,000 deals) took 10.6 minutes on a busy one.
 SCENARIO_TIMEOUT_S = {"full": 25 * 60, "quick": 120}
 
 

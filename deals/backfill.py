@@ -24,7 +24,7 @@ from deals.columns import BY_NAME, COMPUTED, SOURCE_FIELDS, Column, attach_selle
 from deals.config import DealSettings, load_config
 from deals.jobs import Job, Run, run_job
 from deals.keepa import BudgetExhausted
-from deals.models import BackfillCheckpoint, Deal, Seller, SyncRun
+from deals.models import BackfillCheckpoint, Deal, DealEvent, Seller, SyncRun
 from deals.snapshots import product_snapshot
 from keepa_client.client import KeepaClient
 from keepa_client.wire import datetime_to_keepa_minute
@@ -170,8 +170,18 @@ def recompute_all(columns: Sequence[str]) -> int:
                 return changed
             dirty = recompute(rows, chosen, config)
             Deal.objects.update_rows(dirty, names)
+            announce_recomputed(dirty, names)
         changed += len(dirty)
         last = rows[-1].asin
+
+
+def announce_recomputed(rows: Sequence[Deal], names: Sequence[str]) -> None:
+    """Tell open dashboards that these rows' computed values moved (inside the chunk's write
+    transaction, so the event and the values commit together). A recompute changes no
+    deal in Keepa: it writes no per-row event and leaves `changed_at` alone, so a Costs save
+    over 50,000 deals costs one event per chunk, and "changed" keeps meaning Keepa's data."""
+    if rows:
+        DealEvent.objects.write([DealEvent.recomputed_row(rows, names, at=timezone.now())])
 
 
 class Backfill:
@@ -365,6 +375,7 @@ class Backfill:
             )
             changed = recompute(fresh, self.columns, config)
             Deal.objects.update_rows(changed, self.names)
+            announce_recomputed(changed, self.names)
             if checkpoint:
                 # Same transaction as the rows: a killed backfill never redoes a chunk it wrote.
                 checkpoint.last_asin = rows[-1].asin

@@ -328,7 +328,10 @@ def live_diff(
     else:
         marked = touched
     if asins == list(shown):
-        changed = [d for d in deals if d.asin in touched]
+        # Rows whose computed values a recompute moved (Costs saved) are sent again too,
+        # without the flash: the deal did not change, the reader's costs did.
+        resend = touched | recomputed(asins, cursor=cursor, latest=latest)
+        changed = [d for d in deals if d.asin in resend]
         rows = rows_for(changed, new=new, flash=marked, target=target)
         return LiveDiff(rows, whole_page=False, page=page, asins=asins)
     # Entries, exits or a new order: the page is redrawn; rows that changed or moved onto
@@ -336,6 +339,18 @@ def live_diff(
     flash = set() if first_fill else touched | (set(asins) - set(shown))
     rows = rows_for(deals, new=new, flash=flash, target=target)
     return LiveDiff(rows, whole_page=True, page=page, asins=asins)
+
+
+def recomputed(asins: Sequence[str], *, cursor: int, latest: int) -> set[str]:
+    """Which of `asins` fall in a chunk recomputed after the reader's cursor (at most one
+    event per 1,000 deals recomputed; the events name their chunk's ASIN range)."""
+    ranges = [
+        event.asin_range
+        for event in DealEvent.objects.filter(
+            pk__gt=cursor, pk__lte=latest, kind=DealEvent.Kind.RECOMPUTED
+        ).only("new_value")
+    ]
+    return {a for a in asins if any(first <= a <= last for first, last in ranges)}
 
 
 def live_url(opened: int, cursor: int, asins: Sequence[str], query: DashboardQuery) -> str:

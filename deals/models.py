@@ -517,6 +517,11 @@ class DealEvent(models.Model):
         ENTERED = "entered"
         CHANGED = "changed"
         LEFT = "left"
+        # Computed columns recomputed from the stored rows (Costs saved, a backfill): no deal
+        # changed in Keepa, but what the screen shows did. One event per chunk written, in
+        # its transaction, naming the chunk's ASIN range (`recomputed_row`): open pages
+        # re-render their rows in that range on the next live poll, without flashing them.
+        RECOMPUTED = "recomputed"
 
     # No foreign key: a deal's history outlives the deal (a "left" event names a deleted row).
     asin = models.CharField(max_length=16)
@@ -539,6 +544,8 @@ class DealEvent(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.kind == self.Kind.RECOMPUTED:
+            return f"{self.reason} ({self.asin_range[0]} to {self.asin_range[1]})"
         if self.kind == self.Kind.CHANGED:
             return f"{self.asin} {self.field}: {self.old_value} → {self.new_value}"
         return f"{self.asin} {self.kind} {self.reason}".strip()
@@ -566,6 +573,29 @@ class DealEvent(models.Model):
             "at": at,
             "run_id": run_id,
         }
+
+    @staticmethod
+    def recomputed_row(
+        rows: Sequence[Deal], columns: Sequence[str], *, at: datetime
+    ) -> dict[str, Any]:
+        """The event saying `columns` of `rows` were recomputed (rows: those whose values
+        changed). It names no deal: the ASIN range is its value, the columns its reason."""
+        asins = [d.asin for d in rows]
+        return DealEvent.row(
+            "",
+            DealEvent.Kind.RECOMPUTED,
+            at=at,
+            run_id=None,
+            field="",
+            new=[min(asins), max(asins)],
+            reason=f"recomputed {', '.join(columns)}"[:300],
+        )
+
+    @property
+    def asin_range(self) -> tuple[str, str]:
+        """The first and last ASIN a `recomputed` event covers."""
+        first, last = self.new_value or ("", "")
+        return first, last
 
 
 # A seller's rating is fetched again after this long, at the earliest.

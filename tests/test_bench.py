@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from bench.truth import NOT_CAUGHT, Copy, ExitClock, ShownRow, judge
 from tests.deals_fixtures import ROOT
 
 # One or more rows each scenario must report.
@@ -60,6 +61,22 @@ REQUIRED_ROWS = [
     "4.peak_rss",
     "5.deal_fresh.p95",
     "5.product_100.p95",
+    # Wrong rows on screen: the quick run's calibrated market on 20 tokens a minute, and
+    # its busy market on 200.
+    "6c20.deals",
+    "6c20.wrong_mean",
+    "6c20.wrong_p95",
+    "6c20.top_wrong_mean",
+    "6c20.top_wrong_p95",
+    "6c20.seller_ok",
+    "6c20.token_ratio",
+    "6c20.token_ratio_60",
+    "6c20.flagged_p95",
+    "6c20.left_p95",
+    "6b200.wrong_mean",
+    "6b200.top_wrong_p95",
+    "6b200.seller_ok",
+    "6b200.token_ratio",
 ]
 
 
@@ -99,7 +116,7 @@ def test_the_quick_benchmark_writes_a_table_with_every_scenario(tmp_path):
     rows = table_rows(text)
     missing = [row for row in REQUIRED_ROWS if row not in rows]
     assert not missing, f"rows missing from the table: {missing}"
-    for scenario in "12345":
+    for scenario in "123456":
         assert any(r.startswith(scenario) for r in rows), f"no rows for scenario {scenario}"
         assert f"## {scenario}. " in text
     assert not [r for r in rows if r.endswith(".error")], text
@@ -124,3 +141,109 @@ def test_the_quick_benchmark_writes_a_table_with_every_scenario(tmp_path):
     cells = table_cells(text)
     assert cells["1.token_ratio"][4] == "≤ 0.05"
     assert cells["1bl.token_ratio"][4] == ""
+
+    # Scenario 6 judged rows on both markets; its targets are held on the calibrated one.
+    for variant in ("6c20", "6b200"):
+        assert numbers[f"{variant}.deals"] > 0, variant
+        assert 0 <= numbers[f"{variant}.wrong_mean"] <= 100, variant
+        assert 0 <= numbers[f"{variant}.seller_ok"] <= 100, variant
+        assert numbers[f"{variant}.token_ratio"] > 0, variant
+    assert cells["6c20.top_wrong_p95"][4] == "≤ 2"
+    assert cells["6c20.wrong_mean"][4] == "≤ 5"
+    assert cells["6b200.wrong_mean"][4] == ""
+    # A baseline scanning 4 times less often makes the ratio 4 times larger.
+    assert numbers["6c20.token_ratio_60"] == pytest.approx(4 * numbers["6c20.token_ratio"], 0.02)
+
+
+# -- the judge of scenario 6, on hand-made cases -----------------------------------------------
+
+
+def market(*, in_query, cheapest):
+    return set(in_query), {
+        asin: Copy(landed, frozenset(sellers)) for asin, (landed, sellers) in cheapest.items()
+    }
+
+
+def test_a_row_whose_deal_left_the_query_is_wrong_while_shown_listed_and_not_once_left():
+    in_query, cheapest = market(in_query=["KEPT000001"], cheapest={})
+    listed = ShownRow("GONE000001", "listed", buy=1500)
+    kept = ShownRow("KEPT000001", "listed", buy=1500)
+
+    verdict = judge([listed, kept], in_query, cheapest)
+    assert (verdict.shown, verdict.wrong, verdict.wrong_gone) == (2, 1, 1)
+    assert verdict.wrong_share == 0.5
+
+    # Marked unverified, the screen no longer claims it is listed: not wrong.
+    unverified = ShownRow("GONE000001", "unverified", buy=1500)
+    assert judge([unverified, kept], in_query, cheapest).wrong == 0
+    # Left, it is not shown at all: neither counted nor wrong.
+    left = ShownRow("GONE000001", "left", buy=1500)
+    verdict = judge([left, kept], in_query, cheapest)
+    assert (verdict.shown, verdict.wrong, verdict.top) == (1, 0, 1)
+
+
+def test_a_buy_price_below_the_cheapest_live_copy_is_wrong_at_or_above_it_is_not():
+    in_query, cheapest = market(
+        in_query=["CHEAP00001", "EXACT00001", "ABOVE00001", "NOPRICE001"],
+        cheapest={
+            "CHEAP00001": (1899, ["S1"]),
+            "EXACT00001": (1899, ["S1"]),
+            "ABOVE00001": (1899, ["S1"]),
+            "NOPRICE001": (1899, ["S1"]),
+        },
+    )
+    rows = [
+        ShownRow("CHEAP00001", "listed", buy=1898),  # promises a copy a cent cheaper
+        ShownRow("EXACT00001", "listed", buy=1899),
+        ShownRow("ABOVE00001", "unverified", buy=2500),  # an estimate above: never wrong
+        ShownRow("NOPRICE001", "listed", buy=None),  # no buy price, no Profit shown
+    ]
+    verdict = judge(rows, in_query, cheapest)
+    assert (verdict.wrong, verdict.wrong_price, verdict.wrong_gone) == (1, 1, 0)
+    # An unverified row below the cheapest copy is wrong too: its Profit is overstated.
+    under = ShownRow("CHEAP00001", "unverified", buy=1000)
+    assert judge([under], in_query, cheapest).wrong == 1
+
+
+def test_only_the_first_fifty_rows_count_for_the_top_and_its_seller_lines():
+    asins = [f"B{i:09d}" for i in range(60)]
+    in_query, cheapest = market(
+        in_query=asins[1:], cheapest={a: (2000, ["CHEAPEST", "TIED"]) for a in asins}
+    )
+    rows = [ShownRow(a, "listed", buy=2000, seller_id="CHEAPEST", total=2000) for a in asins]
+    rows[1] = ShownRow(asins[1], "listed", buy=2000, seller_id="TIED", total=2000)  # a tie: ok
+    rows[2] = ShownRow(asins[2], "listed", buy=2000, seller_id="OTHER", total=2000)
+    rows[3] = ShownRow(asins[3], "listed", buy=2000, seller_id="CHEAPEST", total=2100)
+    rows[4] = ShownRow(asins[4], "listed", buy=2000)  # seller not checked: no line to match
+    rows[55] = ShownRow(asins[55], "listed", buy=1000)  # wrong, but below the top 50
+
+    verdict = judge(rows, in_query, cheapest)
+    # Row 0 is gone from the query (wrong), row 55 is under the cheapest copy (wrong).
+    assert (verdict.shown, verdict.wrong) == (60, 2)
+    assert (verdict.top, verdict.top_wrong) == (50, 1)
+    assert verdict.top_wrong_share == 0.02
+    assert verdict.top_seller_ok == 47 and verdict.seller_ok_share == 0.94
+
+
+def test_an_exit_is_timed_until_the_screen_marks_it_then_until_it_is_left():
+    clock = ExitClock()
+    both = {"LEAVES0001", "STAYS00001"}
+    clock.observe(0, both, {"LEAVES0001": "listed", "STAYS00001": "listed"})
+    clock.observe(1, {"STAYS00001"}, {"LEAVES0001": "listed", "STAYS00001": "listed"})
+    clock.observe(5, {"STAYS00001"}, {"LEAVES0001": "unverified", "STAYS00001": "listed"})
+    clock.observe(12, {"STAYS00001"}, {"STAYS00001": "listed"})  # left: no longer shown
+
+    assert clock.exits(0, 20) == ([4], [11])
+
+
+def test_an_exit_that_comes_back_first_is_not_counted_and_one_never_caught_is_late():
+    clock = ExitClock()
+    shown = {"BACK000001": "listed", "NEVER00001": "listed"}
+    clock.observe(0, {"BACK000001", "NEVER00001"}, shown)
+    clock.observe(1, set(), shown)
+    clock.observe(2, {"BACK000001"}, shown)  # back before anything marked it
+    clock.observe(40, {"BACK000001"}, shown)
+
+    assert clock.returned == 1
+    assert clock.exits(0, 20, now=40) == ([39], [39])  # its age at the end: a lower bound
+    assert clock.exits(0, 20) == ([NOT_CAUGHT], [NOT_CAUGHT])  # for the targets: late

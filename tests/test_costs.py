@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
@@ -12,17 +13,19 @@ import pytest
 import responses
 from django.contrib.auth.models import Group, Permission, User
 from django.core.management import call_command
+from django.db import transaction
 from django.test import Client
 from django_q.conf import Conf
 from django_q.models import OrmQ, Task
 from django_q.signing import SignedPackage
 
-from deals import backfill, economics, tasks
+from deals import backfill, economics, formatting, tasks
 from deals.columns import BY_NAME, COMPUTED
 from deals.config import COST_LIMITS, load_config, parse_seller_costs
 from deals.costs import ECONOMICS_COLUMNS
 from deals.forms import SellerCostsForm
-from deals.models import Deal
+from deals.models import Deal, DealEvent
+from tests.dashboard.helpers import live, live_url, shown_asins
 from tests.deals_fixtures import write_settings
 
 NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
@@ -128,6 +131,48 @@ def test_saving_costs_writes_settings_and_recomputes_every_row_without_keepa(cli
         assert deal.profit == economics.for_deal(deal, costs).profit != -1
     # Tax-exempt, so the all-in cost is the offer plus prep and inbound only.
     assert Deal.objects.get(asin="B000000000").all_in_cost == 1500 + 75 + 60
+
+
+def test_an_open_dashboard_shows_the_recomputed_profit_on_its_next_poll(client, deals):
+    page = client.get("/")
+    shown = shown_asins(page)
+    assert len(shown) == 50
+    url = live_url(page)
+    changed_at = dict(Deal.objects.values_list("asin", "changed_at"))
+
+    client.post("/costs", FORM)  # the recompute runs in the request (the test worker is sync)
+    poll = live(client, url)
+
+    assert poll.status_code == 200
+    html = poll.content.decode()
+    # The shown rows come back as they are, in place, with the new profit; no row flashes
+    # (no deal changed in Keepa) and the page is not redrawn.
+    assert shown_asins(poll) == shown
+    assert 'id="deal-rows"' not in html and "flash" not in html
+    for asin in shown:
+        row = re.search(rf'<tr id="deal-{asin}".*?</tr>', html, re.S).group(0)
+        profit = Deal.objects.get(asin=asin).profit
+        assert profit != -1 and formatting.money(profit) in row
+    # One event for the whole chunk of 121 deals, none per deal, and "changed" still
+    # means a change in Keepa's data.
+    assert DealEvent.objects.filter(kind=DealEvent.Kind.RECOMPUTED).count() == 1
+    assert DealEvent.objects.exclude(kind=DealEvent.Kind.RECOMPUTED).count() == 0
+    assert dict(Deal.objects.values_list("asin", "changed_at")) == changed_at
+    # The next poll starts after the recompute: nothing more to send.
+    assert live(client, live_url(poll)).status_code == 204
+
+
+def test_a_recompute_resends_only_the_shown_rows_in_its_range(client, deals):
+    url = live_url(client.get("/"))
+    rows = list(Deal.objects.filter(asin__in=["B000000003", "B000000004"]))
+    with transaction.atomic():
+        Deal.objects.filter(pk__in=[d.pk for d in rows]).update(profit=4321)
+        backfill.announce_recomputed(rows, ["profit"])
+
+    poll = live(client, url)
+
+    assert shown_asins(poll) == ["B000000003", "B000000004"]
+    assert poll.content.decode().count("$43.21") == 2
 
 
 def test_invalid_costs_are_named_and_change_nothing(client, deals):

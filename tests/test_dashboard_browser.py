@@ -214,3 +214,56 @@ def test_a_deal_that_leaves_disappears_from_the_page_and_the_count(live_server, 
             )
         finally:
             browser.close()
+
+
+def test_saved_costs_reach_an_open_dashboard_without_a_reload(live_server, keepa, monkeypatch):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import expect, sync_playwright
+
+    from deals.views import TABLE_COLUMNS
+
+    keepa.quiet(True)
+    first = ingest.run(trigger="test", client=fast_client(keepa))
+    assert first.status == SyncRun.Status.OK and first.enriched > 0, first.summary()
+    User.objects.create_user("reseller", password="a-long-test-password", is_staff=True)
+    # The profit cell: after the image cell, in the table's column order.
+    profit_cell = 1 + [c.name for c in TABLE_COLUMNS].index("profit")
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1366, "height": 900})
+            context.route(
+                re.compile(r"^(?!" + re.escape(live_server.url) + ").*"),
+                lambda route: route.abort(),
+            )
+            page = context.new_page()
+            page.goto(f"{live_server.url}/", wait_until="domcontentloaded")
+            page.fill("#id_username", "reseller")
+            page.fill("#id_password", "a-long-test-password")
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{live_server.url}/")
+            rows = page.locator("#deal-rows tr")
+            expect(rows).to_have_count(50)
+            shown = [i.removeprefix("deal-") for i in rows.evaluate_all("r => r.map(e => e.id)")]
+            deal = Deal.objects.filter(asin__in=shown, profit__isnull=False).order_by("asin")[0]
+            cell = page.locator(f"#deal-{deal.asin} td").nth(profit_cell)
+            expect(cell).to_contain_text(formatting.money(deal.profit))
+            page.evaluate("window.notReloaded = true")
+
+            # The reseller raises their prep fee in another tab (the same login).
+            costs = context.new_page()
+            costs.goto(f"{live_server.url}/costs", wait_until="domcontentloaded")
+            costs.fill("#id_prep_fee", "4.50")
+            costs.click("button:has-text('Save costs')")
+            expect(costs.locator("body")).to_contain_text("being recomputed")
+            now = Deal.objects.get(asin=deal.asin).profit
+            assert now is not None and now < deal.profit  # $4 more prep: $4 less profit
+            assert deal.profit - now == 400
+
+            # The dashboard tab shows the new profit by itself.
+            expect(cell).to_contain_text(formatting.money(now), timeout=LIVE_WAIT_MS)
+            assert page.evaluate("window.notReloaded") is True
+            expect(page.locator(f"#deal-{deal.asin}")).not_to_have_class(re.compile(r"\bflash\b"))
+        finally:
+            browser.close()
