@@ -52,10 +52,14 @@ class SyncHealth:
 
 @dataclass(frozen=True)
 class WorkerHealth:
+    # The newest heartbeat of any worker: with several workers, each minute's heartbeat is
+    # run by whichever takes it first, so the app is healthy while some worker beats.
     beat_at: datetime | None
     age: timedelta | None
     # The job a live process is running now (its lock's name), which explains a late heartbeat.
     busy_with: str
+    # Every worker host seen, with its own newest beat, newest first.
+    seen: tuple[tuple[str, datetime], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -96,14 +100,14 @@ def sync_health(now: datetime | None = None) -> SyncHealth:
 
 def worker_health(now: datetime | None = None) -> WorkerHealth:
     now = now or timezone.now()
-    heartbeat = WorkerHeartbeat.latest()
-    beat_at = heartbeat.beat_at if heartbeat else None
+    seen = tuple((beat.name, beat.beat_at) for beat in WorkerHeartbeat.seen())
+    beat_at = seen[0][1] if seen else None
     age = max(now - beat_at, timedelta(0)) if beat_at else None
     busy_with = ""
     if age is None or age > WORKER_STALE_AFTER:
         # Only then: a live job explains the silence (one more query, on a bad day only).
         busy_with = next((name for name in tasks.JOB_LOCKS if JobLock.is_held(name)), "")
-    return WorkerHealth(beat_at, age, busy_with)
+    return WorkerHealth(beat_at, age, busy_with, seen)
 
 
 def minutes(age: timedelta) -> str:
@@ -136,6 +140,14 @@ def report(*, worker_only: bool = False) -> tuple[bool, dict[str, Any]]:
         "age_seconds": int(worker.age.total_seconds()) if worker.age is not None else None,
         "limit_seconds": int(WORKER_STALE_AFTER.total_seconds()),
         "busy_with": worker.busy_with or None,
+        "workers": [
+            {
+                "host": host,
+                "last_heartbeat_at": beat_at.isoformat(),
+                "age_seconds": int(max(now - beat_at, timedelta(0)).total_seconds()),
+            }
+            for host, beat_at in worker.seen
+        ],
     }
     if not worker.ok:
         problems.append(f"worker: {worker.problem()} — restart it (manage.py qcluster)")

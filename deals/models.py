@@ -688,6 +688,13 @@ class Seller(models.Model):
         return self.name or self.seller_id
 
 
+def host_name() -> str:
+    """This process's host as the lock owners and worker heartbeats name it: DEALS_HOSTNAME
+    when set (one name per machine, or per container sharing a machine's host name), else
+    the machine's own host name."""
+    return (os.environ.get("DEALS_HOSTNAME", "").strip() or socket.gethostname())[:200]
+
+
 def _holder_is_dead(owner: str) -> bool:
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
@@ -725,7 +732,8 @@ class JobLock(models.Model):
 
     name = models.CharField(max_length=64, primary_key=True)
     locked_until = models.DateTimeField()
-    owner = models.CharField(max_length=64, blank=True, default="")
+    # host:pid:random (owner_token); room for a cloud host's long name.
+    owner = models.CharField(max_length=255, blank=True, default="")
 
     def __str__(self) -> str:
         return self.name
@@ -733,7 +741,7 @@ class JobLock(models.Model):
     @staticmethod
     def owner_token() -> str:
         """host:pid:random, so a holder that died on this machine can be recognised."""
-        return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        return f"{host_name()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
     @classmethod
     def acquire(cls, name: str, owner: str, ttl: timedelta) -> bool:
@@ -778,13 +786,19 @@ class JobLock(models.Model):
 
 
 class WorkerHeartbeat(models.Model):
-    """When the background worker last ran a task: the heartbeat task writes this row every
-    minute, so its age says whether the worker still takes tasks off the queue."""
+    """When a background worker last ran a task, one row per worker host: the heartbeat task
+    writes its host's row every minute, so the newest row's age says whether any worker still
+    takes tasks off the queue, and the rows say which workers have been seen.
 
-    name = models.CharField(max_length=32, primary_key=True, default="worker")
+    With several workers each minute's heartbeat is run by whichever takes it first, so one
+    host's row may lag behind for minutes while the others take the beats: the app is healthy
+    while *some* worker beats (`latest`), and the rows are a roll-call, not a verdict."""
+
+    # The worker's host name (DEALS_HOSTNAME, else the machine's; see `host_name`).
+    name = models.CharField(max_length=255, primary_key=True, default="worker")
     beat_at = models.DateTimeField()
     # host:pid:random of the worker process that ran the heartbeat (see JobLock.owner_token).
-    owner = models.CharField(max_length=64, blank=True, default="")
+    owner = models.CharField(max_length=255, blank=True, default="")
 
     def __str__(self) -> str:
         return f"{self.name} {self.beat_at:%Y-%m-%d %H:%M:%S}"
@@ -792,12 +806,19 @@ class WorkerHeartbeat(models.Model):
     @classmethod
     def beat(cls) -> None:
         cls.objects.update_or_create(
-            name="worker", defaults={"beat_at": timezone.now(), "owner": JobLock.owner_token()}
+            name=host_name(), defaults={"beat_at": timezone.now(), "owner": JobLock.owner_token()}
         )
 
     @classmethod
     def latest(cls) -> WorkerHeartbeat | None:
-        return cls.objects.filter(name="worker").first()
+        """The newest beat of any worker."""
+        return cls.objects.order_by("-beat_at").first()
+
+    @classmethod
+    def seen(cls, limit: int = 20) -> list[WorkerHeartbeat]:
+        """The workers seen, newest beat first (a retired host's row ages here until deleted
+        in the admin)."""
+        return list(cls.objects.order_by("-beat_at")[:limit])
 
     @property
     def pid(self) -> int | None:

@@ -131,8 +131,26 @@ def _update_rows() -> list[Any]:
 
 
 def update_queued() -> bool:
-    """An update task waits in the queue (or in the worker's hands, not yet started)."""
+    """An update task waits in the queue (or, on the ORM broker, in a worker's hands, not
+    yet started: Redis hands a task over by removing it from the list)."""
+    if settings.Q_CLUSTER.get("redis"):
+        return UPDATE_TASK in _redis_queued_funcs()
     return bool(_update_rows())
+
+
+def _redis_queued_funcs() -> list[str]:
+    """The task functions waiting in the Redis broker's list (a few: workers drain it)."""
+    from django_q.brokers import get_broker
+    from django_q.signing import BadSignature, SignedPackage
+
+    broker = get_broker()
+    funcs = []
+    for payload in broker.connection.lrange(broker.list_key, 0, -1):
+        try:
+            funcs.append(SignedPackage.loads(payload)["func"])
+        except (BadSignature, KeyError, TypeError):
+            continue  # another site's task on a shared server: not ours to read
+    return funcs
 
 
 def drop_dead_update_tasks() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -196,6 +197,21 @@ Q_CLUSTER = {
     "poll": 1.0,
     "label": "Background jobs",
 }
+
+# Redis as the broker instead (Q_BROKER_URL, e.g. redis://127.0.0.1:6379/0): the queue leaves
+# the database, so several workers, on one host or several, pull from it without polling the
+# database. The one-run-at-a-time lock is in the database either way (JobLock). Redis has no
+# delivery receipts: a task taken by a worker that dies is gone, and the next scheduled run
+# is the retry (the same as a failed task here).
+Q_BROKER_URL = env_str("Q_BROKER_URL")
+if Q_BROKER_URL:
+    if urlsplit(Q_BROKER_URL).scheme not in ("redis", "rediss", "unix"):
+        raise ImproperlyConfigured(
+            "Q_BROKER_URL must be a Redis URL (redis://host:6379/0, rediss://... or "
+            f"unix:///path.sock); got one starting {Q_BROKER_URL.split(':', 1)[0]!r}"
+        )
+    Q_CLUSTER.pop("orm")
+    Q_CLUSTER["redis"] = Q_BROKER_URL
 
 LOGGING = {
     "version": 1,

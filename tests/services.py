@@ -1,4 +1,4 @@
-"""The outside servers some tests need (PostgreSQL today), and one rule for their absence.
+"""The outside servers some tests need (PostgreSQL, Redis), and one rule for their absence.
 
 Away from CI a missing server skips the test with a reason the run shows; in CI (`CI=true`)
 the server is part of the environment, so its absence fails the test instead of letting a
@@ -8,11 +8,15 @@ green run hide that the test never ran.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def require_service(name: str, url: str, probe: Callable[[], object]) -> None:
@@ -36,3 +40,33 @@ def require_postgres(url: str = POSTGRES_URL) -> str:
 
     require_service("PostgreSQL", url, probe)
     return url
+
+
+def require_redis(url: str = REDIS_URL) -> str:
+    """The URL of a reachable Redis server (see the module)."""
+    import redis
+
+    def probe() -> None:
+        client = redis.from_url(url, socket_connect_timeout=3, socket_timeout=3)
+        try:
+            client.ping()
+        finally:
+            client.close()
+
+    require_service("Redis", url, probe)
+    return url
+
+
+@contextmanager
+def fresh_postgres_database(admin_url: str) -> Iterator[str]:
+    """A new, empty database on the PostgreSQL server of `admin_url`, dropped afterwards."""
+    import psycopg
+
+    name = f"deals_test_{secrets.token_hex(6)}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
