@@ -228,6 +228,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "kind",
         "status",
         "trigger",
+        "host",
         "started_at",
         "finished_at",
         "full_sweep",
@@ -239,7 +240,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
         "tokens_spent",
         "tokens_left",
     )
-    list_filter = ("kind", "status", "full_sweep", "trigger")
+    list_filter = ("kind", "status", "full_sweep", "trigger", "host")
     ordering = ("-started_at",)
 
 

@@ -38,6 +38,13 @@ OFFER_SHOWN_FIELDS = (
 )
 
 
+def host_name() -> str:
+    """This process's host as the lock owners and worker heartbeats name it: DEALS_HOSTNAME
+    when set (one name per machine, or per container sharing a machine's host name), else
+    the machine's own host name."""
+    return (os.environ.get("DEALS_HOSTNAME", "").strip() or socket.gethostname())[:200]
+
+
 class DealStatus(models.TextChoices):
     """What the app knows of a deal's place in Keepa's results (DESIGN rule 9: the screen
     tells the truth or says it does not know)."""
@@ -458,6 +465,8 @@ class SyncRun(models.Model):
     refill_rate = models.IntegerField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
     note = models.TextField(blank=True, default="")
+    # The worker host that ran it (see `host_name`): with several workers, which one did.
+    host = models.CharField(max_length=255, blank=True, default=host_name)
 
     objects = SyncRunQuerySet.as_manager()
 
@@ -686,13 +695,6 @@ class Seller(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.seller_id
-
-
-def host_name() -> str:
-    """This process's host as the lock owners and worker heartbeats name it: DEALS_HOSTNAME
-    when set (one name per machine, or per container sharing a machine's host name), else
-    the machine's own host name."""
-    return (os.environ.get("DEALS_HOSTNAME", "").strip() or socket.gethostname())[:200]
 
 
 def _holder_is_dead(owner: str) -> bool:

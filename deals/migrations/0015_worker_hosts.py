@@ -1,7 +1,9 @@
-# Worker heartbeats become one row per worker host, and owner tokens get room for a cloud
-# host's long name (PostgreSQL refuses a value longer than its column).
+# Worker heartbeats become one row per worker host, a run records the host that ran it, and
+# owner tokens get room for a cloud host's long name (PostgreSQL refuses a longer value).
 
 from django.db import migrations, models
+
+import deals.models
 
 
 def name_old_beat_by_host(apps, schema_editor):
@@ -38,4 +40,15 @@ class Migration(migrations.Migration):
             field=models.CharField(blank=True, default='', max_length=255),
         ),
         migrations.RunPython(name_old_beat_by_host, migrations.RunPython.noop),
+        # Runs recorded before are from an unknown host: empty, not the migrating machine's.
+        migrations.AddField(
+            model_name='syncrun',
+            name='host',
+            field=models.CharField(blank=True, default='', max_length=255),
+        ),
+        migrations.AlterField(
+            model_name='syncrun',
+            name='host',
+            field=models.CharField(blank=True, default=deals.models.host_name, max_length=255),
+        ),
     ]

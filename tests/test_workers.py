@@ -1,0 +1,209 @@
+"""Several workers on the Redis broker: two real `manage.py qcluster` processes with different host
+names pull from one Redis queue and write to one PostgreSQL database; of several update runs
+queued at once exactly one runs at a time, the others record "already running", and no deal is
+lost or stored twice. The health report names every worker host it has seen.
+
+The end-to-end test needs PostgreSQL and Redis (tests/services.py: skipped without them, except
+in CI); everything listens on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.conf import settings as django_settings
+from django.utils import timezone
+
+from deals import health, tasks
+from deals.models import WorkerHeartbeat
+from tests.deals_fixtures import ROOT, SECRET
+from tests.services import fresh_postgres_database, require_postgres, require_redis
+
+HOSTS = ("worker-a", "worker-b")
+CLAIM_KEY = "deals-test:claimed"
+UPDATES = 6
+
+
+def _wait_for(condition: Callable[[], bool], seconds: float, step: float = 0.5) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return condition()
+
+
+@contextlib.contextmanager
+def _workers(env: dict[str, str], logs: Path) -> Iterator[list[subprocess.Popen]]:
+    clusters = []
+    try:
+        for host in HOSTS:
+            log = (logs / f"{host}.log").open("w")
+            clusters.append(
+                subprocess.Popen(
+                    [sys.executable, "manage.py", "qcluster"],
+                    cwd=ROOT,
+                    env={**env, "DEALS_HOSTNAME": host},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,  # its own process group: the cleanup ends all of it
+                )
+            )
+        yield clusters
+    finally:
+        for cluster in clusters:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(cluster.pid, signal.SIGKILL)
+            cluster.wait(timeout=10)
+
+
+def _claim_redis_database(url: str, stack: contextlib.ExitStack) -> str:
+    """The URL of an empty Redis database (1-15) claimed for this test, emptied afterwards."""
+    import redis
+
+    token = secrets.token_hex(8)
+    for number in range(15, 0, -1):
+        candidate = urlunsplit(urlsplit(url)._replace(path=f"/{number}"))
+        client = redis.from_url(candidate)
+        if client.dbsize() == 0 and client.set(CLAIM_KEY, token, nx=True, ex=900):
+            stack.callback(client.close)
+            stack.callback(client.flushdb)
+            return candidate
+        client.close()
+    pytest.fail(f"no empty Redis database to claim at {url}")
+
+
+@pytest.mark.slow
+def test_two_workers_on_redis_run_one_update_at_a_time_and_lose_no_deal(keepa, tmp_path):
+    import psycopg
+    import redis
+    from django_q.brokers.redis_broker import Redis
+    from django_q.tasks import async_task
+
+    redis_url = require_redis()
+    with contextlib.ExitStack() as stack:
+        database_url = stack.enter_context(fresh_postgres_database(require_postgres()))
+        # A database of this test's own on the shared Redis server (the queue's name is fixed).
+        redis_url = _claim_redis_database(redis_url, stack)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "KEEPA_"))}
+        env.update(
+            DJANGO_SETTINGS_MODULE="dealsite.settings",
+            DJANGO_DEBUG="true",
+            DJANGO_SECRET_KEY=django_settings.SECRET_KEY,  # the queue's payloads are signed
+            DATABASE_URL=database_url,
+            Q_BROKER_URL=redis_url,
+            KEEPA_API_URL=keepa.url,
+            KEEPA_API_KEY=SECRET,
+            KEEPA_MAX_TOKEN_WAIT_S="0",
+            DEALS_SETTINGS_FILE=str(django_settings.DEALS_SETTINGS_FILE),
+        )
+        migrate = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert migrate.returncode == 0, migrate.stderr[-3000:]
+        db = stack.enter_context(psycopg.connect(database_url, autocommit=True))
+        db.execute("UPDATE django_q_schedule SET repeats = 0")  # only what the test queues runs
+
+        broker = Redis(list_key=django_settings.Q_CLUSTER["name"])
+        broker.connection = redis.from_url(redis_url)
+        stack.callback(broker.connection.close)
+
+        def queue(func: str, *args: object) -> None:
+            async_task(func, *args, broker=broker, sync=False)
+
+        def hosts_beating() -> set[str]:
+            return {name for (name,) in db.execute("SELECT name FROM deals_workerheartbeat")}
+
+        def update_runs() -> list[tuple]:
+            return db.execute(
+                "SELECT status, host, started_at, finished_at, inserted, deals_seen, note "
+                "FROM deals_syncrun WHERE kind = 'update' ORDER BY started_at"
+            ).fetchall()
+
+        with _workers(env, tmp_path):
+            # Both workers are up and taking tasks once each has run a heartbeat.
+            def both_beat() -> bool:
+                queue(tasks.HEARTBEAT_TASK)
+                return hosts_beating() == set(HOSTS)
+
+            assert _wait_for(both_beat, 90, step=1), (
+                f"workers seen: {hosts_beating()}; logs in {tmp_path}"
+            )
+
+            for _ in range(UPDATES):
+                queue(tasks.UPDATE_TASK, "schedule")
+            done = _wait_for(
+                lambda: (
+                    len(runs := update_runs()) == UPDATES
+                    and all(run[0] != "running" for run in runs)
+                ),
+                300,
+            )
+            assert done, f"runs: {update_runs()}; logs in {tmp_path}"
+
+        runs = update_runs()
+        ran = [run for run in runs if run[0] != "skipped"]
+        skipped = [run for run in runs if run[0] == "skipped"]
+        # Every queued run is recorded once: none lost, none run twice.
+        assert len(runs) == UPDATES
+        # Several ran into the lock, and said so.
+        assert skipped and all(run[6] == "already running" for run in skipped)
+        assert all(run[0] == "ok" for run in ran), ran
+        # One at a time: no two runs that did run overlap.
+        spans = sorted((run[2], run[3]) for run in ran)
+        assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(spans))
+        # Both workers took update tasks off the queue.
+        assert {run[1] for run in runs} == set(HOSTS)
+
+        (deals,) = db.execute("SELECT count(*) FROM deals_deal").fetchone()
+        (distinct,) = db.execute("SELECT count(DISTINCT asin) FROM deals_deal").fetchone()
+        (entered,) = db.execute(
+            "SELECT count(*) FROM deals_dealevent WHERE kind = 'entered'"
+        ).fetchone()
+        # Each deal stored once and entered once, as many as the runs inserted; every deal
+        # the first sweep saw is there.
+        assert deals == distinct == entered == sum(run[4] for run in ran) > 150
+        assert deals >= ran[0][5]
+
+
+@pytest.mark.django_db
+def test_the_health_report_lists_every_worker_seen_and_judges_by_the_newest_beat():
+    now = timezone.now()
+    WorkerHeartbeat.objects.create(name="worker-a", beat_at=now - timedelta(minutes=30))
+    WorkerHeartbeat.objects.create(name="worker-b", beat_at=now - timedelta(seconds=20))
+
+    healthy, body = health.report(worker_only=True)
+
+    # worker-a has not beaten for half an hour, but worker-b takes the tasks: healthy.
+    assert healthy and body["worker"]["ok"]
+    assert body["worker"]["age_seconds"] < 60
+    assert [(w["host"], w["age_seconds"] // 60) for w in body["worker"]["workers"]] == [
+        ("worker-b", 0),
+        ("worker-a", 30),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_heartbeat_is_written_under_the_worker_host_name(monkeypatch):
+    monkeypatch.setenv("DEALS_HOSTNAME", "worker-c")
+    tasks.worker_heartbeat()
+    beat = WorkerHeartbeat.latest()
+    assert beat.name == "worker-c" and beat.owner.startswith("worker-c:")
+    assert beat.pid == os.getpid()
