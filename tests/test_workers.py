@@ -207,3 +207,62 @@ def test_a_heartbeat_is_written_under_the_worker_host_name(monkeypatch):
     beat = WorkerHeartbeat.latest()
     assert beat.name == "worker-c" and beat.owner.startswith("worker-c:")
     assert beat.pid == os.getpid()
+
+
+def _broker_settings(url: str) -> subprocess.CompletedProcess:
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "from django_q.brokers import get_broker; "
+        "print(settings.Q_CLUSTER.get('orm'), settings.Q_CLUSTER.get('redis'), "
+        "type(get_broker()).__name__)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "KEEPA_", "Q_"))}
+    env.update(DJANGO_SETTINGS_MODULE="dealsite.settings", DJANGO_DEBUG="true")
+    if url:
+        env["Q_BROKER_URL"] = url
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
+def test_q_broker_url_switches_django_q2_to_redis_and_its_absence_keeps_the_database_queue():
+    assert _broker_settings("").stdout.split() == ["default", "None", "ORM"]
+    url = "redis://127.0.0.1:6379/3"
+    assert _broker_settings(url).stdout.split() == ["None", url, "Redis"]
+
+
+def test_a_q_broker_url_that_is_not_redis_is_refused_without_echoing_it():
+    result = _broker_settings("amqp://guest:hunter2@rabbit:5672/")
+    assert result.returncode != 0
+    assert "Q_BROKER_URL must be a Redis URL" in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_refresh_clicked_twice_queues_one_update_on_the_redis_broker():
+    from django.db import connection
+
+    redis_url = require_redis()
+    with contextlib.ExitStack() as stack:
+        redis_url = _claim_redis_database(redis_url, stack)
+        code = (
+            "import django; django.setup(); from deals import tasks; "
+            "print(tasks.request_refresh()[1]); print(tasks.request_refresh()[1]); "
+            "print(tasks._redis_queued_funcs())"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "KEEPA_"))}
+        env.update(
+            DJANGO_SETTINGS_MODULE="dealsite.settings",
+            DJANGO_DEBUG="true",
+            DATABASE_URL=f"sqlite:///{connection.settings_dict['NAME']}",
+            Q_BROKER_URL=redis_url,
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+    assert result.returncode == 0, result.stderr[-2000:]
+    first, second, queued = result.stdout.splitlines()
+    assert first == "Starting the sync…"
+    # The claim names a task that waits in Redis: the second click sees it, queues nothing.
+    assert second == tasks.ALREADY_QUEUED
+    assert queued == repr([tasks.UPDATE_TASK])
