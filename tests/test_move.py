@@ -72,7 +72,7 @@ def _deals(url: str) -> set[tuple]:
 
 
 def test_a_filled_sqlite_database_moves_to_postgresql_with_every_table_verified(
-    filled, postgres_url
+    postgres_url, filled
 ):
     import psycopg
 
@@ -112,7 +112,7 @@ def test_a_filled_sqlite_database_moves_to_postgresql_with_every_table_verified(
     assert "every table verified" in replaced.stdout
 
 
-def test_a_move_killed_mid_copy_leaves_nothing_and_the_same_line_finishes_it(filled, postgres_url):
+def test_a_move_killed_mid_copy_leaves_nothing_and_the_same_line_finishes_it(postgres_url, filled):
     # Small batches, so the copy is well under way, and far from its end, when it is killed.
     args = [sys.executable, "manage.py", "move_to_postgres", "--to", postgres_url]
     mover = subprocess.Popen(
@@ -143,7 +143,7 @@ def test_a_move_killed_mid_copy_leaves_nothing_and_the_same_line_finishes_it(fil
     assert len(_deals(postgres_url)) == Deal.objects.count()
 
 
-def test_a_bad_target_gives_a_clear_error_and_changes_nothing(filled, postgres_url):
+def test_a_bad_target_gives_a_clear_error_and_changes_nothing(postgres_url, filled):
     import psycopg
 
     before = {m._meta.db_table: _checksum(m) for m in move.models_in_order()}
