@@ -144,8 +144,12 @@ def _redis_queued_funcs() -> list[str]:
     from django_q.signing import BadSignature, SignedPackage
 
     broker = get_broker()
+    try:
+        payloads = broker.connection.lrange(broker.list_key, 0, -1)
+    finally:
+        broker.connection.close()  # a click's connection, not one left for the collector
     funcs = []
-    for payload in broker.connection.lrange(broker.list_key, 0, -1):
+    for payload in payloads:
         try:
             funcs.append(SignedPackage.loads(payload)["func"])
         except (BadSignature, KeyError, TypeError):
