@@ -50,6 +50,14 @@ class AlertRule(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: object, **kwargs: object) -> None:
+        if self._state.adding and not self.cursor:
+            from deals.models import DealEvent
+
+            newest = DealEvent.objects.order_by("-pk").values_list("pk", flat=True).first()
+            self.cursor = newest or 0
+        super().save(*args, **kwargs)
+
     @property
     def masked_destinations(self) -> list[str]:
         return [mask(url) for url in self.destinations]

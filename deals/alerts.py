@@ -205,12 +205,11 @@ def compose(rule: AlertRule, deal: Deal, reason: str) -> tuple[str, str]:
 
 
 def compose_summary(rule: AlertRule, held: list[AlertDelivery]) -> tuple[str, str]:
-    reasons = sorted({d.reason for d in held})
-    while_ = " and ".join(reasons)
+    why_held = ", ".join(sorted({d.reason for d in held}))
     count = len(held)
     noun = "deal" if count == 1 else "deals"
-    title = f"{rule.name}: {count} more {noun} matched while {while_}"
-    lines = [f"{count} more {noun} matched “{rule.name}” while {while_}:"]
+    title = f"{rule.name}: {count} more {noun} matched while held back ({why_held})"
+    lines = [f"{count} more {noun} matched “{rule.name}” while held back ({why_held}):"]
     for delivery in held[:SUMMARY_LINES]:
         lines.append(f"- {delivery.title.removeprefix(rule.name + ': ')} {deal_url(delivery.asin)}")
     if count > SUMMARY_LINES:
@@ -290,7 +289,7 @@ def held_reason(rule: AlertRule, url: str, now: datetime) -> str:
     if rule.is_quiet(now):
         return "quiet hours"
     if sent_last_hour(url, now) >= rule.cap_per_hour:
-        return f"over the cap of {rule.cap_per_hour} an hour"
+        return f"hourly cap of {rule.cap_per_hour} reached"
     return ""
 
 
