@@ -149,6 +149,23 @@ class AlertRuleForm(forms.Form):
             raise forms.ValidationError(errors)
         return list(dict.fromkeys(urls))
 
+    def forget_typed_destinations(self) -> None:
+        """After a failed save, show back only the saved (masked) lines: a destination just
+        typed is not stored yet and holds its secret in full, so it is not sent back to the
+        page (like a password field); the field says to type it again."""
+        kept = {kept_line(u, i) for i, u in enumerate(self.instance.destinations or [])}
+        lines = [line.strip() for line in self.data.get("destinations", "").splitlines()]
+        shown = [line for line in lines if line in kept]
+        if len(shown) == len([line for line in lines if line]):
+            return
+        self.data = self.data.copy()
+        self.data["destinations"] = "\n".join(shown)
+        self.add_error(
+            "destinations",
+            "Not saved yet, so not shown again (they may hold secrets): "
+            "type the new destinations again.",
+        )
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
         if (data.get("quiet_start") is None) != (data.get("quiet_end") is None):

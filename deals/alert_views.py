@@ -33,6 +33,7 @@ def alert_rule_new(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             rule = form.save()
             return redirect("alert_rule_edit", pk=rule.pk)
+        form.forget_typed_destinations()
         return render(request, "deals/alert_rule_form.html", _new_context(form), status=400)
     initial = {
         "name": request.GET.get("name", "")[:100],
@@ -55,6 +56,7 @@ def alert_rule_edit(request: HttpRequest, pk: int) -> HttpResponse:
         if form.is_valid():
             form.save()
             return redirect("alert_rule_edit", pk=rule.pk)
+        form.forget_typed_destinations()
         status = 400
     else:
         form = AlertRuleForm(instance=rule)

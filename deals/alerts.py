@@ -23,7 +23,8 @@ import hashlib
 import hmac
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -245,7 +246,10 @@ def send(url: str, title: str, body: str) -> str:
     for plugin in notifier:
         plugin.socket_connect_timeout = settings.ALERT_TIMEOUT_S
         plugin.socket_read_timeout = settings.ALERT_TIMEOUT_S
-    with apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured:
+    with (
+        _no_request_lines(),
+        apprise.LogCapture(level=logging.WARNING, fmt="%(message)s") as captured,
+    ):
         try:
             ok = notifier.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT)
             error = "" if ok else "the destination did not accept the message"
@@ -258,6 +262,19 @@ def send(url: str, title: str, body: str) -> str:
     text = scrub(f"{detail} ({error})" if detail else error, [url])[:1000]
     log.warning("alert to %s failed: %s", mask(url), text)
     return text
+
+
+@contextmanager
+def _no_request_lines() -> Iterator[None]:
+    """urllib3's DEBUG lines quote each request's path, and a webhook's path is its token:
+    while a message is sent, that logger says nothing below INFO."""
+    logger = logging.getLogger("urllib3")
+    level = logger.level
+    logger.setLevel(max(level, logging.INFO))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _record(

@@ -241,6 +241,6 @@ LOGGING = {
         "axes": {"level": "WARNING"},
         # Apprise's own lines may quote a destination URL, secrets included: the alerts task
         # captures them per message and logs them scrubbed (deals/alerts.py), never raw.
-        "apprise": {"handlers": [], "propagate": False},
+        "apprise": {"handlers": [], "propagate": False, "level": "CRITICAL"},
     },
 }
