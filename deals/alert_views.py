@@ -67,7 +67,7 @@ def _rule_context(rule: AlertRule, form: AlertRuleForm, **extra: object) -> dict
     return {
         "form": form,
         "rule": rule,
-        "matching": len(alerts.matching(rule)),
+        "matching": alerts.matching_count(rule),
         "recent": rule.deliveries.all()[:10],
         "time_zone": settings.TIME_ZONE,
         **extra,

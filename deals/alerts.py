@@ -117,6 +117,11 @@ def matching(rule: AlertRule, asins: Iterable[str] | None = None) -> list[Deal]:
     return list(deals)
 
 
+def matching_count(rule: AlertRule) -> int:
+    """How many deals the rule's search finds now (the dashboard's count for that URL)."""
+    return DashboardQuery.from_request(QueryDict(rule.search)).queryset().count()
+
+
 def decide(rule: AlertRule, asins: list[str], now: datetime) -> list[tuple[Deal, str]]:
     """The (deal, why) pairs to tell of, remembering what was told (`AlertState`)."""
     if not asins:
@@ -124,11 +129,12 @@ def decide(rule: AlertRule, asins: list[str], now: datetime) -> list[tuple[Deal,
     deals = matching(rule, asins)
     states = {s.asin: s for s in AlertState.objects.filter(rule=rule, asin__in=asins)}
     due: list[tuple[Deal, str]] = []
-    for deal in deals:
-        price = economics.buy_total(deal)
-        state = states.get(deal.asin)
-        reason = why(rule, deal, price, state)
-        with transaction.atomic():
+    # One short transaction for the memory of every deal (no network call inside).
+    with transaction.atomic():
+        for deal in deals:
+            price = economics.buy_total(deal)
+            state = states.get(deal.asin)
+            reason = why(rule, deal, price, state)
             if state is None:
                 state = AlertState(rule=rule, asin=deal.asin)
             if reason:
@@ -223,7 +229,7 @@ def compose_test(rule: AlertRule) -> tuple[str, str]:
     body = (
         f"This is a test of the alert rule “{rule.name}” from the deals database.\n"
         f"Search: {rule.search or '(every deal)'}\n"
-        f"Deals matching now: {len(matching(rule))}\n"
+        f"Deals matching now: {matching_count(rule)}\n"
         f"Dashboard: {settings.DEALS_BASE_URL}{reverse('dashboard')}?{rule.search}"
     )
     return title, body
