@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ class Receiver:
     messages: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     status: int = 200
+    delay_s: float = 0.0  # how long it takes to answer (a slow destination)
 
     def url(self, userinfo: str = "", path: str = "hook") -> str:
         at = f"{userinfo}@" if userinfo else ""
@@ -40,6 +42,8 @@ def receiver() -> Iterator[Receiver]:
             body = self.rfile.read(length)
             box.messages.append(json.loads(body or b"{}"))
             box.headers.append(dict(self.headers))
+            if box.delay_s:
+                time.sleep(box.delay_s)
             self.send_response(box.status)
             self.send_header("Content-Length", "0")
             self.end_headers()

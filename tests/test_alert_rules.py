@@ -10,6 +10,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
+from deals import alerts
 from deals.alert_models import AlertDelivery, AlertRule
 from tests.alert_receiver import receiver, refused_url
 
@@ -213,3 +214,17 @@ def test_a_failing_test_from_the_command_is_an_error_without_secrets():
         call_command("alert_rule", "test", "Down", stdout=out)
     assert out.getvalue().startswith("json://…/****: ")
     assert HOOK_SECRET not in out.getvalue()
+
+
+@pytest.mark.parametrize("trouble", ["answers 500", "answers too slowly"])
+def test_a_destination_in_trouble_is_recorded_as_failed_with_its_error(hook, settings, trouble):
+    settings.ALERT_TIMEOUT_S = 1
+    if trouble == "answers 500":
+        hook.status = 500
+    else:
+        hook.delay_s = 3
+    rule = AlertRule.objects.create(name="Big", destinations=[secret_url(hook)])
+    [delivery] = alerts.send_test(rule)
+    assert delivery.status == "failed"
+    assert delivery.error and HOOK_SECRET not in delivery.error
+    assert delivery.destination == "json://…/****"
