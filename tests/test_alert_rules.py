@@ -228,3 +228,24 @@ def test_a_destination_in_trouble_is_recorded_as_failed_with_its_error(hook, set
     assert delivery.status == "failed"
     assert delivery.error and HOOK_SECRET not in delivery.error
     assert delivery.destination == "json://…/****"
+
+
+def test_the_demo_receiver_prints_the_messages_a_rule_sends():
+    import threading
+
+    from deals.management.commands.alert_receiver import make_server
+
+    out = StringIO()
+    server = make_server(0, out)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        rule = AlertRule.objects.create(name="Demo", destinations=[f"json://127.0.0.1:{port}/"])
+        [delivery] = alerts.send_test(rule)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert delivery.status == "sent"
+    assert out.getvalue().startswith("=== Demo: test message\nThis is a test of the alert rule")
