@@ -292,8 +292,9 @@ def _record(
         status=status,
         destination=mask(url),
         destination_key=destination_key(url),
-        title=scrub(title, [url]),
-        body=scrub(body, [url]),
+        # Composed from the deal and the rule only: no destination URL is ever in them.
+        title=title,
+        body=body,
         **fields,
     )
 

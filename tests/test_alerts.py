@@ -78,6 +78,7 @@ def test_a_new_matching_deal_alerts_once_and_again_only_after_a_drop_by_the_rear
     assert f"https://www.amazon.com/gp/offer-listing/{deal.asin}/" in body
     delivery = AlertDelivery.objects.get()
     assert (delivery.status, delivery.asin, delivery.rule) == ("sent", deal.asin, rule)
+    assert delivery.body == body  # the history keeps the message as sent
 
     # Another run with no change: nothing more.
     next_cycle(keepa)
