@@ -40,13 +40,17 @@ from deals.alert_models import AlertDelivery, AlertRule, AlertState
 from deals.alert_urls import mask, scrub
 from deals.dashboard import DashboardQuery, current_cursor
 from deals.formatting import EMPTY, condition_name, money
-from deals.models import Deal, DealEvent
+from deals.models import Deal, DealEvent, JobLock
 
 log = logging.getLogger(__name__)
 
 # A summary lists this many held-back deals by name; the rest are counted.
 SUMMARY_LINES = 15
 HOUR = timedelta(hours=1)
+LOCK_NAME = "evaluate_alerts"
+# Longer than the task may run (deals/tasks.py ALERTS_TASK_TIMEOUT_S), so a live evaluation
+# keeps it, and short enough that a dead one's lock frees itself.
+LOCK_TTL = timedelta(minutes=10)
 
 
 @dataclass
@@ -54,8 +58,11 @@ class Outcome:
     """What one evaluation did, for the task's one log line."""
 
     counts: Counter[str] = field(default_factory=Counter)
+    skipped: bool = False
 
     def summary(self) -> str:
+        if self.skipped:
+            return "skipped: another alerts evaluation is running"
         c = self.counts
         return (
             f"{c['rules']} rules looked at {c['deals']} changed deals: "
@@ -68,8 +75,24 @@ class Outcome:
 
 
 def evaluate(now: datetime | None = None) -> Outcome:
-    """Match the deals changed since each rule's cursor, and send what is due."""
-    now = now or timezone.now()
+    """Match the deals changed since each rule's cursor, and send what is due.
+
+    One evaluation at a time (a lock, as the jobs hold): two at once could both send a
+    summary, or both fit under a cap. One that finds the lock held does nothing; the
+    running one, or the next update run's, reads the same events.
+    """
+    owner = JobLock.owner_token()
+    if not JobLock.acquire(LOCK_NAME, owner, LOCK_TTL):
+        outcome = Outcome()
+        outcome.skipped = True
+        return outcome
+    try:
+        return _evaluate(now or timezone.now())
+    finally:
+        JobLock.release(LOCK_NAME, owner)
+
+
+def _evaluate(now: datetime) -> Outcome:
     latest = current_cursor()
     outcome = Outcome()
     failed_here: set[str] = set()  # destinations that failed in this evaluation

@@ -223,3 +223,17 @@ def test_profit_crossing_its_line_alerts_a_deal_already_told_of(hook):
     alerts.evaluate()
     assert len(hook.messages) == 2
     assert "Profit rose to $11.00 (at least $10.00)" in hook.messages[1]["message"]
+
+
+def test_an_evaluation_while_another_runs_does_nothing(hook):
+    from deals.models import JobLock
+
+    deal = make_deal("0312850123")
+    AlertRule.objects.create(name="All", destinations=[hook.url()])
+    DealEvent.objects.create(asin=deal.asin, kind="entered")
+    assert JobLock.acquire(alerts.LOCK_NAME, "someone-else", timedelta(minutes=5))
+    assert alerts.evaluate().summary() == "skipped: another alerts evaluation is running"
+    assert hook.messages == []
+    JobLock.release(alerts.LOCK_NAME, "someone-else")
+    assert alerts.evaluate().counts["sent"] == 1
+    assert len(hook.messages) == 1
