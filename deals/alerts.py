@@ -68,6 +68,7 @@ class Outcome:
             f"{c['rules']} rules looked at {c['deals']} changed deals: "
             f"{c['sent']} sent, {c['held']} held back, {c['failed']} failed, "
             f"{c['summaries']} summaries"
+            + (f", {c['errors']} rules in error (see the log)" if c["errors"] else "")
         )
 
 
@@ -106,14 +107,32 @@ def _evaluate(now: datetime) -> Outcome:
         if rule.paused:
             continue
         outcome.counts["rules"] += 1
-        _flush_held(rule, now, outcome, failed_here)
-        if not claimed:
-            continue
-        asins = changed_asins(start, latest)
-        outcome.counts["deals"] += len(asins)
-        for deal, reason in decide(rule, asins, now):
-            _deliver(rule, deal, reason, now, outcome, failed_here)
+        try:
+            _evaluate_rule(rule, start if claimed else None, latest, now, outcome, failed_here)
+        except Exception as exc:  # one rule's trouble must not keep the others quiet
+            error = scrub(f"{type(exc).__name__}: {exc}", rule.destinations)
+            log.error("alert rule %r could not be evaluated: %s", rule.name, error)
+            outcome.counts["errors"] += 1
     return outcome
+
+
+def _evaluate_rule(
+    rule: AlertRule,
+    start: int | None,
+    latest: int,
+    now: datetime,
+    outcome: Outcome,
+    failed_here: set[str],
+) -> None:
+    """Send what was held back and may go now, then what the events (start, latest] bring
+    (none when `start` is None: this evaluation did not claim them)."""
+    _flush_held(rule, now, outcome, failed_here)
+    if start is None:
+        return
+    asins = changed_asins(start, latest)
+    outcome.counts["deals"] += len(asins)
+    for deal, reason in decide(rule, asins, now):
+        _deliver(rule, deal, reason, now, outcome, failed_here)
 
 
 def changed_asins(after: int, through: int) -> list[str]:
