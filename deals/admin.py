@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils.html import strip_tags
 
 from deals import gating, tasks
+from deals.alert_models import AlertDelivery, AlertRule
 from deals.columns import category_name
 from deals.formatting import EMPTY, condition_name, field_display, money, offer_summary
 from deals.models import BackfillCheckpoint, Deal, DealEvent, Restriction, Seller, SyncRun
@@ -305,3 +306,37 @@ class RestrictionAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: object) -> None:
         super().delete_queryset(request, queryset)
         gating.apply()
+
+
+# -- alerts: rules and their history, secrets masked (edited in the app, /alerts) ----------
+
+
+@admin.register(AlertRule)
+class AlertRuleAdmin(ReadOnlyAdmin):
+    """Listed, never edited here: the destinations hold secrets, and the app's form keeps them
+    masked while it edits them. Deleting a rule is allowed."""
+
+    list_display = ("name", "search", "destinations_masked", "paused", "rearm", "cap_per_hour")
+    list_filter = ("paused",)
+    search_fields = ("name", "search")
+    exclude = ("destinations",)
+    readonly_fields = ("destinations_masked",)
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return True
+
+    @admin.display(description="destinations")
+    def destinations_masked(self, obj: AlertRule) -> str:
+        return ", ".join(obj.masked_destinations)
+
+    @admin.display(description="re-arm", ordering="rearm_cents")
+    def rearm(self, obj: AlertRule) -> str:
+        return money(obj.rearm_cents)
+
+
+@admin.register(AlertDelivery)
+class AlertDeliveryAdmin(ReadOnlyAdmin):
+    list_display = ("at", "rule_name", "destination", "kind", "status", "asin", "reason", "error")
+    list_filter = ("status", "kind", "rule_name")
+    search_fields = ("asin", "title", "rule_name")
+    exclude = ("destination_key",)

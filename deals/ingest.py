@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from deals import verify
@@ -64,9 +65,21 @@ def run(
     `full=None` lets the schedule decide (a full sweep at the token plan's cadence,
     deals/planner.py, at most `full_sweep_every_minutes` apart);
     True forces a fresh full sweep, False an incremental one. The lock, the run record and
-    how an error ends the run are the shared job skeleton's (deals/jobs.py).
+    how an error ends the run are the shared job skeleton's (deals/jobs.py). A run that
+    wrote anything queues the alerts task (deals/alerts.py) once its writes have committed.
     """
-    return run_job(UPDATE_JOB, trigger, lambda context: _update(context, full), client=client)
+    sync = run_job(UPDATE_JOB, trigger, lambda context: _update(context, full), client=client)
+    if sync.status in (SyncRun.Status.OK, SyncRun.Status.PARTIAL):
+        # Alerts are another task's work, queued only once what they read has committed; a
+        # queueing failure is logged (robust) and never fails the run.
+        transaction.on_commit(_queue_alerts, robust=True)
+    return sync
+
+
+def _queue_alerts() -> None:
+    from deals import tasks  # the seam imports this module
+
+    tasks.queue_alerts()
 
 
 def _update(run: Run, full: bool | None) -> None:

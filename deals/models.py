@@ -826,3 +826,7 @@ class WorkerHeartbeat(models.Model):
     def pid(self) -> int | None:
         pid = self.owner.split(":")[1] if self.owner.count(":") >= 2 else ""
         return int(pid) if pid.isdigit() else None
+
+
+# Alert rules live in their own module; imported here so Django registers their models.
+from deals.alert_models import AlertDelivery, AlertRule, AlertState  # noqa: E402, F401

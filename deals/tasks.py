@@ -55,6 +55,13 @@ def recompute_columns(columns: list[str]) -> str:
     return _logged("recompute", f"{backfill.recompute_all(columns)} rows recomputed")
 
 
+def evaluate_alerts() -> str:
+    """Queued by each update run once it committed (`queue_alerts`)."""
+    from deals import alerts  # it reads the dashboard's query, which imports this module
+
+    return _logged("alerts", alerts.evaluate().summary())
+
+
 def worker_heartbeat() -> str:
     """Scheduled every minute: the worker says it still takes tasks off the queue."""
     WorkerHeartbeat.beat()
@@ -71,6 +78,10 @@ PRUNE_TASK = task_path(prune_stale_deals)
 BACKFILL_TASK = task_path(backfill_all_deals)
 RECOMPUTE_TASK = task_path(recompute_columns)
 HEARTBEAT_TASK = task_path(worker_heartbeat)
+ALERTS_TASK = task_path(evaluate_alerts)
+# Sending is bounded per message (ALERT_TIMEOUT_S each way, and a failed destination is not
+# tried again in the same run); this bounds the whole task.
+ALERTS_TASK_TIMEOUT_S = 300
 
 # Held from a Refresh click until its run is over, so more clicks queue nothing more; it
 # expires by itself if no worker ever runs the task. A Refresh is watched as long. Once the
@@ -239,3 +250,15 @@ def queue_backfill() -> str:
     from django_q.tasks import async_task
 
     return async_task(BACKFILL_TASK, task_name="backfill_all_deals")
+
+
+def queue_alerts() -> str | None:
+    """Queue one alerts evaluation (the update run calls this after its writes committed);
+    None when there is no rule to evaluate."""
+    from django_q.tasks import async_task
+
+    from deals.models import AlertRule
+
+    if not AlertRule.objects.exists():
+        return None
+    return async_task(ALERTS_TASK, task_name="alerts", timeout=ALERTS_TASK_TIMEOUT_S)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from deals import views
+from deals import alert_views, views
 
 urlpatterns = [
     path("", views.dashboard_page, name="dashboard"),
@@ -20,6 +20,13 @@ urlpatterns = [
     path("costs", views.seller_costs, name="seller_costs"),
     path("restrictions", views.restrictions, name="restrictions"),
     path("gated/<path:asin>", views.mark_gated, name="mark_gated"),
+    path("alerts", alert_views.alert_rules, name="alert_rules"),
+    path("alerts/new", alert_views.alert_rule_new, name="alert_rule_new"),
+    path("alerts/history", alert_views.alert_history, name="alert_history"),
+    path("alerts/<int:pk>", alert_views.alert_rule_edit, name="alert_rule_edit"),
+    path("alerts/<int:pk>/test", alert_views.alert_rule_test, name="alert_rule_test"),
+    path("alerts/<int:pk>/pause", alert_views.alert_rule_pause, name="alert_rule_pause"),
+    path("alerts/<int:pk>/delete", alert_views.alert_rule_delete, name="alert_rule_delete"),
     path("healthz", views.healthz, name="healthz"),
     path("healthz/worker", views.healthz, name="healthz_worker"),
 ]

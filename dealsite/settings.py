@@ -174,6 +174,11 @@ KEEPA_API_URL = env_str("KEEPA_API_URL", "https://api.keepa.com").rstrip("/")
 KEEPA_TIMEOUT_S = env_int("KEEPA_TIMEOUT_S", 30, minimum=1)
 # Longest a job waits for Keepa's token refill after a 429 before it ends the run as partial.
 KEEPA_MAX_TOKEN_WAIT_S = env_int("KEEPA_MAX_TOKEN_WAIT_S", 60, minimum=0)
+# Alerts: the site's address as a reseller's browser reaches it, for the deal-page links in
+# alert messages (a message is read outside the site, so its links must be absolute).
+DEALS_BASE_URL = env_str("DEALS_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Longest an alert destination may take to accept or answer a message (seconds, each way).
+ALERT_TIMEOUT_S = env_int("ALERT_TIMEOUT_S", 10, minimum=1)
 DEALS_SETTINGS_FILE = Path(env_str("DEALS_SETTINGS_FILE", str(BASE_DIR / "settings.json")))
 if not DEALS_SETTINGS_FILE.is_absolute():
     DEALS_SETTINGS_FILE = BASE_DIR / DEALS_SETTINGS_FILE
@@ -250,5 +255,8 @@ LOGGING = {
         "django-q": {"filters": ["quiet_worker"]},
         # Failed logins and lockouts are warnings; axes's per-login INFO lines are noise.
         "axes": {"level": "WARNING"},
+        # Apprise's own lines may quote a destination URL, secrets included: the alerts task
+        # captures them per message and logs them scrubbed (deals/alerts.py), never raw.
+        "apprise": {"handlers": [], "propagate": False, "level": "CRITICAL"},
     },
 }
