@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from deals import views
+from deals import triage_views, views
 
 urlpatterns = [
     path("", views.dashboard_page, name="dashboard"),
@@ -20,6 +20,12 @@ urlpatterns = [
     path("costs", views.seller_costs, name="seller_costs"),
     path("restrictions", views.restrictions, name="restrictions"),
     path("gated/<path:asin>", views.mark_gated, name="mark_gated"),
+    path("triage/<path:asin>", triage_views.triage_action, name="triage"),
+    path("buy-list", triage_views.buy_list, name="buy_list"),
+    path("searches", triage_views.saved_searches, name="saved_searches"),
+    path("searches/new", triage_views.saved_search_create, name="saved_search_create"),
+    path("searches/<int:pk>", triage_views.saved_search_edit, name="saved_search_edit"),
+    path("searches/<int:pk>/delete", triage_views.saved_search_delete, name="saved_search_delete"),
     path("healthz", views.healthz, name="healthz"),
     path("healthz/worker", views.healthz, name="healthz_worker"),
 ]
