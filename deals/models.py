@@ -837,12 +837,14 @@ class Triage(models.Model):
     hidden = models.BooleanField(default=False)
     # Shown again once the buy price (deals/economics.py `buy_total`) is below this, while
     # it stays below; None: no price condition.
-    hidden_below_cents = models.IntegerField(null=True, blank=True)
+    hidden_below_cents = models.IntegerField(
+        "hidden until buy price below (cents)", null=True, blank=True
+    )
     # Shown again from this moment on; None: until unhidden.
-    hidden_until = models.DateTimeField(null=True, blank=True)
+    hidden_until = models.DateTimeField("hidden until (UTC)", null=True, blank=True)
     hidden_at = models.DateTimeField(null=True, blank=True)
     note = models.TextField(blank=True, default="")
-    watched = models.BooleanField(default=False)
+    watched = models.BooleanField("on the buy list", default=False)
     watched_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -55,7 +55,7 @@ JOB_MODULES = {
 SCREEN_MODULES = [
     "views.py", "urls.py", "admin.py", "costs.py", "dashboard.py", "deal_page.py",
     "formatting.py", "charts.py", "forms.py", "health.py", "templatetags/deals_extras.py",
-    "targets.py",
+    "targets.py", "triage.py", "triage_views.py",
 ]  # fmt: skip
 
 

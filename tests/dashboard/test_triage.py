@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 from freezegun import freeze_time
 
-from deals.models import Deal, Triage
+from deals.models import Deal, EnrichPriority, SellerLine, Triage
 from tests.dashboard.helpers import make_deal, shown_asins
 
 pytestmark = pytest.mark.django_db
@@ -128,6 +128,28 @@ def test_hidden_until_the_buy_price_drops_below_a_sum_shows_again_when_it_does(c
     assert "shown again until below $12.00" in html
     assert api_row(client, "0312850123")["hidden"] is False
     assert total(client, triage="hidden") == 0
+
+
+def test_a_checked_offer_under_the_sum_shows_the_deal_whatever_the_old_estimate(client):
+    # A seller look-up checked the copy: the buy price is the offer, the estimate no longer counts.
+    make_deal(
+        "0312850123",
+        now_price=850,
+        now_total=950,
+        est_landed=2000,
+        enriched_at=NOW,
+        enrich_priority=EnrichPriority.NONE,
+        seller_line=SellerLine.CHECKED,
+    )
+    client.post("/triage/0312850123", {"action": "hide", "below": "9.50"})
+    assert shown_asins(client.get("/")) == []  # $9.50 is not below $9.50
+    Deal.objects.filter(asin="0312850123").update(now_total=949)
+    assert shown_asins(client.get("/")) == ["0312850123"]
+    assert api_row(client, "0312850123")["hidden"] is False
+    # A price change waiting for its look-up: the estimate counts again, and it hides again.
+    Deal.objects.filter(asin="0312850123").update(enrich_priority=EnrichPriority.PRICE_CHANGED)
+    assert shown_asins(client.get("/")) == []
+    assert api_row(client, "0312850123")["hidden"] is True
 
 
 def test_a_hidden_deal_with_no_known_price_stays_hidden(client):
