@@ -1,4 +1,5 @@
-"""Triage in a real browser: hide and watch from a row, the buy list page, a phone's width.
+"""Saved searches and triage in a real browser: save the view, hide and watch from a row, the
+buy list page, a phone's width.
 
 Filled by a real sync against the Keepa simulator and served by `live_server`, like the
 layout tests (tests/test_dashboard_layout_browser.py, whose logged-in page this reuses).
@@ -38,7 +39,7 @@ def wider_than_the_window(page) -> list[str]:
     )
 
 
-def test_hide_and_watch_from_a_row_and_the_buy_list_shows_it(filled):  # noqa: F811
+def test_save_a_search_hide_and_watch_from_a_row_and_the_buy_list_shows_it(filled):  # noqa: F811
     from playwright.sync_api import expect
 
     base, page = filled
@@ -47,7 +48,17 @@ def test_hide_and_watch_from_a_row_and_the_buy_list_shows_it(filled):  # noqa: F
         "console", lambda m: problems.append(m.text) if re.search(CSP_MESSAGE, m.text) else None
     )
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    open_at(page, f"{base}/", LAPTOP)
+    # Save the view on screen under a name; the menu opens it with one click.
+    open_at(page, f"{base}/?sort=-roi_percent", LAPTOP)
+    page.click("#saved-menu summary")
+    page.fill("#saved-menu input[name=name]", "Best ROI")
+    page.click("#saved-menu button[type=submit]")
+    page.wait_for_url(f"{base}/?sort=-roi_percent")
+    page.goto(f"{base}/")
+    page.click("#saved-menu summary")
+    page.click("#saved-menu >> text=Best ROI")
+    page.wait_for_url(f"{base}/?sort=-roi_percent")
+
     rows = page.locator("#deal-rows tr")
     first, second = (rows.nth(i).get_attribute("id").removeprefix("deal-") for i in range(2))
     total = int(page.locator("#total-deals").inner_text().replace(",", ""))
