@@ -123,6 +123,7 @@ def triage_action(request: HttpRequest, asin: str) -> HttpResponse:
         message, undo = GONE_MESSAGES.get(action, ("changed", ""))
         context |= {
             "deal": deal,
+            "query": query,
             "message": message,
             "undo": undo,
             "page": page,

@@ -87,6 +87,7 @@ def test_watching_puts_the_deal_on_the_buy_list_page(client):
     page = client.get("/buy-list")
     assert page.status_code == 200
     assert shown_asins(page) == ["0312850123"]
+    assert '<strong id="total-deals">1</strong> deal on your buy list' in page.content.decode()
     assert "Calculus, 8th edition" in page.content.decode()
     # The buy list's live poll asks for the buy list only.
     assert "triage=watched" in page.content.decode()
@@ -95,6 +96,7 @@ def test_watching_puts_the_deal_on_the_buy_list_page(client):
     # Taken off from the buy list page: the row gives way there, with an Undo.
     response = click(client, "0312850123", "unwatch", page="http://testserver/buy-list")
     assert "taken off the buy list" in response.content.decode()
+    assert '<strong id="total-deals">0</strong> deals on your buy list' in response.content.decode()
     assert shown_asins(client.get("/buy-list")) == []
 
 
