@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from django.db.models import Case, Exists, OuterRef, Q, Value, When
+from django.db.models import Case, Count, Exists, Max, OuterRef, Q, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.db.models.lookups import Exact, GreaterThanOrEqual, IsNull
 from django.utils import timezone
@@ -132,9 +132,9 @@ def for_asins(asins: Iterable[str]) -> dict[str, Triage]:
 
 
 def version() -> tuple[Any, ...]:
-    """Changes whenever a triage is written: part of the cached counts' key."""
-    latest = Triage.objects.order_by("-updated_at").values_list("updated_at", "pk").first()
-    return latest or ()
+    """Changes whenever a triage is written or deleted: part of the cached counts' key."""
+    marks = Triage.objects.aggregate(latest=Max("updated_at"), rows=Count("pk"))
+    return (marks["latest"], marks["rows"])
 
 
 # -- writing ------------------------------------------------------------------------------

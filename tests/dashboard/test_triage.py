@@ -332,3 +332,13 @@ def test_the_admin_lists_triage_with_the_deal_title_even_after_a_prune(admin_cli
     html = admin_client.get("/admin/deals/triage/").content.decode()
     assert "Organic Chemistry" in html and "$9.99" in html
     assert "(not in the database now)" in html
+
+
+def test_a_filtered_count_follows_a_hide_at_once(client):
+    make_deal("0312850123")
+    make_deal("0312850124")
+    assert total(client, delta_percent_min=10) == 2  # counted, and the count kept a while
+    click(client, "0312850123", "hide", page=f"{DASHBOARD}?delta_percent_min=10")
+    assert total(client, delta_percent_min=10) == 1
+    Triage.objects.all().delete()  # the admin deletes the mark
+    assert total(client, delta_percent_min=10) == 2
