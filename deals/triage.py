@@ -28,7 +28,7 @@ WATCHED = "watched"
 NOTED = "noted"
 ALL = "all"
 CHOICES = [
-    ("", "hidden deals left out"),
+    ("", "all but hidden"),
     (HIDDEN, "hidden only"),
     (WATCHED, "on the buy list"),
     (NOTED, "with a note"),
