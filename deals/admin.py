@@ -9,15 +9,26 @@ from typing import Any
 from django.contrib import admin
 from django.core.exceptions import FieldDoesNotExist
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import strip_tags
 
 from deals import gating, tasks
 from deals.alert_models import AlertDelivery, AlertRule
 from deals.columns import category_name
 from deals.formatting import EMPTY, condition_name, field_display, money, offer_summary
-from deals.models import BackfillCheckpoint, Deal, DealEvent, Restriction, Seller, SyncRun
+from deals.forms import SavedSearchForm
+from deals.models import (
+    BackfillCheckpoint,
+    Deal,
+    DealEvent,
+    Restriction,
+    SavedSearch,
+    Seller,
+    SyncRun,
+    Triage,
+)
 
 # The app's own lists are wide (a deal has a dozen columns worth seeing at once): the page's
 # full width goes to them, not to a second copy of the index's model list.
@@ -340,3 +351,42 @@ class AlertDeliveryAdmin(ReadOnlyAdmin):
     list_filter = ("status", "kind", "rule_name")
     search_fields = ("asin", "title", "rule_name")
     exclude = ("destination_key",)
+
+
+@admin.register(SavedSearch)
+class SavedSearchAdmin(admin.ModelAdmin):
+    """Saved searches (also edited at /searches); the query string is normalised on save."""
+
+    form = SavedSearchForm
+    list_display = ("name", "query", "updated_at")
+    search_fields = ("name", "query")
+    readonly_fields = ("created_at", "updated_at")
+
+
+@admin.register(Triage)
+class TriageAdmin(admin.ModelAdmin):
+    """The reader's marks by ASIN (hidden, note, buy list), kept when a deal is pruned."""
+
+    list_display = ("asin", "title", "hidden", "hidden_below", "hidden_until", "watched", "note")
+    list_filter = ("hidden", "watched")
+    search_fields = ("asin", "note")
+    readonly_fields = ("hidden_at", "watched_at", "updated_at")
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Triage]:
+        # The deal's title in the same query (no foreign key: the deal may be pruned).
+        titles = Deal.objects.filter(asin=OuterRef("asin")).values("title")[:1]
+        return super().get_queryset(request).annotate(deal_title=Subquery(titles))
+
+    @admin.display(description="title")
+    def title(self, obj: Triage) -> str:
+        title = getattr(obj, "deal_title", None)
+        return title if title is not None else "(not in the database now)"
+
+    @admin.display(description="hidden until below")
+    def hidden_below(self, obj: Triage) -> str:
+        return money(obj.hidden_below_cents) if obj.hidden_below_cents is not None else EMPTY
+
+    def save_model(self, request: HttpRequest, obj: Triage, form: object, change: bool) -> None:
+        obj.asin = obj.asin.strip().upper()
+        obj.updated_at = timezone.now()
+        super().save_model(request, obj, form, change)

@@ -21,10 +21,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 
-from deals import charts, health, targets, tasks, token_plan
+from deals import charts, health, targets, tasks, token_plan, triage
 from deals.columns import BY_NAME, COLUMNS, SHOWN_BY_DEFAULT, Column
 from deals.forms import SHOWN_STATUSES, DealFilterForm
-from deals.models import Deal, DealEvent, SyncRun
+from deals.models import Deal, DealEvent, SyncRun, Triage
 from keepa_client.redact import redact
 
 PAGE_SIZE = 50
@@ -95,8 +95,11 @@ def deals_for_dashboard(filters: Q, sort: str) -> QuerySet[Deal]:
 
 
 def shown_count() -> int:
-    """Deals that may still be deals (listed or unverified): the dashboard's total."""
-    return Deal.objects.filter(status__in=SHOWN_STATUSES).count()
+    """Deals that may still be deals (listed or unverified) and that the reader has not
+    hidden: the dashboard's total."""
+    # Hidden marks cost a lookup per deal: 20 ms for 50,000 deals and 500 hidden marks on
+    # SQLite (2 ms without); counting from the marks' side measured slower.
+    return Deal.objects.filter(status__in=SHOWN_STATUSES).filter(~triage.hidden_now()).count()
 
 
 def present_categories() -> list[int]:
@@ -188,7 +191,9 @@ class DashboardQuery:
         key = ""
         if filters:
             digest = hashlib.sha1(urlencode(sorted(filters.items())).encode()).hexdigest()
-            key = f"deals:count:{digest}:{current_cursor()}"
+            # Hiding or watching writes no DealEvent: the triage's own version keys it too.
+            marks = hashlib.sha1(repr(triage.version()).encode()).hexdigest()[:12]
+            key = f"deals:count:{digest}:{current_cursor()}:{marks}"
         return KeysFirstPaginator(self.queryset(), PAGE_SIZE, count_key=key)
 
     def page(self) -> Page:
@@ -224,6 +229,8 @@ class Row:
     is_new: bool = False  # entered the database since the reader opened the page
     flash: bool = False  # changed (or moved onto the page) since the reader's last poll
     verdict: targets.Verdict = field(default_factory=targets.Verdict)
+    triage: Triage | None = None  # the reader's marks on this ASIN
+    hidden: bool = False  # hidden now (deals/triage.py `is_hidden`)
 
 
 def rows_for(
@@ -233,9 +240,11 @@ def rows_for(
     flash: Set[str] = frozenset(),
     target: float | None = None,
 ) -> list[Row]:
-    """The page's rows with their sparklines (one query for all) and their target cues."""
+    """The page's rows with their sparklines (one query for all), their target cues and the
+    reader's marks (one query)."""
     now = timezone.now()
     lines = sparklines(deals, now)
+    marks = triage.for_asins(d.asin for d in deals)
     return [
         Row(
             d,
@@ -243,6 +252,8 @@ def rows_for(
             is_new=d.asin in new,
             flash=d.asin in flash,
             verdict=targets.verdict(d, target),
+            triage=marks.get(d.asin),
+            hidden=triage.is_hidden(marks.get(d.asin), d, now),
         )
         for d in deals
     ]

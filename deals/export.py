@@ -8,12 +8,13 @@ CSV can stream them without loading model instances.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import islice
 from types import SimpleNamespace
 from typing import Any
 
-from deals import economics
+from deals import economics, triage
 from deals.columns import COLUMNS, category_name
 from deals.formatting import condition_name
 from deals.models import Deal, DealStatus
@@ -56,14 +57,24 @@ def _checked(row: Mapping[str, Any]) -> bool:
     )
 
 
-def _buy_price(row: Mapping[str, Any]) -> int | None:
-    deal = SimpleNamespace(
+def _priced(row: Mapping[str, Any]) -> SimpleNamespace:
+    """The fields `economics.buy_total` reads, as attributes."""
+    return SimpleNamespace(
         now_total=row["now_total"],
         now_price=row["now_price"],
         est_landed=row["est_landed"],
         buy_price_checked=_checked(row),
     )
-    return economics.buy_total(deal)
+
+
+def _buy_price(row: Mapping[str, Any]) -> int | None:
+    return economics.buy_total(_priced(row))
+
+
+def _mark(row: Mapping[str, Any], name: str) -> Any:
+    """A field of the row's triage (deals.models.Triage), None when the reader has none."""
+    marks = row.get("triage")
+    return getattr(marks, name) if marks is not None else None
 
 
 def _buy_source(row: Mapping[str, Any]) -> str:
@@ -105,6 +116,23 @@ EXTRAS: list[Extra] = [
     Extra("status_reason", "Status reason", "text", lambda row: row["status_reason"]),
     # When the status last changed (since when a deal is unverified, or when it left).
     Extra("status_at", "Status since", "datetime", lambda row: row["status_at"]),
+    # The reader's triage (deals/triage.py), kept by ASIN across prunes. `hidden` is whether
+    # it is hidden now: the days may have run out, or the buy price dropped below the sum.
+    Extra(
+        "hidden",
+        "Hidden",
+        "bool",
+        lambda row: triage.is_hidden(row.get("triage"), _priced(row)),
+    ),
+    Extra("hidden_until", "Hidden until", "datetime", lambda row: _mark(row, "hidden_until")),
+    Extra(
+        "hidden_until_below",
+        "Hidden until buy price below",
+        "money",
+        lambda row: _mark(row, "hidden_below_cents"),
+    ),
+    Extra("note", "Note", "text", lambda row: _mark(row, "note") or ""),
+    Extra("watched", "On buy list", "bool", lambda row: bool(_mark(row, "watched"))),
 ]
 
 # Fields a row needs for the columns and the extras, each once.
@@ -117,6 +145,19 @@ def record(row: Mapping[str, Any]) -> dict[str, Any]:
         **{c.name: row[c.field] for c in COLUMNS},
         **{extra.name: extra.value(row) for extra in EXTRAS},
     }
+
+
+# Rows whose triage is read in one query (the CSV streams in chunks of this size).
+TRIAGE_CHUNK = 2000
+
+
+def records(rows: Iterable[Mapping[str, Any]]) -> Iterator[dict[str, Any]]:
+    """`record` of each row, with the reader's triage read once per chunk of rows."""
+    rows = iter(rows)
+    while chunk := list(islice(rows, TRIAGE_CHUNK)):
+        marks = triage.for_asins(row["asin"] for row in chunk)
+        for row in chunk:
+            yield record({**row, "triage": marks.get(row["asin"])})
 
 
 def deal_row(deal: Deal) -> dict[str, Any]:

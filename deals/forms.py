@@ -13,11 +13,16 @@ from typing import Any
 
 from django import forms
 from django.db.models import Q
+from django.http import QueryDict
+from django.utils import timezone
 
 from deals.columns import COLUMNS, SORTABLE, Column, category_name
 from deals.config import COST_LIMITS, SellerCosts
 from deals.gating import normalize as normalize_restriction
-from deals.models import DealStatus, Restriction
+from deals.models import DealStatus, Restriction, SavedSearch
+from deals.triage import CHOICES as TRIAGE_CHOICES
+from deals.triage import filter_for as triage_filter
+from deals.triage import normalise_query
 from keepa_client.records import is_asin
 from keepa_client.wire import CONDITION_NAMES
 
@@ -119,6 +124,8 @@ class DealFilterForm(forms.Form):
             (DealStatus.LEFT, "left (hidden by default)"),
         ],
     )
+    # The reader's own marks (deals/triage.py): hidden deals are left out unless asked for.
+    triage = forms.ChoiceField(label="Yours", required=False, choices=TRIAGE_CHOICES)
 
     def __init__(self, *args: Any, categories: Iterable[int] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -127,7 +134,7 @@ class DealFilterForm(forms.Form):
             self.fields[param] = _filter_field(column, param, categories)
 
     def filter_fields(self) -> list[forms.BoundField]:
-        return [self["status"], *(self[param] for param in FILTER_LOOKUPS)]
+        return [self["status"], self["triage"], *(self[param] for param in FILTER_LOOKUPS)]
 
     @property
     def ordering(self) -> str:
@@ -146,6 +153,7 @@ class DealFilterForm(forms.Form):
         data = self.valid_data()
         status = data.get("status")
         query = Q(status=status) if status else Q(status__in=SHOWN_STATUSES)
+        query &= triage_filter(data.get("triage") or "")
         for param, (column, lookup) in FILTER_LOOKUPS.items():
             value = data.get(param)
             if value is None or value == "":
@@ -300,3 +308,36 @@ class RestrictionImportForm(forms.Form):
             return upload.read().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise forms.ValidationError("The file is not UTF-8 text.") from exc
+
+
+class SavedSearchForm(forms.ModelForm):
+    """A saved search: its name and the dashboard query string it opens (a pasted address
+    works too; the page and empty parameters are dropped)."""
+
+    class Meta:
+        model = SavedSearch
+        fields = ["name", "query"]
+        labels = {"query": "Query string"}
+        help_texts = {"query": "the part of the dashboard's address after ?, e.g. profit_min=20"}
+
+    def clean_name(self) -> str:
+        name = " ".join(self.cleaned_data["name"].split())
+        if not name:
+            raise forms.ValidationError("Give the search a name.")
+        return name
+
+    def clean_query(self) -> str:
+        query = normalise_query(self.cleaned_data.get("query") or "")
+        if len(query) > SavedSearch._meta.get_field("query").max_length:
+            raise forms.ValidationError("The query string is too long.")
+        filters = DealFilterForm(QueryDict(query))
+        if not filters.is_valid():
+            problems = "; ".join(
+                f"{name}: {' '.join(errors)}" for name, errors in filters.errors.items()
+            )
+            raise forms.ValidationError(f"The dashboard would ignore {problems}")
+        return query
+
+    def save(self, commit: bool = True) -> SavedSearch:
+        self.instance.updated_at = timezone.now()
+        return super().save(commit=commit)

@@ -828,5 +828,69 @@ class WorkerHeartbeat(models.Model):
         return int(pid) if pid.isdigit() else None
 
 
+class SavedSearch(models.Model):
+    """A dashboard view kept under a name: its query string (filters, sort, search), so the
+    menu opens it with one click and the address can be shared."""
+
+    name = models.CharField(max_length=100, unique=True)
+    # The dashboard's own query string, normalised (deals/triage.py `normalise_query`):
+    # no page, no empty parameters. Empty: every deal, the default sort.
+    query = models.CharField(max_length=2000, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "saved searches"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        url = reverse("dashboard")
+        return f"{url}?{self.query}" if self.query else url
+
+
+class Triage(models.Model):
+    """The reader's decisions on one ASIN: hidden (maybe until a price or a date), a note,
+    on the buy list. Keyed by ASIN, not tied to the Deal row, so a deal that is pruned and
+    comes back finds its triage again."""
+
+    asin = models.CharField(max_length=16, unique=True)
+    hidden = models.BooleanField(default=False)
+    # Shown again once the buy price (deals/economics.py `buy_total`) is below this, while
+    # it stays below; None: no price condition.
+    hidden_below_cents = models.IntegerField(
+        "hidden until buy price below (cents)", null=True, blank=True
+    )
+    # Shown again from this moment on; None: until unhidden.
+    hidden_until = models.DateTimeField("hidden until (UTC)", null=True, blank=True)
+    hidden_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True, default="")
+    watched = models.BooleanField("on the buy list", default=False)
+    watched_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["asin"]
+        verbose_name_plural = "triage"
+        indexes = [
+            # The buy list and the "hidden" filter start from these few rows.
+            models.Index(
+                fields=["asin"], condition=models.Q(watched=True), name="triage_watched_idx"
+            ),
+            models.Index(
+                fields=["asin"], condition=models.Q(hidden=True), name="triage_hidden_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.asin
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.hidden and not self.watched and not self.note.strip()
+
+
 # Alert rules live in their own module; imported here so Django registers their models.
 from deals.alert_models import AlertDelivery, AlertRule, AlertState  # noqa: E402, F401

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from deals import alert_views, views
+from deals import alert_views, triage_views, views
 
 urlpatterns = [
     path("", views.dashboard_page, name="dashboard"),
@@ -27,6 +27,12 @@ urlpatterns = [
     path("alerts/<int:pk>/test", alert_views.alert_rule_test, name="alert_rule_test"),
     path("alerts/<int:pk>/pause", alert_views.alert_rule_pause, name="alert_rule_pause"),
     path("alerts/<int:pk>/delete", alert_views.alert_rule_delete, name="alert_rule_delete"),
+    path("triage/<path:asin>", triage_views.triage_action, name="triage"),
+    path("buy-list", triage_views.buy_list, name="buy_list"),
+    path("searches", triage_views.saved_searches, name="saved_searches"),
+    path("searches/new", triage_views.saved_search_create, name="saved_search_create"),
+    path("searches/<int:pk>", triage_views.saved_search_edit, name="saved_search_edit"),
+    path("searches/<int:pk>/delete", triage_views.saved_search_delete, name="saved_search_delete"),
     path("healthz", views.healthz, name="healthz"),
     path("healthz/worker", views.healthz, name="healthz_worker"),
 ]

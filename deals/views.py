@@ -31,14 +31,24 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 from django_q.tasks import fetch
 
-from deals import dashboard, export, formatting, gating, health, targets, tasks, token_plan
+from deals import (
+    dashboard,
+    export,
+    formatting,
+    gating,
+    health,
+    targets,
+    tasks,
+    token_plan,
+    triage,
+)
 from deals.columns import COLUMNS, SHOWN_BY_DEFAULT, labelled, settings_or_none
 from deals.config import ConfigError, load_config
 from deals.costs import can_change_costs, save_seller_costs
 from deals.dashboard import DashboardQuery
 from deals.deal_page import deal_page
 from deals.forms import RestrictionForm, RestrictionImportForm, SellerCostsForm
-from deals.models import DealEvent, Gated, Restriction, SyncRun
+from deals.models import DealEvent, Gated, Restriction, SavedSearch, SyncRun
 from keepa_client.redact import redact
 
 # A Refresh whose task has neither finished nor started after this long stops being
@@ -84,14 +94,22 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         # shareable by dropping them (one redirect, before anything is read).
         kept = [(k, v) for k, values in request.GET.lists() for v in values if v != ""]
         return redirect(f"{request.path}?{urlencode(kept)}" if kept else request.path)
+    query = DashboardQuery.from_request(request.GET, dashboard.present_categories())
+    context = table_context(request, query)
+    context["saved_searches"] = SavedSearch.objects.all()
+    context["current_search"] = query.url_params(page=None)
+    return render(request, "deals/dashboard.html", context)
+
+
+def table_context(request: HttpRequest, query: DashboardQuery) -> dict[str, Any]:
+    """What a page with the live deals table shows (the dashboard, the buy list)."""
     # The cursor is read before the rows: a change committed in between is sent again by
     # the next poll (rows are replaced whole, so a repeat is harmless), never lost.
     cursor = dashboard.current_cursor()
-    query = DashboardQuery.from_request(request.GET, dashboard.present_categories())
     page = query.page()
     target = targets.target_markup()
     rows = dashboard.rows_for(list(page.object_list), target=target)
-    context = {
+    return {
         "query": query,
         "form": query.form,
         "columns": labelled(TABLE_COLUMNS, settings_or_none()),
@@ -106,7 +124,6 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         "status": dashboard.status(),
         "filtered": query.filtered,
     }
-    return render(request, "deals/dashboard.html", context)
 
 
 @fragment_login_required
@@ -284,7 +301,15 @@ def deal_detail(request: HttpRequest, asin: str) -> HttpResponse:
     page = deal_page(asin)
     if page is None:
         raise Http404("No deal with that ASIN")
-    return render(request, "deals/deal_detail.html", page.context())
+    marks = triage.for_asins([asin]).get(asin)
+    context = page.context() | {
+        "marks": marks,
+        "hidden": triage.is_hidden(marks, page.deal),
+        "hide_below": f"{marks.hidden_below_cents / 100:.2f}"
+        if marks and marks.hidden_below_cents is not None
+        else "",
+    }
+    return render(request, "deals/deal_detail.html", context)
 
 
 # -- API and CSV --------------------------------------------------------------------------
@@ -304,7 +329,7 @@ def api_deals(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"errors": {"page": [error]}}, status=400)
     # Raw values (cents, ids) of every column, then what the page shows around them: the
     # seller line, the status, and whether the buy price is the checked offer or the estimate.
-    results = [export.record(export.deal_row(deal)) for deal in page.object_list]
+    results = list(export.records(export.deal_row(deal) for deal in page.object_list))
     return JsonResponse(
         {
             "count": page.paginator.count,
@@ -334,8 +359,7 @@ def deals_csv(request: HttpRequest) -> StreamingHttpResponse:
 
     def lines() -> Iterator[str]:
         yield writer.writerow([*(c.label for c in columns), *(e.label for e in export.EXTRAS)])
-        for row in rows:
-            record = export.record(row)
+        for record in export.records(rows):
             yield writer.writerow([formatting.csv_value(record[n], k) for n, k in cells])
 
     stamp = timezone.now().strftime("%Y%m%d-%H%M")

@@ -55,7 +55,8 @@ JOB_MODULES = {
 SCREEN_MODULES = [
     "views.py", "urls.py", "admin.py", "costs.py", "dashboard.py", "deal_page.py",
     "formatting.py", "charts.py", "forms.py", "health.py", "templatetags/deals_extras.py",
-    "targets.py", "alert_views.py", "alert_forms.py", "alert_urls.py",
+    "targets.py", "alert_views.py", "alert_forms.py", "alert_urls.py", "triage.py",
+    "triage_views.py",
 ]  # fmt: skip
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from typing import Any
+from urllib.parse import urlencode
 
 from django import template
 from django.urls import NoReverseMatch, reverse
@@ -127,3 +128,14 @@ def target_cue(column: Column, verdict: Any, target: float | None) -> SafeString
 @register.filter
 def over_max_buy_cue(verdict: Any) -> SafeString:
     return formatting.over_max_buy_cue(verdict)
+
+
+@register.simple_tag
+def alert_rule_url(search: Any) -> str:
+    """The address that starts an alert rule on a saved search, or "" while the app has no
+    alert rules to offer (the link is then left out)."""
+    try:
+        url = reverse("alert_rule_new")
+    except NoReverseMatch:
+        return ""
+    return f"{url}?{urlencode({'search': search.query, 'name': search.name})}"
