@@ -132,10 +132,6 @@ def over_max_buy_cue(verdict: Any) -> SafeString:
 
 @register.simple_tag
 def alert_rule_url(search: Any) -> str:
-    """The address that starts an alert rule on a saved search, or "" while the app has no
-    alert rules to offer (the link is then left out)."""
-    try:
-        url = reverse("alert_rule_new")
-    except NoReverseMatch:
-        return ""
+    """The address that starts an alert rule on a saved search (the rule form, prefilled)."""
+    url = reverse("alert_rule_new")
     return f"{url}?{urlencode({'search': search.query, 'name': search.name})}"
