@@ -127,8 +127,9 @@ def _money_column(name: str, label: str) -> Any:
 class DealAdmin(ReadOnlyAdmin):
     """Read-only: rows change through the jobs, which keep events and computed columns right.
 
-    Money in dollars and codes as names, as on the dashboard; the list fits a 1366 px laptop
-    (the deal page, linked from each row, has everything else)."""
+    Money in dollars and codes as names, as on the dashboard; the list fits a 1366 px laptop,
+    so it keeps the columns an operator scans and leaves List at, the average, season and
+    gated to the deal page (season and gated stay as filters)."""
 
     actions = [start_backfill]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -137,15 +138,11 @@ class DealAdmin(ReadOnlyAdmin):
         "short_title",
         "now",
         "cheapest_offer",
-        "average",
         "below_average",
         "profit_dollars",
         "roi",
         "sales_rank",
         "category",
-        "list_at_dollars",
-        "season",
-        "gated",
         "status",
         "first_seen",
     )
@@ -157,6 +154,7 @@ class DealAdmin(ReadOnlyAdmin):
         FbaFilter,
         EnrichedFilter,
         "gated",
+        "season",
     )
     search_fields = ("asin", "title", "now_seller_name")
     ordering = ("-delta_percent",)
@@ -177,8 +175,11 @@ class DealAdmin(ReadOnlyAdmin):
         "profit_dollars",
         "roi",
         "max_buy",
+        "list_at_dollars",
         "sales_rank",
         "category",
+        "season",
+        "gated",
         "first_seen",
         "last_seen_utc",
         "enriched_at",
