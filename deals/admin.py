@@ -3,7 +3,6 @@ names rather than cents and codes."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.contrib import admin
@@ -11,6 +10,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import strip_tags
 
 from deals import gating, tasks
@@ -214,8 +214,10 @@ class DealAdmin(ReadOnlyAdmin):
         return EMPTY if obj.roi_percent is None else f"{obj.roi_percent:g} %"
 
     @admin.display(description="First seen", ordering="first_seen_utc")
-    def first_seen(self, obj: Deal) -> datetime:
-        return obj.first_seen_utc
+    def first_seen(self, obj: Deal) -> str:
+        # "30 Nov 2026 18:42", not "Nov. 30, 2026, 6:42 p.m.": the list must fit a laptop,
+        # and a narrow column breaks it between words, never inside the date.
+        return timezone.localtime(obj.first_seen_utc).strftime("%d %b %Y %H:%M")
 
     @admin.display(description="Category", ordering="root_category")
     def category(self, obj: Deal) -> str:
