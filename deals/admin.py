@@ -3,7 +3,6 @@ names rather than cents and codes."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django.contrib import admin
@@ -139,8 +138,9 @@ def _money_column(name: str, label: str) -> Any:
 class DealAdmin(ReadOnlyAdmin):
     """Read-only: rows change through the jobs, which keep events and computed columns right.
 
-    Money in dollars and codes as names, as on the dashboard; the list fits a 1366 px laptop
-    (the deal page, linked from each row, has everything else)."""
+    Money in dollars and codes as names, as on the dashboard; the list fits a 1366 px laptop,
+    so it keeps the columns an operator scans and leaves List at, the average, season and
+    gated to the deal page (season and gated stay as filters)."""
 
     actions = [start_backfill]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -149,15 +149,11 @@ class DealAdmin(ReadOnlyAdmin):
         "short_title",
         "now",
         "cheapest_offer",
-        "average",
         "below_average",
         "profit_dollars",
         "roi",
         "sales_rank",
         "category",
-        "list_at_dollars",
-        "season",
-        "gated",
         "status",
         "first_seen",
     )
@@ -169,6 +165,7 @@ class DealAdmin(ReadOnlyAdmin):
         FbaFilter,
         EnrichedFilter,
         "gated",
+        "season",
     )
     search_fields = ("asin", "title", "now_seller_name")
     ordering = ("-delta_percent",)
@@ -189,8 +186,11 @@ class DealAdmin(ReadOnlyAdmin):
         "profit_dollars",
         "roi",
         "max_buy",
+        "list_at_dollars",
         "sales_rank",
         "category",
+        "season",
+        "gated",
         "first_seen",
         "last_seen_utc",
         "enriched_at",
@@ -225,8 +225,10 @@ class DealAdmin(ReadOnlyAdmin):
         return EMPTY if obj.roi_percent is None else f"{obj.roi_percent:g} %"
 
     @admin.display(description="First seen", ordering="first_seen_utc")
-    def first_seen(self, obj: Deal) -> datetime:
-        return obj.first_seen_utc
+    def first_seen(self, obj: Deal) -> str:
+        # "30 Nov 2026 18:42", not "Nov. 30, 2026, 6:42 p.m.": the list must fit a laptop,
+        # and a narrow column breaks it between words, never inside the date.
+        return timezone.localtime(obj.first_seen_utc).strftime("%d %b %Y %H:%M")
 
     @admin.display(description="Category", ordering="root_category")
     def category(self, obj: Deal) -> str:

@@ -351,6 +351,7 @@ NOT_CHECKED_CHIP = (
 
 
 def status_chips(deal: Deal) -> SafeString:
+    """The Status cell: a chip per fact, then the reason a deal is in doubt or left."""
     chips = [STATUS_CHIPS.get(deal.status, STATUS_CHIPS["listed"])]
     if not deal.buy_price_checked:
         chips.append(NOT_CHECKED_CHIP)
@@ -369,4 +370,7 @@ def status_chips(deal: Deal) -> SafeString:
                 word,
             )
         )
+    # Why it is in doubt or left, readable on the row itself (a phone has no hover).
+    if deal.status in ("unverified", "left") and deal.status_reason:
+        html.append(format_html('<span class="status-reason">{}</span>', deal.status_reason))
     return mark_safe(" ".join(html))

@@ -209,9 +209,10 @@ def test_a_deal_that_leaves_disappears_from_the_page_and_the_count(live_server, 
 
             # Kept, and listed on request with the reason.
             page.goto(f"{live_server.url}/?status=left", wait_until="domcontentloaded")
-            expect(page.locator(f"#deal-{top} .status-tag.left")).to_have_text(
-                "left: no used offer: sold out"
-            )
+            status = page.locator(f"#deal-{top} td.deal-status")
+            expect(status.locator(".chip-bad")).to_have_text("\u2715 left")
+            expect(status.locator(".status-reason")).to_have_text("no used offer: sold out")
+            expect(status.locator(".status-reason")).to_be_visible()
         finally:
             browser.close()
 

@@ -203,7 +203,8 @@ def test_on_a_phone_an_unverified_unchecked_deal_says_so_in_its_card(filled):
     Deal.objects.filter(asin=asin).update(
         status="unverified", status_reason="missing from the complete sweep", enriched_at=None
     )
-    page.reload()
+    # An unverified deal ranks after every listed one, so it leaves the first page: find it.
+    page.goto(f"{base}/?q={asin}")
     card = page.locator(f"#deal-{asin}")
     chips = card.locator("td.deal-status .chip")
     assert [c.strip() for c in chips.all_inner_texts()] == ["? unverified", "≈ seller not checked"]
@@ -211,4 +212,9 @@ def test_on_a_phone_an_unverified_unchecked_deal_says_so_in_its_card(filled):
         box = chips.nth(i).bounding_box()
         assert box["x"] + box["width"] <= PHONE
     assert "missing from the complete sweep" in chips.first.get_attribute("title")
+    # The reason is written out too: a phone has no hover.
+    reason = card.locator("td.deal-status .status-reason")
+    assert reason.inner_text().strip() == "missing from the complete sweep"
+    box = reason.bounding_box()
+    assert box["height"] > 0 and box["x"] + box["width"] <= PHONE
     card.screenshot(path=str(SCREENSHOTS / "dashboard-390-unverified-card.png"))

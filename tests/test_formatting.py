@@ -150,3 +150,6 @@ def test_a_status_chip_reads_without_colour_and_carries_the_reason():
     checked = Deal(status="listed", now_total=2000, enriched_at=NOW)
     assert "\u2713</span> listed" in formatting.status_chips(checked)
     assert "seller not checked" not in formatting.status_chips(checked)
+    # The reason is written out, not only in a tooltip: a phone has no hover.
+    assert '<span class="status-reason">missing from the complete sweep</span>' in html
+    assert "status-reason" not in formatting.status_chips(checked)

@@ -450,10 +450,12 @@ def test_unverified_rows_are_marked_and_never_ranked_above_listed_ones(client):
     row = re.search(r'<tr id="deal-U000000001"[^>]*>.*?</tr>', html, re.S).group(0)
     assert re.search(r'class="[^"]*\bstatus-unverified\b', row)
     assert '<span class="chip chip-warn"' in row and "</span> unverified</span>" in row
-    assert "missing from the complete sweep" in row  # why, on hover
+    # Why, on the row itself (a phone has no hover) and in the chip's tooltip.
+    assert '<span class="status-reason">missing from the complete sweep of 12:00 UTC</span>' in row
     assert re.search(r'id="total-deals">3<', html)
 
     left = client.get("/", {"status": "left"})
     assert shown_asins(left) == ["X000000001"]
     assert re.search(r'chip-bad" title="[^"]*: sold"', left.content.decode())
+    assert '<span class="status-reason">sold</span>' in left.content.decode()
     assert '<option value="left" selected>' in left.content.decode()
