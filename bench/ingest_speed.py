@@ -345,6 +345,9 @@ def run(quick: bool) -> Result:
         sim.advance(3)  # past Keepa's 120 s cache of the fetch above
         sync, parts, looked_up = end_to_end(sim)
         log(f"scenario 2: end to end {parts['total']:.1f} s: {sync.summary()}")
+        if not looked_up:
+            # The enrichment figures below time these look-ups again: none is no measurement.
+            raise RuntimeError(f"the end-to-end run looked nothing up: {sync.summary()}")
         result.add(
             "2.sweep_end_to_end",
             f"ingest.run(full=True), {sync.deals_seen:,} deals: whole run",

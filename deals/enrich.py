@@ -1,11 +1,15 @@
 """The offers look-ups that follow a sweep: who sells each deal, and for what.
 
-The offers planner: the run spends its share of the token plan (deals/planner.py
-`offers_per_hour`, pro-rated by the minutes since the last run, and never below the
-reserve) on the deals whose seller line matters most (deals/offers_queue.py: the top of the
-dashboard's discount and Profit sorts, new deals and drops first). A re-check whose answer
+The offers planner: the run spends its offers share (deals/planner.py `offers_share`: the
+plan's `offers_per_hour` pro-rated by the minutes since the last run, or, when the bucket holds
+more, everything above `token_reserve` and what the next sweep and its checks need, since a
+bucket stops filling at an hour's refill) on the deals whose seller line matters most
+(deals/offers_queue.py: the top of the dashboard's discount and Profit sorts, new deals and
+drops first), within the run's Budget and `MAX_ENRICH_CALLS_PER_RUN`. A re-check whose answer
 would be unchanged (the deal's offer prices did not move since the last look-up,
-deals/seller_line.py) is not paid for. Each look-up is a /product call with live offers.
+deals/seller_line.py) is not paid for. Rows whose ASIN Keepa cannot be asked about (stored
+before ASINs were checked) are passed over at no cost, so they never hold the queue. Each
+look-up is a /product call with live offers.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from deals.models import (
     SellerLine,
     SyncRun,
 )
-from deals.planner import TokenPlan, plan_tokens
+from deals.planner import TokenPlan, offers_share, plan_tokens
 from deals.snapshots import product_snapshot
 from keepa_client.client import MAX_ASINS_PER_REQUEST
 from keepa_client.errors import KeepaError
@@ -72,16 +76,20 @@ class Enricher:
             if self.rejected:
                 self.notes.append(describe_rejected(self.rejected, "product"))
 
-    def plan(self) -> TokenPlan:
-        """The token plan at Keepa's refill rate (sent with every answer) and today's deals."""
+    def plan(self, deals: int) -> TokenPlan:
+        """The token plan at Keepa's refill rate (sent with every answer; 0 when it was not)
+        for `deals` shown deals."""
         tokens = self.context.keepa().tokens
         refill = tokens.refill_rate if tokens and tokens.refill_rate is not None else 0
-        deals = Deal.objects.exclude(status=DealStatus.LEFT).count()
         return plan_tokens(refill, deals, self.config)
 
-    def share(self, plan: TokenPlan, now: datetime) -> int:
-        """Tokens this run may spend on offers: the plan's hourly share for the minutes since
-        the last update run that ended ok or partial (one update interval for the first)."""
+    def share(self, now: datetime) -> int:
+        """Tokens this run may spend on offers (deals/planner.py `offers_share`): the plan's
+        hourly share for the minutes since the last update run that ended ok or partial (one
+        update interval for the first), or the bucket's surplus above the reserve and what the
+        sweeps and checks keep, whichever is more."""
+        deals = Deal.objects.exclude(status=DealStatus.LEFT).count()
+        plan = self.plan(deals)
         last = (
             SyncRun.objects.updates()
             .exclude(pk=self.sync.pk)
@@ -96,12 +104,14 @@ class Enricher:
         else:
             minutes = (now - last).total_seconds() / 60
         minutes = min(max(minutes, 0.0), MAX_SHARE_MINUTES)
-        return int(plan.offers_per_hour * minutes / 60)
+        budget = self.context.budget
+        return offers_share(plan, deals, minutes, budget.left, budget.reserve)
 
     def look_up(self) -> None:
         now = timezone.now()
+        self.pass_over_unaskable(now)
         self.skip_unchanged(now)
-        share = self.share(self.plan(), now)
+        share = self.share(now)
         # A look-up, and at most one seller name it brings (1 token).
         keepa = self.context.keepa()
         per_asin = keepa.estimate_product_cost(
@@ -117,18 +127,7 @@ class Enricher:
                 break
             take = min(affordable, MAX_ASINS_PER_REQUEST)
             head, order = order[:take], order[take:]
-            malformed = [w.asin for w in head if not is_asin(w.asin)]
-            if malformed:
-                # Rows stored before ASINs were checked: Keepa cannot be asked about them, and
-                # they must not hold the head of the queue. The pruner removes them in time.
-                Deal.objects.filter(asin__in=malformed).update(
-                    enrich_priority=EnrichPriority.NONE,
-                    enrich_requested_at=None,
-                    enriched_at=timezone.now(),
-                )
-            asins = [w.asin for w in head if is_asin(w.asin)]
-            if not asins:
-                continue
+            asins = [w.asin for w in head]
             before = self.context.budget.spent
             products = self.context.keepa().products(
                 asins,
@@ -152,6 +151,22 @@ class Enricher:
             self.notes.append(
                 f"{len(order)} deals wait for an offers look-up (token budget: "
                 f"{spent} of this run's {share}-token offers share spent)"
+            )
+
+    def pass_over_unaskable(self, now: datetime) -> None:
+        """Rows stored before ASINs were checked: Keepa cannot be asked about them, so they
+        are marked looked up (at no cost), whatever their status (the verifier settles them
+        `left`), and never hold the queue or keep a run partial. The pruner removes them in
+        time."""
+        waiting = Deal.objects.enrichment_queue(offers_queue.stale_before(self.config, now))
+        malformed = [
+            asin
+            for asin in waiting.order_by().values_list("asin", flat=True).iterator(chunk_size=2000)
+            if not is_asin(asin)
+        ]
+        if malformed:
+            Deal.objects.filter(asin__in=malformed).update(
+                enrich_priority=EnrichPriority.NONE, enrich_requested_at=None, enriched_at=now
             )
 
     def skip_unchanged(self, now: datetime) -> None:

@@ -34,8 +34,29 @@ The arithmetic, with the figures of the 20-token plan and a 5,000-deal list:
   tokens. On 200 tokens/min the same list leaves 11,000 tokens/hour for offers.
 
 A run's allowance for a share is `allowance(per_hour, minutes since the last run)`, bounded
-by what the run's Budget (deals/keepa.py) may spend; tokens a share leaves unspent stay in
-Keepa's bucket for the next run. The refill rate is the one Keepa reports with every answer.
+by what the run's Budget (deals/keepa.py) may spend. The refill rate is the one Keepa reports
+with every answer.
+
+**The surplus goes to offers.** The hourly split says what the refill can pay for; the bucket
+may hold more. Keepa's bucket stops filling at an hour's refill, 60 x the rate (its plan text:
+unused tokens expire after an hour, docs/keepa.md §2), so a token held beyond what the sweeps
+and checks will need is a refill thrown away later, and nothing the split plans for needs it:
+every share is paid from the refill. A run's offers share is therefore the larger of
+
+- the planned share, `allowance(offers_per_hour, minutes since the last run)`, and
+- the surplus: the balance after this run's sweep and checks, less `token_reserve`, less
+  what the truth of the list needs before more tokens are certain (`held_for_truth`): the next
+  run's sweep at its dearest, a complete one, and the checks of one complete-sweep cycle
+  (the leavers a complete sweep finds, 5 % of the list an hour, plus the hour's re-checks, at
+  most an hour's worth).
+
+Both are bounded by the run's Budget and the enricher's cap on calls. `held_for_truth` does not
+depend on the refill rate, so with a rate Keepa did not report (0) the bucket still keeps the
+next sweep and its checks, and offers get only what is above them. For the 20-token plan and
+5,000 deals it holds 170 + 310 x 15 / 60 = 247 tokens: a run that finds the bucket full
+(1,200) spends all but the reserve and those 247 on the most valuable offers look-ups, and a
+run that finds at most reserve + 247 left spends the planned share only, which the split's
+steady state was sized for.
 """
 
 from __future__ import annotations
@@ -74,10 +95,16 @@ def sweep_pages(deal_count: int) -> int:
     return min(LAST_DEAL_PAGE + 1, max(1, math.ceil(deal_count / DEALS_PER_PAGE)))
 
 
-def plan_tokens(refill_per_minute: int, deal_count: int, config: DealSettings) -> TokenPlan:
+def checks_per_hour(deal_count: int) -> int:
+    """1-token checks an hour the list needs: its expected leavers and the top rows' re-checks."""
+    return math.ceil(deal_count * LEAVE_SHARE_PER_HOUR) + RECHECK_PER_HOUR
+
+
+def plan_tokens(refill_per_minute: int | None, deal_count: int, config: DealSettings) -> TokenPlan:
     """Split an hour of `refill_per_minute` between sweeps, checks and offers for a list of
-    `deal_count` deals (see the module docstring for the figures)."""
-    refill = max(0, refill_per_minute)
+    `deal_count` deals (see the module docstring for the figures). An unknown rate (None)
+    plans as 0: the slowest sweeps the user accepts, nothing planned for offers."""
+    refill = max(0, refill_per_minute or 0)
     hourly = refill * 60
     every = max(1, config.update_every_minutes)
     runs_per_hour = 60 / every
@@ -94,7 +121,7 @@ def plan_tokens(refill_per_minute: int, deal_count: int, config: DealSettings) -
     incremental_runs = max(0.0, runs_per_hour - complete_per_hour)
     sweep = math.ceil(complete_per_hour * sweep_cost + incremental_runs * incremental_cost)
     left = max(0, hourly - sweep)
-    verify = min(left, math.ceil(deal_count * LEAVE_SHARE_PER_HOUR) + RECHECK_PER_HOUR)
+    verify = min(left, checks_per_hour(deal_count))
     return TokenPlan(
         refill_per_minute=refill,
         complete_sweep_every_minutes=cadence,
@@ -107,3 +134,22 @@ def plan_tokens(refill_per_minute: int, deal_count: int, config: DealSettings) -
 def allowance(per_hour: int, minutes: float) -> int:
     """Tokens a share may spend in a run `minutes` after the last one (at most an hour's)."""
     return int(per_hour * min(max(minutes, 0.0), 60.0) / 60)
+
+
+def held_for_truth(plan: TokenPlan, deal_count: int) -> int:
+    """Tokens the bucket keeps for the sweeps and checks before any surplus goes to offers:
+    the next run's sweep at its dearest (a complete sweep of `deal_count` deals) and the
+    checks of one complete-sweep cycle (at most an hour's). Whatever the refill rate."""
+    sweep = DEAL_PAGE_COST * sweep_pages(deal_count)
+    return sweep + allowance(checks_per_hour(deal_count), plan.complete_sweep_every_minutes)
+
+
+def offers_share(
+    plan: TokenPlan, deal_count: int, minutes: float, balance: int, reserve: int
+) -> int:
+    """Tokens a run may spend on offers look-ups `minutes` after the last run, with `balance`
+    tokens left after its sweep and checks: the planned share, or the surplus above the
+    reserve and `held_for_truth` when that is more (see the module docstring)."""
+    planned = allowance(plan.offers_per_hour, minutes)
+    surplus = balance - reserve - held_for_truth(plan, deal_count)
+    return max(planned, surplus, 0)

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from deals import economics, ingest, offers_queue
 from deals.config import load_config
-from deals.models import Deal, DealEvent, EnrichPriority, SellerLine, SyncRun
-from deals.planner import plan_tokens
+from deals.models import Deal, DealEvent, DealStatus, EnrichPriority, SellerLine, SyncRun
+from deals.planner import allowance, held_for_truth, plan_tokens
 from keepa_client import wire
 from tests.deals_fixtures import SECRET, next_cycle, product_calls
 
@@ -26,9 +26,10 @@ NO_OFFERS_REFILL = 1
 
 
 def sweep_without_look_ups(keepa) -> SyncRun:
-    """A first run that reads every deal but has no offers share in its plan."""
+    """A first run that reads every deal but has no offers share in its plan, and a bucket (a
+    full one of that plan, 60 tokens) that holds no more than the sweeps and checks keep."""
     keepa.quiet(True)
-    keepa.keys(key=SECRET, tokens=50_000, refill_rate=NO_OFFERS_REFILL)
+    keepa.keys(key=SECRET, tokens=60 * NO_OFFERS_REFILL, refill_rate=NO_OFFERS_REFILL)
     sync = ingest.run(trigger="test")
     assert sync.pages >= 2 and sync.inserted > 150, sync.summary()
     assert not Deal.objects.filter(enriched_at__isnull=False).exists()
@@ -86,21 +87,60 @@ def test_the_planner_checks_the_rows_a_reseller_looks_at_first(keepa):
     assert "wait for an offers look-up" in sync.note
 
 
-def test_a_run_spends_only_the_offers_share_of_the_plan(keepa):
-    keepa.quiet(True)
-    keepa.keys(key=SECRET, tokens=5_000, refill_rate=20)
+def shown_deals() -> int:
+    return Deal.objects.exclude(status=DealStatus.LEFT).count()
+
+
+def test_a_full_bucket_is_spent_on_the_most_valuable_rows_and_keeps_the_next_sweep(keepa):
+    sweep_without_look_ups(keepa)
+    config = load_config()
+    order = [w.asin for w in offers_queue.ranked(config, timezone.now())]
+    next_cycle(keepa)
+    # The 20-token plan's bucket, full: an hour's refill (docs/keepa.md §2).
+    keepa.keys(key=SECRET, tokens=60 * 20, refill_rate=20)
+    before_tokens = product_tokens(keepa)
 
     sync = ingest.run(trigger="test")
 
-    # 5,000 tokens in the bucket, but a first run counts one update interval (5 min) of the
-    # plan's offers share: the sweeps and the verifier keep theirs.
-    config = load_config()
-    plan = plan_tokens(20, Deal.objects.count(), config)
-    share = plan.offers_per_hour * config.update_every_minutes // 60
-    spent = product_tokens(keepa)
-    assert 0 < spent <= share, (spent, share, sync.summary())
-    assert sync.tokens_left > 5_000 - 1_000
+    plan = plan_tokens(20, shown_deals(), config)
+    planned = allowance(plan.offers_per_hour, config.update_every_minutes)
+    held = held_for_truth(plan, shown_deals())
+    spent = product_tokens(keepa) - before_tokens
+    # More than the refill's planned share: tokens a full bucket holds would otherwise be
+    # refill thrown away. But the reserve and the next complete sweep with its checks stay.
+    assert spent > planned, (spent, planned, sync.summary())
+    assert sync.tokens_left >= config.token_reserve + held, sync.summary()
+    # Spent where the reseller looks first: exactly the head of the ranking.
+    checked = list(Deal.objects.filter(enriched_at__isnull=False).values_list("asin", flat=True))
+    assert set(checked) == set(order[: len(checked)])
     assert "wait for an offers look-up" in sync.note
+
+
+def test_without_a_refill_the_bucket_still_pays_the_next_complete_sweep(keepa):
+    # A refill rate of 0 (Keepa's answer without one): no share is planned for anything,
+    # yet the bucket's surplus goes to offers and what the next complete sweep and its
+    # checks need stays.
+    keepa.quiet(True)
+    keepa.keys(key=SECRET, tokens=1_000, refill_rate=0)
+
+    first = ingest.run(trigger="test")
+
+    config = load_config()
+    held = held_for_truth(plan_tokens(0, shown_deals(), config), shown_deals())
+    assert first.enriched > 0, first.summary()
+    # All of the rest went to offers: less than one more look-up (at most 13 tokens) is left.
+    assert config.token_reserve + held <= first.tokens_left < config.token_reserve + held + 13
+    assert "wait for an offers look-up" in first.note
+
+    next_cycle(keepa)
+    looked_up = first.enriched
+    second = ingest.run(trigger="test", full=True)
+
+    assert second.sweep_complete and not second.error, second.summary()
+    assert second.deals_seen == shown_deals()
+    # Nothing above the held tokens: no offers look-up this time.
+    assert Deal.objects.exclude(enriched_at=None).count() == looked_up
+    assert second.tokens_left >= config.token_reserve
 
 
 def test_a_row_without_a_look_up_says_seller_not_checked_and_never_buys_below_the_market(keepa):
@@ -248,7 +288,8 @@ def test_a_recheck_whose_answer_would_be_unchanged_is_not_paid_for(keepa):
 
 def test_the_token_plan_is_on_the_status_line_and_its_page(keepa):
     keepa.quiet(True)
-    keepa.keys(key=SECRET, tokens=5_000, refill_rate=20)
+    # A quarter of the 20-token plan's bucket: a few dozen look-ups, most deals still wait.
+    keepa.keys(key=SECRET, tokens=300, refill_rate=20)
     ingest.run(trigger="test")
     client = reader()
     waiting = offers_queue.backlog(load_config(), timezone.now())

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from deals.config import DealSettings
-from deals.planner import TokenPlan, allowance, plan_tokens, sweep_pages
+from deals.planner import (
+    TokenPlan,
+    allowance,
+    held_for_truth,
+    offers_share,
+    plan_tokens,
+    sweep_pages,
+)
 
 CONFIG = DealSettings(
     deal_query={"domainId": 1, "priceTypes": [2]},
@@ -69,3 +76,33 @@ def test_a_runs_allowance_is_its_share_of_the_minutes_since_the_last_run():
     assert allowance(600, 5) == 50
     assert allowance(600, 600) == 600  # an hour's at most
     assert allowance(600, -1) == 0
+
+
+def test_the_bucket_keeps_the_next_complete_sweep_and_a_cycles_checks():
+    plan = plan_tokens(20, 5000, CONFIG)
+    # 34 pages (170 tokens) and 310 checks an hour over the 15-minute cycle (77).
+    assert held_for_truth(plan, 5000) == 170 + 77
+
+
+def test_a_full_bucket_gives_offers_everything_above_the_reserve_and_what_truth_needs():
+    plan = plan_tokens(20, 5000, CONFIG)
+    # The 20-token plan's bucket is full at 1,200: what stays unspent is refill thrown away.
+    assert offers_share(plan, 5000, minutes=5, balance=1200, reserve=10) == 1200 - 10 - 247
+    assert offers_share(plan, 5000, minutes=5, balance=1200, reserve=500) == 1200 - 500 - 247
+
+
+def test_a_small_bucket_spends_the_planned_share_only():
+    plan = plan_tokens(20, 5000, CONFIG)
+    planned = allowance(plan.offers_per_hour, 5)
+    assert planned == 14
+    for balance in (10 + 247 + planned, 200, 0, -50):
+        assert offers_share(plan, 5000, minutes=5, balance=balance, reserve=10) == planned
+
+
+def test_an_unknown_refill_rate_spends_only_the_surplus():
+    plan = plan_tokens(None, 5000, CONFIG)
+    assert plan.offers_per_hour == 0 and plan.complete_sweep_every_minutes == 360
+    held = held_for_truth(plan, 5000)
+    assert held == 170 + 310  # the checks of a cycle, an hour's at most
+    assert offers_share(plan, 5000, minutes=5, balance=10**9, reserve=10) == 10**9 - 10 - held
+    assert offers_share(plan, 5000, minutes=5, balance=10 + held, reserve=10) == 0
