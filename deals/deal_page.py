@@ -336,7 +336,11 @@ def _change_sentences(changes: dict[str, DealEvent]) -> list[SafeString | str]:
         event = changes[field]
         sentence = _price_sentence(label, event.old_value, event.new_value)
         if field == "now_total" and _cents(event.new_value) is not None:
-            if seller_moved:
+            if seller_moved and not _seller_words(changes, "old_value"):
+                # The first look-up: no seller was known before, so none was replaced.
+                if new_seller:
+                    sentence = format_html("{} (seller: {})", sentence, new_seller)
+            elif seller_moved:
                 other = f"other seller: {new_seller}" if new_seller else "other seller"
                 sentence = format_html("{} ({})", sentence, other)
             elif _cents(event.old_value) is not None:

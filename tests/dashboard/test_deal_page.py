@@ -292,3 +292,23 @@ def test_a_rise_that_took_the_cheapest_copy_reads_as_one_line():
         "Now price rose $20.00 → <strong>$23.00</strong>",
         "Cheapest offer gone (was $21.91)",
     ]
+
+
+def test_the_first_offers_look_up_names_the_seller_without_calling_it_another():
+    from deals.deal_page import history_items
+
+    at = timezone.now()
+    events = [
+        DealEvent(asin="X", kind="changed", field=field, old_value=old, new_value=new, at=at)
+        for field, old, new in [
+            ("now_total", None, 2454),
+            ("now_seller_id", None, "AMZVQ5SC1FNBU"),
+            ("now_seller_name", None, "Blue Heron Media"),
+        ]
+    ]
+
+    [item] = history_items(events)
+
+    assert [str(s) for s in item["sentences"]] == [
+        "Cheapest offer $24.54 (seller: Blue Heron Media)"
+    ]
