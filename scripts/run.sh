@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 export DJANGO_DEBUG="${DJANGO_DEBUG:-true}"
 export DEALS_PORT="${DEALS_PORT:-8000}"
 export KEEPA_SIMULATOR_PORT="${KEEPA_SIMULATOR_PORT:-8765}"
+# The address alert messages link to follows the port unless it is set (a proxy, a domain).
+export DEALS_BASE_URL="${DEALS_BASE_URL:-http://127.0.0.1:${DEALS_PORT}}"
 procfile=Procfile
 if [ -n "${KEEPA_API_KEY:-}" ]; then
   procfile=Procfile.keepa

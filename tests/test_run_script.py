@@ -37,7 +37,11 @@ def free_port() -> int:
 
 
 def app_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "KEEPA_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "KEEPA_", "DEALS_BASE_URL"))
+    }
     env.update(
         DJANGO_SETTINGS_MODULE="dealsite.settings",
         DATABASE_URL=f"sqlite:///{tmp_path / 'run.sqlite3'}",
@@ -139,6 +143,8 @@ def test_a_stop_without_a_terminal_ends_everything_within_seconds_and_exits_0(tm
         time.sleep(1)
         assert "GET /live" not in out.text and "GET /static/" not in out.text
         assert "GET /login/ HTTP/1.1" in out.text
+        # Alert messages link to the dashboard on the port it was started on.
+        assert f"DEALS_BASE_URL={web}".encode() in _environ_of(run.pid)
         groups = {os.getpgid(int(p)) for p in _children(run.pid)} | {run.pid}
 
         stopped_at = time.monotonic()
@@ -151,6 +157,15 @@ def test_a_stop_without_a_terminal_ends_everything_within_seconds_and_exits_0(tm
     assert "SIGKILL" not in out.text  # nothing had to be killed
     assert "Stopped." in out.text
     assert group_members(groups) == []
+
+
+def _environ_of(pid: int) -> list[bytes]:
+    """The environment entries of `pid`'s descendants (from /proc)."""
+    entries: list[bytes] = []
+    for child in _children(pid):
+        with contextlib.suppress(OSError):
+            entries += Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+    return entries
 
 
 def _children(pid: int) -> list[int]:
