@@ -131,6 +131,7 @@ class AlertDelivery(models.Model):
 
     class Meta:
         ordering = ["-at", "-pk"]
+        verbose_name_plural = "alert deliveries"  # Django's default would say "deliverys"
         indexes = [
             # Used by the hourly cap (messages sent to a destination in the last hour).
             models.Index(fields=["destination_key", "at"], name="alertdelivery_dest_at_idx"),

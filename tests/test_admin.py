@@ -103,3 +103,9 @@ def test_one_deal_reads_in_dollars_and_links_to_its_deal_page(admin_client):
     assert view_on_site, "no View on site link"
     response = admin_client.get(view_on_site.group(1))
     assert response["Location"].endswith("/deal/0312850123")
+
+
+def test_the_admin_index_spells_its_lists_in_plain_english(admin_client):
+    html = admin_client.get("/admin/").content.decode()
+
+    assert "Alert deliveries" in html and "deliverys" not in html
