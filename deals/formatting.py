@@ -192,6 +192,9 @@ def offer_summary(deal: Deal) -> str:
     return " · ".join(parts)
 
 
+# What a fee-based column needs (deals/columns.py): the product data an offers look-up brings.
+_FEES_NEEDED = "product_snapshot.fbaFees"
+
 # Columns whose value follows the buy price: from the landed estimate until it is checked.
 BUY_PRICE_COLUMNS = frozenset({"all_in_cost", "profit", "margin_percent", "roi_percent"})
 
@@ -213,6 +216,13 @@ def column_cell(deal: Deal, column: Column) -> str | SafeString:
     """A table cell: its value the way its kind says, marked "est." when it stands on the
     landed estimate rather than a checked offer."""
     value = getattr(deal, column.field, None)
+    if value is None and _FEES_NEEDED in column.needs and deal.enriched_at is None:
+        # Amazon's fees come with the seller check: a bare dash would read as "no profit".
+        return format_html(
+            '<abbr class="pending" title="{}">after check</abbr>',
+            "Amazon's fees for this book come with its seller check; "
+            "Profit, ROI and Max buy follow then (see the token plan)",
+        )
     shown = display(value, column.kind)
     if column.name in BUY_PRICE_COLUMNS and value is not None and not deal.buy_price_checked:
         return format_html(

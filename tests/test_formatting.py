@@ -153,3 +153,20 @@ def test_a_status_chip_reads_without_colour_and_carries_the_reason():
     # The reason is written out, not only in a tooltip: a phone has no hover.
     assert '<span class="status-reason">missing from the complete sweep</span>' in html
     assert "status-reason" not in formatting.status_chips(checked)
+
+
+def test_profit_before_the_seller_check_says_it_waits_for_it_not_a_bare_dash():
+    from django.utils import timezone
+
+    from deals.columns import BY_FIELD
+    from deals.models import Deal
+
+    unchecked = Deal(asin="6663976753", now_price=2317, est_landed=2716, profit=None)
+    checked_without_fees = Deal(asin="2753704295", enriched_at=timezone.now(), profit=None)
+
+    for field in ("profit", "roi_percent", "max_buy_total"):
+        assert "after check" in formatting.column_cell(unchecked, BY_FIELD[field])
+        assert formatting.column_cell(checked_without_fees, BY_FIELD[field]) == formatting.display(
+            None, "money"
+        )
+    assert "after check" not in formatting.column_cell(unchecked, BY_FIELD["sales_rank"])
