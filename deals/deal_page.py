@@ -448,6 +448,9 @@ def _chart(deal: Deal, events: list[DealEvent]) -> SafeString | str:
     ]
     if not price_events:
         return ""
+    if {e[2] for e in price_events} == {deal.now_price}:
+        # One price since it entered: a flat line in an empty box says less than a sentence.
+        return ""
     start = price_events[0][0]
     return charts.price_chart(
         charts.price_points(price_events, deal.now_price, start, timezone.now())

@@ -312,3 +312,17 @@ def test_the_first_offers_look_up_names_the_seller_without_calling_it_another():
     assert [str(s) for s in item["sentences"]] == [
         "Cheapest offer $24.54 (seller: Blue Heron Media)"
     ]
+
+
+def test_a_price_that_never_moved_is_a_sentence_not_a_flat_chart(client):
+    make_deal("0312850123", now_price=2317)
+
+    html = client.get("/deal/0312850123").content.decode()
+    seen = html[
+        html.index("seen by this app") : html.index(
+            'class="deal-grid"', html.index("seen by this app")
+        )
+    ]
+
+    assert "<svg" not in seen
+    assert "No change seen yet: $23.17 since it entered the deals." in seen
