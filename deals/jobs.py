@@ -25,6 +25,7 @@ The rules, the same for every job:
 from __future__ import annotations
 
 import logging
+import re
 import time
 import traceback
 from collections import Counter
@@ -136,7 +137,7 @@ class Run:
 
     def fields(self) -> dict[str, Any]:
         """What the run's SyncRun records when it ends."""
-        fields: dict[str, Any] = {**self.counts, "note": "; ".join(self.notes)}
+        fields: dict[str, Any] = {**self.counts, "note": "; ".join(merged_notes(self.notes))}
         if self._budget is not None:
             tokens = self._budget.client.tokens
             fields.update(
@@ -145,6 +146,30 @@ class Run:
                 refill_rate=tokens.refill_rate if tokens else None,
             )
         return fields
+
+
+# A note's first count: "Keepa could not collect offers for 3 deals: retried in 5 min".
+_COUNTED_NOTE = re.compile(r"^(\D*?)(\d[\d,]*)( .*)$")
+
+
+def merged_notes(notes: list[str]) -> list[str]:
+    """Notes that differ only in their first count, once with the counts added up: a run that
+    checks sellers in batches says "… for 27 deals …" once, not once per batch."""
+    merged: dict[tuple[str, str], int] = {}
+    order: list[tuple[str, str] | str] = []
+    for note in notes:
+        match = _COUNTED_NOTE.match(note)
+        if not match:
+            order.append(note)
+            continue
+        key = (match.group(1), match.group(3))
+        if key not in merged:
+            order.append(key)
+            merged[key] = 0
+        merged[key] += int(match.group(2).replace(",", ""))
+    return [
+        item if isinstance(item, str) else f"{item[0]}{merged[item]:,}{item[1]}" for item in order
+    ]
 
 
 def run_job(

@@ -197,3 +197,21 @@ def test_a_prune_dry_run_takes_no_lock_and_records_nothing():
     assert sync.pk is None and sync.status != SyncRun.Status.RUNNING
     assert not SyncRun.objects.exists()
     assert Deal.objects.count() == 1
+
+
+def test_notes_repeated_per_batch_are_told_once_with_their_counts_added():
+    from deals.jobs import merged_notes
+
+    notes = [
+        "Keepa could not collect offers for 3 deals: retried in 5 min",
+        "deal order now by last update",
+        "Keepa could not collect offers for 4 deals: retried in 5 min",
+        "Keepa's 10,000-deal cap reached",
+        "Keepa could not collect offers for 1 deals: retried in 5 min",
+    ]
+
+    assert merged_notes(notes) == [
+        "Keepa could not collect offers for 8 deals: retried in 5 min",
+        "deal order now by last update",
+        "Keepa's 10,000-deal cap reached",
+    ]
