@@ -280,10 +280,11 @@ def refresh_sentence(run: Any, next_useful: datetime | None, now: datetime | Non
 
 def offer_html(deal: Deal) -> SafeString:
     """The cheapest live offer with its parts marked, so the seller can wrap whole on its
-    own line instead of being cut off: "$21.49 · BookBarn · Very Good · FBA"."""
+    own line instead of being cut off: "buy $21.49 · BookBarn · Very Good · FBA"."""
     seller = deal.now_seller_name or deal.now_seller_id or "unknown seller"
     parts = [
-        format_html('<span class="offer-total">{}</span>', money(deal.now_total)),
+        # "buy": the price the row's Profit pays (price + shipping), not a second "Now".
+        format_html('<span class="offer-total">buy {}</span>', money(deal.now_total)),
         format_html('<span class="seller">{}</span>', seller),
     ]
     if deal.now_condition is not None:

@@ -260,6 +260,8 @@ def test_a_row_shows_each_column_formatted_and_the_cheapest_offer_under_now(clie
     assert '<a href="/deal/B000000001">B000000001</a>' in html
     assert 'src="https://m.media-amazon.com/images/I/41abc.jpg"' in html
     assert "$21.49 · BookBarn · Very Good · FBA" in html
+    # The offer's delivered price is named as the buy price, not left as a second number.
+    assert '<span class="offer-total">buy $21.49</span>' in html
     assert "$53.99" in html and "57 %" in html and "1,234,567" in html and "Books" in html
     assert re.search(
         r'<time class="rel" datetime="[^"]+" title="[^"]+ UTC">12 min ago</time>', html
