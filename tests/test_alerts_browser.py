@@ -58,6 +58,12 @@ def test_a_rule_is_made_from_a_search_and_sends_a_test_from_its_page(live_server
             assert [m["title"] for m in hook.messages] == ["Twenty profit: test message"]
             # The rule's recent messages list the test, sent.
             assert page.locator(".alert-history tr.sent").count() == 1
+            # On a phone the messages read as small cards, with no sideways scroll.
+            page.set_viewport_size({"width": 390, "height": 844})
+            page.goto(page.url.removesuffix("/test"), wait_until="load")
+            assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+            cell = page.locator(".alert-history tr.sent td").first
+            assert cell.evaluate("e => getComputedStyle(e, '::before').content") == '"When: "'
             assert problems == []  # nothing the Content-Security-Policy refused
         finally:
             browser.close()
