@@ -20,6 +20,8 @@ class PlanView:
     deals: int  # shown deals (not left)
     backlog: int  # deals waiting for an offers look-up
     new_or_drops: int  # of them, new deals, price drops and never looked up
+    # Look-ups run with the scheduled syncs: a backlog never clears sooner than the next one.
+    sync_every_minutes: int = 0
 
     @property
     def lookups_per_hour(self) -> int:
@@ -45,6 +47,8 @@ class PlanView:
             return "not at this rate: no tokens left for offers"
         if hours == 0:
             return "nothing waits"
+        if hours * 60 < self.sync_every_minutes:
+            return f"up to {self.sync_every_minutes} min"
         if hours < 1:
             return f"about {max(1, round(hours * 60))} min"
         if hours < 48:
@@ -77,4 +81,5 @@ def current() -> PlanView | None:
         deals=deals,
         backlog=waiting.count(),
         new_or_drops=urgent.count(),
+        sync_every_minutes=config.update_every_minutes,
     )

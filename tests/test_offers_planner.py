@@ -308,3 +308,25 @@ def test_the_token_plan_is_on_the_status_line_and_its_page(keepa):
     assert f"{waiting:,} of {Deal.objects.count():,} deals" in page
     hours = waiting / (plan.offers_per_hour // offers_queue.TYPICAL_LOOKUP_TOKENS)
     assert "Time to clear: <strong>about" in page and f"{hours:.1f} h" in page
+
+
+def test_a_small_backlog_clears_with_the_next_scheduled_sync_not_sooner():
+    from deals.token_plan import PlanView
+
+    config = load_config()
+    assert config.update_every_minutes == 5
+    plan = plan_tokens(200, 800, config)
+
+    def view(backlog: int) -> PlanView:
+        return PlanView(
+            plan=plan,
+            deals=800,
+            backlog=backlog,
+            new_or_drops=backlog,
+            sync_every_minutes=config.update_every_minutes,
+        )
+
+    # 27 look-ups take a minute of tokens, but they run with the sync every 5 minutes.
+    assert view(27).clear_text == "up to 5 min"
+    assert view(0).clear_text == "nothing waits"
+    assert view(20_000).clear_text.startswith("about ")
