@@ -63,7 +63,10 @@ def _filter_field(column: Column, param: str, categories: Iterable[int] | None) 
         return forms.DecimalField(
             label=f"{label} ($)", required=False, min_value=0, max_digits=9, decimal_places=2
         )
-    if column.kind in ("percent", "int"):
+    if column.kind == "int":
+        # Ranks and counts are never negative: "up to -3" would silently match nothing.
+        return forms.IntegerField(label=label, required=False, min_value=0)
+    if column.kind == "percent":
         return forms.IntegerField(label=label, required=False)
     if column.kind == "datetime":
         return forms.DateTimeField(label=f"{label} (UTC)", required=False)

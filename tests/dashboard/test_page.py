@@ -168,6 +168,16 @@ def test_an_invalid_filter_is_reported_beside_its_field_and_the_others_still_app
     assert shown_asins(response) == ["B000000001", "B000000002"]
 
 
+def test_a_negative_rank_is_reported_rather_than_matching_nothing(client):
+    make_deal("B000000001", sales_rank=10_000)
+
+    response = client.get("/?sales_rank_max=-3")
+
+    html = response.content.decode()
+    assert "Ignored: Sales rank up to: Ensure this value is greater than or equal to 0." in html
+    assert shown_asins(response) == ["B000000001"]
+
+
 def test_empty_filter_fields_are_dropped_from_the_address(client):
     response = client.get("/?q=&now_price_min=&now_price_max=20&root_category=&sort=-profit")
 
