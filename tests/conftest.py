@@ -91,6 +91,16 @@ def simulator(simulator_server: SimulatorServer) -> SimulatorHandle:
     return handle
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache() -> Iterator[None]:
+    """Each test starts with an empty cache: the dashboard keeps counts and the token plan
+    keyed by row ids, and a rolled-back test's ids come round again in the next one."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
 # -- test databases -------------------------------------------------------------------------
 # dealsite/settings_test.py names one SQLite file per pytest process (var/test_db_<pid>...).
 # Django removes the file itself, but SQLite's -wal and -shm companions outlive it while a

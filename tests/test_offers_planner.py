@@ -309,6 +309,14 @@ def test_the_token_plan_is_on_the_status_line_and_its_page(keepa):
     hours = waiting / (plan.offers_per_hour // offers_queue.TYPICAL_LOOKUP_TOKENS)
     assert "Time to clear: <strong>about" in page and f"{hours:.1f} h" in page
 
+    # The figures are kept between polls, and the next run's look-ups show at once.
+    next_cycle(keepa)
+    keepa.keys(key=SECRET, tokens=300, refill_rate=20)
+    ingest.run(trigger="test")
+    still = offers_queue.backlog(load_config(), timezone.now())
+    assert still < waiting
+    assert f"Sellers: {still:,} deals wait for a check" in client.get("/status").content.decode()
+
 
 def test_a_small_backlog_clears_with_the_next_scheduled_sync_not_sooner():
     from deals.token_plan import PlanView
