@@ -54,11 +54,11 @@ class Plan:
     closed_s: float = field(init=False)
 
     def __post_init__(self) -> None:
-        # The bound: 256 tabs, about 64 requests a second, past what two cores serve.
-        self.steps = [2, 4] if self.quick else [8, 16, 32, 64, 128, 256]
-        # Long enough for every tab's polls and two or three page views each (a quick window
+        # The bound: 256 tabs, about 70 requests a second, past what two cores serve.
+        self.steps = [2, 4] if self.quick else [2, 8, 16, 32, 64, 128, 256]
+        # Long enough for three or four polls and two page views a tab (a quick window
         # still sees each tab's first page and, past 5 s, its first poll).
-        self.window_s = 6 if self.quick else 25
+        self.window_s = 6 if self.quick else 20
         self.closed_users = 4 if self.quick else 16
         self.closed_s = 3 if self.quick else 20
 
@@ -356,13 +356,12 @@ def next_users(plan: Plan, steps: list[Step]) -> int | None:
     if not failed:
         later = [n for n in plan.steps if n > max(tried, default=0)]
         return later[0] if later else None
-    held = [s.users for s in steps if s.held and s.users < failed[0].users]
-    if not held:
+    first = steps.index(failed[0])
+    held = [s.users for s in steps[:first] if s.held]
+    if not held or first < len(steps) - 1:  # nobody held, or the halfway step was run
         return None
     middle = (max(held) + failed[0].users) // 2
-    if middle in tried or middle <= max(held) or len(failed) > 1:
-        return None
-    return middle
+    return None if middle in tried or middle <= max(held) else middle
 
 
 def held_users(steps: list[Step]) -> int:
