@@ -364,6 +364,11 @@ def next_users(plan: Plan, steps: list[Step]) -> int | None:
     return None if middle in tried or middle <= max(held) else middle
 
 
+def cpu_per_request(step: Step) -> float:
+    """The server's CPU milliseconds per request served in a step."""
+    return step.server_cores * step.seconds * 1000 / max(step.requests, 1)
+
+
 def held_users(steps: list[Step]) -> int:
     """The largest number of tabs held, below the first step that did not hold."""
     paced = [s for s in steps if s.paced]
@@ -519,8 +524,8 @@ def report(result: Result, data: dict[str, Any], plan: Plan) -> None:
         "",
         "| users | kind | requests | req/s | pages n | pages p50 ms | pages p95 ms | "
         "polls p50 ms | polls p95 ms | errors | writer pages | server CPU (cores) | "
-        "load avg (1 min) | held |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "server CPU ms a request | load avg (1 min) | held |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in steps:
         kind = "paced" if s.paced else "back to back"
@@ -529,8 +534,20 @@ def report(result: Result, data: dict[str, Any], plan: Plan) -> None:
             f"{len(s.pages)} | {percentile(s.pages, 50):.0f} | {s.page_p95:.0f} | "
             f"{percentile(s.polls, 50):.0f} | {percentile(s.polls, 95):.0f} | "
             f"{s.errors + s.write_errors} | {s.writes} | {s.server_cores:.2f} | "
-            f"{s.load_avg:.1f} | {('yes' if s.held else 'no') if s.paced else ''} |"
+            f"{cpu_per_request(s):.0f} | {s.load_avg:.1f} | "
+            f"{('yes' if s.held else 'no') if s.paced else ''} |"
         )
+    if held < HELD_TARGET and paced:
+        first = paced[0]
+        rate = closed.requests / closed.seconds
+        lines += [
+            "",
+            f"What limits it: at {first.users} tabs the server spent about "
+            f"{cpu_per_request(first):.0f} ms of CPU on each request (pages and live polls "
+            f"together), and {closed.users} users back to back got {rate:.1f} requests a "
+            f"second out of it; with the machine's 1-minute load average at "
+            f"{first.load_avg:.1f} on {os.cpu_count()} cores, a request also waits for a core.",
+        ]
     first = [e for s in steps for e in s.first_errors][:5]
     if first:
         lines += ["", "First errors: " + "; ".join(first)]
