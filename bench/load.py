@@ -2,10 +2,16 @@
 
     python -m bench.load --url http://127.0.0.1:PORT --user U --password P \
         --threads 16 --seconds 30 [--paced] --json out.json
+    python -m bench.load --url ... --sessions sessions.json ...   # already signed in
 
 Closed loop (default): each user sends its next request as soon as the last one is answered.
 Paced: each user behaves like an open dashboard tab (a live poll every 5 s, a page view every
 12 s). Every request is timed; the JSON holds latencies by kind and counts by status.
+
+With `--sessions` (JSON: {"cookie": name, "keys": [session keys]}) each user starts with a
+session made beforehand instead of posting the login form: a login's password hash costs the
+server about as much CPU as several pages, so a hundred users signing in at once would measure
+the sign-in storm instead of the open tabs.
 """
 
 from __future__ import annotations
@@ -92,7 +98,11 @@ class User(threading.Thread):
             # Tabs opened at different moments over the first poll interval.
             time.sleep(self.n * POLL_EVERY_S / self.args.threads)
         try:
-            login(self.session, self.args.url, self.args.user, self.args.password)
+            if self.args.session_keys:
+                keys = self.args.session_keys
+                self.session.cookies.set(self.args.session_cookie, keys[self.n % len(keys)])
+            else:
+                login(self.session, self.args.url, self.args.user, self.args.password)
         except Exception as exc:
             self.errors.append(f"login: {exc}")
             return
@@ -151,8 +161,11 @@ class User(threading.Thread):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load")
     parser.add_argument("--url", required=True)
-    parser.add_argument("--user", required=True)
-    parser.add_argument("--password", required=True)
+    parser.add_argument("--user", default="")
+    parser.add_argument("--password", default="")
+    parser.add_argument(
+        "--sessions", type=Path, help='JSON {"cookie": name, "keys": [...]}: signed in already'
+    )
     parser.add_argument("--threads", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--paced", action="store_true")
@@ -160,6 +173,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args(argv)
     pages = json.loads(args.pages)
+    args.session_cookie, args.session_keys = "", []
+    if args.sessions:
+        sessions = json.loads(args.sessions.read_text())
+        args.session_cookie, args.session_keys = sessions["cookie"], sessions["keys"]
+    elif not (args.user and args.password):
+        parser.error("give --user and --password, or --sessions")
     started = time.monotonic()
     deadline = started + args.seconds
     users = [User(n, args, pages, deadline) for n in range(args.threads)]

@@ -34,6 +34,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "4": ("bench.backfill_memory", "Backfill at 50,000 deals"),
     "5": ("bench.simulator_speed", "Simulator"),
     "6": ("bench.truth", "Wrong rows on screen"),
+    "7": ("bench.scale", "Paced users held at 50,000 deals, SQLite and PostgreSQL"),
 }
 # Wall-clock bound per scenario process, against a hung scenario: the longest (1, four
 # market variants) takes about 8 minutes on two idle cores, twice that on a busy machine;

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+from bench.scale import Plan, Step, held_users, next_users
 from bench.truth import NOT_CAUGHT, Copy, ExitClock, ShownRow, judge
 from tests.deals_fixtures import ROOT
 
@@ -77,6 +78,13 @@ REQUIRED_ROWS = [
     "6b200.top_wrong_p95",
     "6b200.seller_ok",
     "6b200.token_ratio",
+    # Paced users held behind gunicorn at 50,000 deals (small at quick size), on SQLite.
+    "7.workers",
+    "7.sqlite.held",
+    "7.sqlite.paced2.page.p95",
+    "7.sqlite.closed.page.p95",
+    "7.sqlite.errors",
+    "7.sqlite.locked",
 ]
 
 
@@ -107,7 +115,7 @@ def test_the_quick_benchmark_writes_a_table_with_every_scenario(tmp_path):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=360,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -116,10 +124,12 @@ def test_the_quick_benchmark_writes_a_table_with_every_scenario(tmp_path):
     rows = table_rows(text)
     missing = [row for row in REQUIRED_ROWS if row not in rows]
     assert not missing, f"rows missing from the table: {missing}"
-    for scenario in "123456":
+    for scenario in "1234567":
         assert any(r.startswith(scenario) for r in rows), f"no rows for scenario {scenario}"
         assert f"## {scenario}. " in text
     assert not [r for r in rows if r.endswith(".error")], text
+    # Scenario 7's PostgreSQL half ran when a server answers, else the run says why not.
+    assert "7.postgres.held" in rows or "Skipped: no PostgreSQL server answered" in text
     numbers = {}
     for row_id, value in rows.items():
         number = float(value.replace(",", ""))  # raises if a value is not a number
@@ -153,6 +163,46 @@ def test_the_quick_benchmark_writes_a_table_with_every_scenario(tmp_path):
     assert cells["6b200.wrong_mean"][4] == ""
     # A baseline scanning 4 times less often makes the ratio 4 times larger.
     assert numbers["6c20.token_ratio_60"] == pytest.approx(4 * numbers["6c20.token_ratio"], 0.02)
+
+    # Scenario 7 served every request it sent, and reports how many tabs held.
+    assert numbers["7.sqlite.errors"] == 0 and numbers["7.sqlite.locked"] == 0
+    assert numbers["7.sqlite.held"] in (0, 2, 3, 4)
+    assert numbers["7.workers"] >= 1
+
+
+# -- the stepping of scenario 7, on made-up steps ---------------------------------------------
+
+
+def step(users, page_p95, errors=0):
+    return Step(users, True, 10, 1.0, [page_p95], [5.0], errors, 0, [], 0, 0, 0, 0.5, 1.0)
+
+
+def test_the_users_double_while_every_step_holds_then_stop_at_the_bound():
+    plan = Plan(quick=False)
+    steps = [step(8, 40), step(16, 60)]
+    assert next_users(plan, steps) == 32
+    steps = [step(n, 90) for n in plan.steps]
+    assert next_users(plan, steps) is None
+    assert held_users(steps) == max(plan.steps)
+
+
+def test_after_the_first_step_over_150_ms_one_step_halfway_back_decides():
+    plan = Plan(quick=False)
+    steps = [step(8, 40), step(16, 60), step(32, 90), step(64, 120), step(128, 400)]
+    assert next_users(plan, steps) == 96
+    assert held_users(steps) == 64
+    assert next_users(plan, [*steps, step(96, 149)]) is None
+    assert held_users([*steps, step(96, 149)]) == 96
+    assert held_users([*steps, step(96, 151)]) == 64
+
+
+def test_a_failed_request_fails_its_step_and_a_first_step_over_holds_nobody():
+    plan = Plan(quick=False)
+    steps = [step(8, 40), step(16, 60, errors=1)]
+    assert next_users(plan, steps) == 12
+    assert held_users(steps) == 8
+    assert next_users(plan, [step(8, 200)]) is None
+    assert held_users([step(8, 200)]) == 0
 
 
 # -- the judge of scenario 6, on hand-made cases -----------------------------------------------
