@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint format bench clean clean-db
+.PHONY: run serve test lint format bench clean clean-db
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 
 run: $(VENV)/.installed
 	./scripts/run.sh
+
+# The production server (gunicorn + WhiteNoise); needs DJANGO_SECRET_KEY (see README, "Deploying").
+serve: $(VENV)/.installed
+	./scripts/serve.sh
 
 test: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
