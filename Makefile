@@ -1,4 +1,5 @@
-# Two commands set everything up: `make run` and `make test`.
+# Two commands set everything up: `make run` and `make test` (the suite on SQLite, then on
+# PostgreSQL when a server is reachable; see scripts/test_postgres.py).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -27,7 +28,8 @@ serve: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	DATABASE_URL= $(PY) -m pytest
+	$(PY) scripts/test_postgres.py
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .

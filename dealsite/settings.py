@@ -139,6 +139,9 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Where `collectstatic` gathers the files WhiteNoise serves.
 STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", str(VAR_DIR / "static")))
+# WhiteNoise warns on every start when the folder is missing (before the first collectstatic,
+# and always under `make run`, where the development server serves the files itself).
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # Each collected file gets a content hash in its name (css/site.<hash>.css) and a gzip/brotli
 # copy: WhiteNoise sends hashed names with a year of `immutable` caching, and a deploy that
 # changes a file changes its URL. Under DEBUG the templates keep the plain names.
