@@ -114,3 +114,29 @@ def test_make_serve_without_a_secret_key_says_how_to_make_one(tmp_path):
     )
     assert result.returncode == 2
     assert "DJANGO_SECRET_KEY" in result.stderr and "secrets.token_urlsafe" in result.stderr
+
+
+def readme_environment() -> dict[str, str]:
+    """The example environment file of the README's "Deploying" steps."""
+    readme = (ROOT / "README.md").read_text()
+    block = readme.split("3. **Environment**", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    pairs = (line.strip().split("=", 1) for line in block.splitlines() if line.strip())
+    return dict(pairs)
+
+
+def test_the_readme_deploy_settings_pass_check_deploy():
+    documented = readme_environment()
+    assert {"DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "DATABASE_URL"} <= set(documented)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "KEEPA_"))}
+    env.pop("DATABASE_URL", None)
+    env.update(documented, DJANGO_SECRET_KEY=secrets.token_urlsafe(50))
+    result = subprocess.run(
+        [".venv/bin/python", "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
