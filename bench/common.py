@@ -188,6 +188,8 @@ def django_env(db_path: Path, **extra: str) -> dict[str, str]:
             "DEALS_SETTINGS_FILE": str(ROOT / "settings.json"),
             "KEEPA_API_KEY": "bench",
             "KEEPA_API_URL": "http://127.0.0.1:9",  # every job gets an explicit client
+            # Collected by setup_django: with debug off, pages name the hashed static files.
+            "DJANGO_STATIC_ROOT": str(OUT_DIR / "static"),
         }
     )
     env.update(extra)
@@ -209,6 +211,9 @@ def setup_django(db_path: Path, *, fresh: bool = True, migrate: bool = True) -> 
     settings.DEBUG = False
     if migrate:
         call_command("migrate", verbosity=0)
+        # Pages rendered with debug off (the test Client here, the server the load runs
+        # against) name the hashed static files, which only collectstatic's manifest knows.
+        call_command("collectstatic", interactive=False, verbosity=0)
 
 
 def reset_tables() -> None:
