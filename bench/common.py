@@ -196,12 +196,17 @@ def django_env(db_path: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def setup_django(db_path: Path, *, fresh: bool = True, migrate: bool = True) -> None:
-    """Point Django at the bench database (fresh unless told), set it up and migrate."""
+def setup_django(
+    db_path: Path, *, fresh: bool = True, migrate: bool = True, database_url: str = ""
+) -> None:
+    """Point Django at the bench database (fresh unless told), set it up and migrate.
+    `database_url`, when given, is a server's database to use instead of the SQLite file."""
     if fresh:
         remove_db(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     os.environ.update(django_env(db_path))
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
     import django
     from django.conf import settings
     from django.core.management import call_command
