@@ -1,9 +1,10 @@
-# Two commands set everything up: `make run` and `make test`.
+# Two commands set everything up: `make run` and `make test` (the suite on SQLite, then on
+# PostgreSQL when a server is reachable; see scripts/test_postgres.py).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test lint format bench clean clean-db
+.PHONY: run serve test lint format bench clean clean-db
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +21,15 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
 run: $(VENV)/.installed
 	./scripts/run.sh
 
+# The production server (gunicorn + WhiteNoise); needs DJANGO_SECRET_KEY (see README, "Deploying").
+serve: $(VENV)/.installed
+	./scripts/serve.sh
+
 test: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	DATABASE_URL= $(PY) -m pytest
+	$(PY) scripts/test_postgres.py
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff format --check .

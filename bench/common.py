@@ -188,18 +188,25 @@ def django_env(db_path: Path, **extra: str) -> dict[str, str]:
             "DEALS_SETTINGS_FILE": str(ROOT / "settings.json"),
             "KEEPA_API_KEY": "bench",
             "KEEPA_API_URL": "http://127.0.0.1:9",  # every job gets an explicit client
+            # Collected by setup_django: with debug off, pages name the hashed static files.
+            "DJANGO_STATIC_ROOT": str(OUT_DIR / "static"),
         }
     )
     env.update(extra)
     return env
 
 
-def setup_django(db_path: Path, *, fresh: bool = True, migrate: bool = True) -> None:
-    """Point Django at the bench database (fresh unless told), set it up and migrate."""
+def setup_django(
+    db_path: Path, *, fresh: bool = True, migrate: bool = True, database_url: str = ""
+) -> None:
+    """Point Django at the bench database (fresh unless told), set it up and migrate.
+    `database_url`, when given, is a server's database to use instead of the SQLite file."""
     if fresh:
         remove_db(db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     os.environ.update(django_env(db_path))
+    if database_url:
+        os.environ["DATABASE_URL"] = database_url
     import django
     from django.conf import settings
     from django.core.management import call_command
@@ -209,6 +216,9 @@ def setup_django(db_path: Path, *, fresh: bool = True, migrate: bool = True) -> 
     settings.DEBUG = False
     if migrate:
         call_command("migrate", verbosity=0)
+        # Pages rendered with debug off (the test Client here, the server the load runs
+        # against) name the hashed static files, which only collectstatic's manifest knows.
+        call_command("collectstatic", interactive=False, verbosity=0)
 
 
 def reset_tables() -> None:

@@ -1,7 +1,8 @@
 """Scenario 3: the dashboard at 50,000 deals.
 
 First in this process with Django's test Client (the whole stack but HTTP), one request at a time;
-then over real HTTP against `manage.py runserver --noreload` in a subprocess on 127.0.0.1, with
+then over real HTTP against the production server (gunicorn, as `make serve` runs it; or
+`manage.py runserver --noreload` with BENCH_SERVER=runserver) in a subprocess on 127.0.0.1, with
 16 logged-in users (`bench.load`, another process) while this process keeps writing pages of 150
 changed deals through the upserter's own write path (`Sweep.write_page`, one short
 transaction each, DealEvents included).
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import random
 import re
 import socket
@@ -58,7 +60,7 @@ USER, PASSWORD = "bench", "bench-dashboard-password-1"
 POLLER = re.compile(r'id="live-poller"[^>]*hx-get="([^"]+)"')
 WRITE_PAGE = 150
 WRITE_PAUSE_S = 0.25  # between pages, about the pace of a sweep fetching from Keepa
-SERVER_LOG = "runserver.log"
+SERVER_LOG = "server.log"
 PAGE_P95_MS, IDLE_P95_MS = 150, 20
 
 
@@ -268,6 +270,31 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The server the load runs against: the production one (`make serve`'s gunicorn, its
+# settings from gunicorn.conf.py and WEB_CONCURRENCY) unless BENCH_SERVER=runserver.
+SERVERS = {
+    "gunicorn": [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
+    "runserver": [sys.executable, "manage.py", "runserver", "--noreload"],
+}
+
+
+SERVER_WORDS = {
+    "gunicorn": (
+        "gunicorn as `make serve` runs it (gunicorn.conf.py: "
+        f"{os.environ.get('WEB_CONCURRENCY') or 'the default number of'} worker processes, "
+        f"{os.environ.get('GUNICORN_THREADS') or 4} threads each)"
+    ),
+    "runserver": "`manage.py runserver --noreload` (one process, a thread per request)",
+}
+
+
+def server_kind() -> str:
+    kind = os.environ.get("BENCH_SERVER", "gunicorn")
+    if kind not in SERVERS:
+        raise RuntimeError(f"BENCH_SERVER must be one of {', '.join(SERVERS)}; got {kind!r}")
+    return kind
+
+
 def start_server(db_path: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = django_env(
@@ -276,17 +303,15 @@ def start_server(db_path: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
         DJANGO_SECRET_KEY="bench-only-secret-key-" + "x" * 40,
         DJANGO_SECURE_COOKIES="false",
         DJANGO_LOG_LEVEL="INFO",
+        PORT=str(port),
     )
+    env.pop("GUNICORN_BIND", None)
+    kind = server_kind()
+    command = SERVERS[kind] + ([f"127.0.0.1:{port}"] if kind == "runserver" else [])
     handle = log_path.open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-        cwd=ROOT,
-        env=env,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-    )
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    for _ in range(150):
         try:
             if requests.get(f"{url}/login/", timeout=2).status_code == 200:
                 return proc, url
@@ -296,7 +321,7 @@ def start_server(db_path: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
             break
         time.sleep(0.2)
     proc.terminate()
-    raise RuntimeError(f"runserver did not start; see {log_path}")
+    raise RuntimeError(f"{kind} did not start; see {log_path}")
 
 
 def load_phase(
@@ -475,8 +500,8 @@ def run(quick: bool) -> Result:
             server.kill()
     text = log_path.read_text()
     result.notes.append(
-        f"Server: `manage.py runserver --noreload` (one process, a thread per request, DEBUG "
-        f"off) on 127.0.0.1; its log had {text.count('Traceback')} tracebacks and "
+        f"Server: {SERVER_WORDS[server_kind()]}, DEBUG off, on 127.0.0.1; its log had "
+        f"{text.count('Traceback')} tracebacks and "
         f'{text.count("database is locked")} "database is locked". Load from '
         f"`python -m bench.load` in its own process ({sizes.threads} threads, "
         f"{sizes.seconds} s each phase), the writer in this one; the machine has "

@@ -10,6 +10,7 @@ Each scenario runs in its own Python process with its own SQLite file under `ben
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import math
@@ -21,8 +22,10 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from bench.common import OUT_DIR, ROOT, Result, log, setup_django
 
@@ -30,6 +33,7 @@ from bench.common import OUT_DIR, ROOT, Result, log, setup_django
 SCENARIOS: dict[str, tuple[str, str]] = {
     "1": ("bench.freshness", "Token economy and freshness"),
     "2": ("bench.ingest_speed", "Ingest speed"),
+    "2p": ("bench.ingest_postgres", "Ingest speed on PostgreSQL"),
     "3": ("bench.dashboard", "Dashboard at 50,000 deals"),
     "4": ("bench.backfill_memory", "Backfill at 50,000 deals"),
     "5": ("bench.simulator_speed", "Simulator"),
@@ -111,14 +115,64 @@ def spawn(scenario: str, quick: bool, out_dir: Path) -> Result:
     return result
 
 
+# Scenarios measured on a PostgreSQL server, in a database made for the run and dropped after;
+# without a server answering at BENCH_POSTGRES_URL they report why and measure nothing.
+POSTGRES_SCENARIOS = {"2p"}
+BENCH_POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
+
+
+def postgres_admin_url() -> str:
+    return os.environ.get("BENCH_POSTGRES_URL") or BENCH_POSTGRES_URL
+
+
+def postgres_unreachable() -> str:
+    """Why no PostgreSQL server answers at the bench's URL, or "" when one does."""
+    import psycopg
+
+    try:
+        psycopg.connect(postgres_admin_url(), connect_timeout=3).close()
+    except Exception as exc:  # refused, timed out, auth
+        return f"no PostgreSQL server answered ({' '.join(str(exc).split())})"
+    return ""
+
+
+@contextlib.contextmanager
+def postgres_database(scenario: str) -> Iterator[str]:
+    """A fresh database on the bench's PostgreSQL server, dropped afterwards: its URL."""
+    import psycopg
+
+    admin_url = postgres_admin_url()
+    name = f"deals_bench_{scenario}_{os.getpid()}"
+    with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def run_scenario(scenario: str, quick: bool, out_dir: Path, json_path: Path | None) -> int:
     module, title = SCENARIOS[scenario]
     db_path = out_dir / f"scenario-{scenario}.sqlite3"
     result = Result(scenario, title)
     code = code_version()  # before the product is imported: what this process runs
     try:
-        setup_django(db_path)
-        result = importlib.import_module(module).run(quick)
+        if scenario in POSTGRES_SCENARIOS:
+            reason = postgres_unreachable()
+            if reason:
+                result.notes.append(f"Skipped: {reason}.")
+            else:
+                with postgres_database(scenario) as url:
+                    setup_django(db_path, database_url=url)
+                    result = importlib.import_module(module).run(quick)
+        else:
+            setup_django(db_path)
+            result = importlib.import_module(module).run(quick)
     except Exception:
         result.error = traceback.format_exc(limit=8)
         print(result.error, file=sys.stderr)

@@ -9,6 +9,7 @@ transaction, so a value the upserter wrote meanwhile is never overwritten with a
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -184,6 +185,19 @@ def announce_recomputed(rows: Sequence[Deal], names: Sequence[str]) -> None:
         DealEvent.objects.write([DealEvent.recomputed_row(rows, names, at=timezone.now())])
 
 
+def checkpoint_key(names: Sequence[str], only_missing: bool) -> str:
+    """The checkpoint's key for these columns: their names while they fit the key column
+    (PostgreSQL refuses a longer value, where SQLite would store it), else their start and a
+    digest of them all."""
+    suffix = f"|only_missing={only_missing}"
+    joined = ",".join(sorted(names))
+    limit = BackfillCheckpoint._meta.get_field("key").max_length
+    if len(joined) + len(suffix) <= limit:
+        return joined + suffix
+    digest = hashlib.sha1(joined.encode()).hexdigest()[:16]
+    return f"{joined[: limit - len(suffix) - 17]}~{digest}{suffix}"
+
+
 class Backfill:
     def __init__(
         self,
@@ -284,7 +298,7 @@ class Backfill:
     def checkpoint(self) -> BackfillCheckpoint | None:
         if self.dry_run:
             return None
-        key = f"{','.join(sorted(self.names))}|only_missing={self.only_missing}"
+        key = checkpoint_key(self.names, self.only_missing)
         checkpoint, created = BackfillCheckpoint.objects.get_or_create(
             key=key, defaults={"columns": self.names, "only_missing": self.only_missing}
         )

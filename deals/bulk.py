@@ -4,7 +4,8 @@ Django 5.2's bulk_create and bulk_update compile SQL for every ~30 rows (SQLite'
 cap) and prepare each value through several layers; on the upserter's hot path that was three
 quarters of the time (bench/RESULTS.md, scenario 2). These helpers build one statement and hand
 the rows to the driver. Values are prepared by the field (`get_db_prep_save`), except on SQLite
-where the few types the deals tables use are converted directly, the same way Django does.
+and PostgreSQL, where the few types the deals tables use are converted directly, the same way
+Django does (on PostgreSQL, psycopg pipelines executemany: one round trip per batch, not per row).
 """
 
 from __future__ import annotations
@@ -32,16 +33,30 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
 def _sqlite_json(value: Any) -> str | None:
     if value is None:
         return None
+    # orjson is several times faster on the 2-3 KB deal snapshots, and its output is
+    # ordinary JSON that Django's JSONField reads back.
+    return _orjson_text(value)
+
+
+def _orjson_text(value: Any) -> str:
     try:
-        # orjson is several times faster on the 2-3 KB deal snapshots, and its output is
-        # ordinary JSON that Django's JSONField reads back.
         return orjson.dumps(value).decode()
     except TypeError:  # not plain JSON data (orjson is stricter): let json decide
         return json.dumps(value)
 
 
+def _postgres_json(value: Any) -> Any:
+    # As Django's adapt_json_value (a psycopg Jsonb), with orjson's faster text.
+    from psycopg.types.json import Jsonb
+
+    return None if value is None else Jsonb(value, dumps=_orjson_text)
+
+
 def _identity(value: Any) -> Any:
     return value
+
+
+_PLAIN = models.IntegerField | models.CharField | models.TextField | models.FloatField
 
 
 def preparers(fields: Sequence[models.Field], using: str) -> list[Prep]:
@@ -52,9 +67,14 @@ def preparers(fields: Sequence[models.Field], using: str) -> list[Prep]:
             result.append(_sqlite_json)
         elif connection.vendor == "sqlite" and isinstance(field, models.DateTimeField):
             result.append(_sqlite_datetime)
-        elif connection.vendor == "sqlite" and isinstance(
-            field, models.IntegerField | models.CharField | models.TextField | models.FloatField
-        ):
+        elif connection.vendor == "postgresql" and isinstance(field, models.JSONField):
+            if field.encoder is None:
+                result.append(_postgres_json)
+            else:
+                result.append(lambda value, f=field: f.get_db_prep_save(value, connection))
+        elif connection.vendor == "postgresql" and isinstance(field, models.DateTimeField):
+            result.append(_identity)  # psycopg sends aware datetimes as timestamptz
+        elif connection.vendor in ("sqlite", "postgresql") and isinstance(field, _PLAIN):
             result.append(_identity)
         else:
             result.append(lambda value, f=field: f.get_db_prep_save(value, connection))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import uuid
@@ -697,10 +698,23 @@ class Seller(models.Model):
         return self.name or self.seller_id
 
 
+def this_host() -> str:
+    """This host's name (`host_name`) as lock owners carry it: at most 32 characters, so that
+    host:pid:random stays short in the owner column (PostgreSQL refuses a value longer than
+    its column, SQLite would store it). A longer name keeps its start and a hash of the whole,
+    so two hosts sharing a long prefix stay two hosts."""
+    name = host_name()
+    if len(name) <= 32:
+        return name
+    return f"{name[:23]}~{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
 def _holder_is_dead(owner: str) -> bool:
+    """Only a holder on this machine can be seen dead (its pid is gone); a holder on another
+    host, whatever its pid, holds its lock until it expires or is released."""
     host, _, rest = owner.partition(":")
     pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != this_host() or not pid.isdigit():
         return False  # another machine's process: wait for its lock to expire
     try:
         os.kill(int(pid), 0)
@@ -743,7 +757,7 @@ class JobLock(models.Model):
     @staticmethod
     def owner_token() -> str:
         """host:pid:random, so a holder that died on this machine can be recognised."""
-        return f"{host_name()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        return f"{this_host()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
     @classmethod
     def acquire(cls, name: str, owner: str, ttl: timedelta) -> bool:

@@ -16,6 +16,17 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # One file per pytest process, so parallel runs never share a test database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test_db_{os.getpid()}.sqlite3")}
+else:
+    # On a server too: two suites on one server (two checkouts, CI beside a developer) must
+    # not create, flush and drop the same test database.
+    DATABASES["default"]["TEST"] = {"NAME": f"test_deals_{os.getpid()}"}
+
+# pytest-django turns DEBUG off, where the hashed names would need a `collectstatic` first;
+# the production server's test collects and serves them for real (tests/test_serve.py).
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 KEEPA_API_KEY = ""

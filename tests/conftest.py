@@ -132,3 +132,20 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     for path in _test_db_files(os.getpid()):
         path.unlink(missing_ok=True)
+
+
+# On a PostgreSQL server the test database (test_deals_<pid>) cannot be dropped while another
+# session still uses it (a live-server or test thread's connection, closed by nobody), and
+# would be left behind on every run: those sessions are ended first.
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

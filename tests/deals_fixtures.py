@@ -9,7 +9,7 @@ import json
 import logging
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import unquote, unquote_plus
+from urllib.parse import quote, unquote, unquote_plus
 
 import pytest
 
@@ -28,6 +28,20 @@ def keepa(simulator, settings, tmp_path):
     settings.KEEPA_API_KEY = SECRET
     settings.DEALS_SETTINGS_FILE = write_settings(tmp_path)
     return simulator
+
+
+def app_database_url() -> str:
+    """DATABASE_URL of the test database this run uses, for an app process started by a
+    test (a worker, a command) to share it: the SQLite file, or the database on the server."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{db['NAME']}"
+    user = quote(db["USER"] or "", safe="")
+    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
+    port = f":{db['PORT']}" if db["PORT"] else ""
+    return f"postgres://{user}{password}@{db['HOST'] or 'localhost'}{port}/{db['NAME']}"
 
 
 def write_settings(tmp_path: Path, **overrides: object) -> Path:

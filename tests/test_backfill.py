@@ -225,3 +225,17 @@ def test_a_backfill_and_an_upserter_run_interleaved_lose_no_update(keepa):
         assert deal.now_seller_id == "AMIDWAY0SELLER"
     for deal in Deal.objects.all():
         assert stored(deal) == expected(deal)  # and every number follows the current row
+
+
+def test_a_checkpoint_key_for_many_columns_fits_its_column_and_names_only_that_set():
+    from deals.backfill import checkpoint_key
+
+    limit = BackfillCheckpoint._meta.get_field("key").max_length
+    every = [f"column_number_{i}" for i in range(40)]
+    key = checkpoint_key(every, only_missing=False)
+
+    assert len(key) <= limit
+    assert key == checkpoint_key(list(reversed(every)), only_missing=False)
+    assert key != checkpoint_key(every[:-1], only_missing=False)
+    assert key != checkpoint_key(every, only_missing=True)
+    assert checkpoint_key(["a", "b"], only_missing=True) == "a,b|only_missing=True"

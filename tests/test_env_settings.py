@@ -47,7 +47,12 @@ def test_env_int_and_list(monkeypatch):
 
 def _settings_in_subprocess(env: dict[str, str], expr: str) -> subprocess.CompletedProcess:
     code = f"import django; django.setup(); from django.conf import settings; print({expr})"
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "KEEPA_"))}
+    # The defaults are under test: nothing of the running suite's own database either.
+    full_env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "KEEPA_")) and k != "DATABASE_URL"
+    }
     full_env.update({"DJANGO_SETTINGS_MODULE": "dealsite.settings", **env})
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=full_env, capture_output=True, text=True

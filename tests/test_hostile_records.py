@@ -12,7 +12,7 @@ from html import escape
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.test import Client
 from django.utils import timezone
 
@@ -27,6 +27,15 @@ pytestmark = pytest.mark.django_db
 # Each of these, stored, used to make every page listing it answer 500 (a "/" or markup breaks
 # the deal link) or, on PostgreSQL, roll back its whole page (17 characters > varchar(16)).
 HOSTILE_ASINS = ["ab/c", "<b>X</b>1", "B" * 40, "B0ÄBCDEFGH", "B0ABCDEFGHIJKLMNO"]
+
+
+def storable(asins: list[str]) -> list[str]:
+    """The ASINs an older version could have stored: SQLite keeps a value longer than the
+    column, PostgreSQL refuses it, so there no such row can exist to be read."""
+    if connection.vendor == "sqlite":
+        return asins
+    limit = Deal._meta.get_field("asin").max_length
+    return [asin for asin in asins if len(asin) <= limit]
 
 
 @pytest.fixture
@@ -153,7 +162,7 @@ def store_deal(asin: str, title: str) -> Deal:
 
 def test_rows_with_malformed_asins_in_the_database_never_break_a_page(reader):
     store_deal("0439708184", "A good deal")
-    for asin in HOSTILE_ASINS:
+    for asin in storable(HOSTILE_ASINS):
         store_deal(asin, f"Stored by an older version: {asin}")
     # The live poll as the page would send it once these rows changed.
     live = "/live?cursor=0&opened=0&shown=" + ",".join(["0439708184", *HOSTILE_ASINS])
@@ -187,7 +196,7 @@ def test_rows_with_malformed_asins_in_the_database_never_break_a_page(reader):
 
 
 def test_enrichment_passes_over_stored_rows_it_cannot_ask_keepa_about(keepa):
-    for asin in HOSTILE_ASINS:
+    for asin in storable(HOSTILE_ASINS):
         store_deal(asin, "old row")
 
     sync = ingest.run(trigger="test", client=fast_client(keepa))

@@ -7,11 +7,10 @@ import sys
 import time
 
 import pytest
-from django.db import connection
 
 from deals import ingest
 from deals.models import Deal, SyncRun
-from tests.deals_fixtures import ROOT, SECRET, next_cycle
+from tests.deals_fixtures import ROOT, SECRET, app_database_url, next_cycle
 
 
 @pytest.mark.django_db(transaction=True)
@@ -22,7 +21,7 @@ def test_a_worker_killed_mid_run_leaves_whole_rows_and_the_next_run_succeeds(kee
     env.update(
         DJANGO_SETTINGS_MODULE="dealsite.settings",
         DJANGO_DEBUG="true",
-        DATABASE_URL=f"sqlite:///{connection.settings_dict['NAME']}",
+        DATABASE_URL=app_database_url(),
         KEEPA_API_URL=keepa.url,
         KEEPA_API_KEY=SECRET,
         DEALS_SETTINGS_FILE=str(settings.DEALS_SETTINGS_FILE),

@@ -215,3 +215,49 @@ def test_notes_repeated_per_batch_are_told_once_with_their_counts_added():
         "deal order now by last update",
         "Keepa's 10,000-deal cap reached",
     ]
+
+
+OTHER_HOST = "other-host:123:abc"  # a pid that may or may not exist here: it is not ours to test
+
+
+@pytest.mark.parametrize("kind", JOBS)
+def test_a_holder_on_another_host_is_never_taken_for_dead(keepa, kind):
+    job, lock = JOBS[kind]
+    assert JobLock.acquire(lock, OTHER_HOST, timedelta(minutes=5))
+
+    assert JobLock.is_held(lock)
+    assert not JobLock.acquire(lock, JobLock.owner_token(), timedelta(minutes=5))
+    assert job().status == SyncRun.Status.SKIPPED
+    assert JobLock.objects.get(name=lock).owner == OTHER_HOST
+
+
+def test_a_refresh_claimed_on_another_host_is_not_taken_over(keepa):
+    from deals import tasks
+
+    assert JobLock.acquire(tasks.REFRESH_CLAIM, OTHER_HOST, tasks.REFRESH_CLAIM_TTL)
+
+    assert tasks.request_refresh() == (None, tasks.ALREADY_QUEUED)
+    assert JobLock.objects.get(name=tasks.REFRESH_CLAIM).owner == OTHER_HOST
+
+
+def test_a_long_host_name_fits_the_owner_column_and_still_names_this_host(monkeypatch):
+    import socket
+
+    long_name = "build-" + "x" * 60 + ".example.internal"
+    monkeypatch.setattr(socket, "gethostname", lambda: long_name)
+    token = JobLock.owner_token()
+    assert len(token) <= JobLock._meta.get_field("owner").max_length
+    # Stored as is (PostgreSQL refuses a value longer than the column).
+    assert JobLock.acquire("update", token, timedelta(minutes=5))
+    assert JobLock.objects.get(name="update").owner == token
+
+    host = token.split(":")[0]
+    dead_here = f"{host}:999999:x"
+    assert JobLock.acquire("prune", dead_here, timedelta(minutes=5))
+    assert JobLock.acquire("prune", token, timedelta(minutes=5))  # its pid is gone: taken over
+    # Another machine whose name starts the same is another machine: its dead-looking pid
+    # is not ours to judge.
+    assert JobLock.acquire("backfill", dead_here, timedelta(minutes=5))
+    monkeypatch.setattr(socket, "gethostname", lambda: long_name + "-2")
+    assert JobLock.owner_token().split(":")[0] != host
+    assert not JobLock.acquire("backfill", JobLock.owner_token(), timedelta(minutes=5))

@@ -14,14 +14,13 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
 from django.test import Client
 from django_q.models import OrmQ, Schedule
 from django_q.tasks import async_task
 
 from deals import health, tasks
 from deals.models import WorkerHeartbeat
-from tests.deals_fixtures import ROOT
+from tests.deals_fixtures import ROOT, app_database_url
 
 
 def _wait_for(condition, seconds: float) -> bool:
@@ -48,7 +47,7 @@ def test_a_killed_idle_worker_freezes_the_cluster_and_healthz_reports_it(monkeyp
         DJANGO_SETTINGS_MODULE="dealsite.settings",
         DJANGO_DEBUG="true",
         DJANGO_SECRET_KEY=django_settings.SECRET_KEY,  # the queue's payloads are signed
-        DATABASE_URL=f"sqlite:///{connection.settings_dict['NAME']}",
+        DATABASE_URL=app_database_url(),
     )
     cluster = subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],

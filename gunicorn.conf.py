@@ -1,0 +1,29 @@
+"""gunicorn's settings for `make serve`, read from the environment (README, "Deploying").
+
+gunicorn loads this file from the working directory by itself. Threads in each worker keep a
+page load from waiting behind another user's: most of a request is waiting on the database.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dealsite.env import env_int, env_str
+
+wsgi_app = "dealsite.wsgi:application"
+bind = env_str("GUNICORN_BIND") or f"127.0.0.1:{env_int('PORT', 8000, minimum=1)}"
+workers = env_int("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1) + 1, minimum=1)
+worker_class = "gthread"
+threads = env_int("GUNICORN_THREADS", 4, minimum=1)
+# A request running longer than this is killed with its worker (gunicorn starts another).
+timeout = env_int("GUNICORN_TIMEOUT", 30, minimum=1)
+# On SIGTERM, requests in flight get this long to finish.
+graceful_timeout = env_int("GUNICORN_GRACEFUL_TIMEOUT", 10, minimum=1)
+keepalive = env_int("GUNICORN_KEEPALIVE", 5, minimum=1)
+# Errors and start/stop lines to stderr; access lines only on request (the dashboard polls
+# every few seconds): GUNICORN_CMD_ARGS="--access-logfile -".
+errorlog = "-"
+# gunicorn 27's runtime control socket sits at one path per user (~/.gunicorn/gunicorn.ctl):
+# a second server on the same machine (a staging copy, the benchmark) would take it over.
+# Nothing here uses it; restarts and reloads go through signals (README, "Deploying").
+control_socket_disable = True
