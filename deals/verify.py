@@ -57,11 +57,13 @@ OFFERS_OVERDUE = timedelta(minutes=30)
 OFFERS_OVERDUE_REASON = "seller not checked: offers look-up overdue"
 MISSING_PREFIX = "missing from the complete sweep"
 # Top rows are re-checked when no page has shown them for this long...
-RECHECK_AFTER = timedelta(minutes=10)
+RECHECK_AFTER = timedelta(minutes=5)
 # ... the first this many of each sort (the first page of the dashboard).
 RECHECK_TOP = 50
 # Sorts whose top rows a wrong status would cost most: the default, and the money sort.
 VALUE_SORTS = ("delta_percent", "profit")
+# The order top rows are re-checked in: the money sort's first, where exits concentrate.
+RECHECK_SORTS = ("profit", "delta_percent")
 
 
 def status_event(
@@ -199,19 +201,22 @@ class Verifier:
         spend = min(allowance(self.plan.verify_per_hour, self.minutes), self.context.budget.spare())
         if spend < 1:
             return
-        now = timezone.now()
+        before = timezone.now() - RECHECK_AFTER
         shown = Deal.objects.exclude(status=DealStatus.LEFT)
-        top: set[str] = set()
-        for name in VALUE_SORTS:
-            top.update(
-                shown.order_by(F(name).desc(nulls_last=True), "asin").values_list(
-                    "asin", flat=True
-                )[:RECHECK_TOP]
+        ranked: dict[str, None] = {}
+        for name in RECHECK_SORTS:
+            for asin in shown.order_by(F(name).desc(nulls_last=True), "asin").values_list(
+                "asin", flat=True
+            )[:RECHECK_TOP]:
+                ranked.setdefault(asin, None)
+        due = set(
+            Deal.objects.filter(
+                asin__in=list(ranked), status=DealStatus.LISTED, last_seen_utc__lte=before
             )
-        due = Deal.objects.filter(
-            asin__in=top, status=DealStatus.LISTED, last_seen_utc__lt=now - RECHECK_AFTER
-        ).filter(Q(verified_at__isnull=True) | Q(verified_at__lt=now - RECHECK_AFTER))
-        asins = by_value(due, min(spend, MAX_ASINS_PER_REQUEST))
+            .filter(Q(verified_at__isnull=True) | Q(verified_at__lte=before))
+            .values_list("asin", flat=True)
+        )
+        asins = [asin for asin in ranked if asin in due][: min(spend, MAX_ASINS_PER_REQUEST)]
         if asins:
             self.check(asins)
 

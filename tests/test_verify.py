@@ -217,3 +217,26 @@ def test_a_top_row_that_leaves_between_complete_sweeps_is_caught_by_a_recheck(ke
         "price $400 above the query's $301 maximum",
     )
     assert "deals checked against the query" in sync.note
+
+
+def test_the_recheck_goes_down_the_money_sort_first_every_run(keepa):
+    keepa.quiet(True)
+    ingest.run(trigger="test", client=fast_client(keepa))
+    # Confirmed by the last run (5 minutes ago), not by this one: every top row is due.
+    Deal.objects.update(
+        last_seen_utc=F("last_seen_utc") - verify.RECHECK_AFTER,
+        verified_at=F("verified_at") - verify.RECHECK_AFTER,
+    )
+    by_profit = list(
+        Deal.objects.exclude(profit=None).order_by("-profit", "asin").values_list("asin", flat=True)
+    )
+    # The reserve (10) and six 1-token checks.
+    keepa.keys(key=SECRET, tokens=16, refill_rate=20)
+    run = Run.detached(SyncRun.Kind.UPDATE, load_config(), fast_client(keepa))
+    run.keepa().token_status()
+    started = timezone.now()
+
+    verify.Verifier(run, plan_tokens(20, Deal.objects.count(), run.config), 5).run()
+
+    checked = set(Deal.objects.filter(verified_at__gte=started).values_list("asin", flat=True))
+    assert checked == set(by_profit[:6])
