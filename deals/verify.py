@@ -20,10 +20,15 @@ Keepa has not updated since before the oldest deal of the last complete sweep is
 results (Keepa lists recently updated products only) even if its old figures still match.
 Rows missing from a sweep are checked first, as far
 as the run's budget goes: they arrive in a burst after each complete sweep, and the plan's
-hourly share for checks is sized for them on average (deals/planner.py); then,
-within the plan's hourly share for checks, the top rows not seen on a page for a while, so a
-deal that leaves between complete sweeps is caught where it would cost most. Both go top of
-the default sort (% below average) and of the money sort (profit) first.
+hourly share for checks is sized for them on average (deals/planner.py), and go top of the
+default sort (% below average) and of the money sort (profit) first, alternately.
+
+Then every run re-checks the top rows (the first page of each value sort) that neither a
+page nor a check has confirmed for `RECHECK_AFTER`, one update interval. The best deals sell
+first, so the top of the Profit sort is where deals leave between two complete sweeps; a
+longer wait would be no sooner than the next complete sweep, which sees every row every 15
+minutes. The money sort's rows go first, in its order, then the default sort's, as far as
+the plan's share for checks goes.
 """
 
 from __future__ import annotations
