@@ -24,10 +24,11 @@ pytestmark = pytest.mark.django_db
 ABOVE_THE_MAXIMUM = 40_000
 
 
-def make_it_leave(keepa) -> Deal:
+def make_it_leave(keepa, order: str = "-delta_percent") -> Deal:
     """Take a listed deal's cheapest copy off the market, the others repriced above the query's
-    maximum price: the deal no longer matches the query."""
-    deal = Deal.objects.exclude(now_seller_id="").order_by("-delta_percent", "asin").first()
+    maximum price: the deal no longer matches the query. The top one by `order`."""
+    rows = Deal.objects.exclude(now_seller_id="").exclude(**{order.lstrip("-"): None})
+    deal = rows.order_by(order, "asin").first()
     for seller in keepa.market_offers(deal.asin):
         if seller != deal.now_seller_id:
             keepa.set_offer(deal.asin, seller, price=ABOVE_THE_MAXIMUM, condition=2)
@@ -200,7 +201,7 @@ def test_a_deal_keepa_stopped_updating_is_left_once_out_of_its_results(keepa):
 def test_a_top_row_that_leaves_between_complete_sweeps_is_caught_by_a_recheck(keepa):
     keepa.quiet(True)
     ingest.run(trigger="test", client=fast_client(keepa))
-    deal = make_it_leave(keepa)  # the top row of the default sort
+    deal = make_it_leave(keepa, "-profit")  # the top row of the money sort
     # No page has shown the rows for a while (the incremental passes read only what changed).
     Deal.objects.update(
         last_seen_utc=F("last_seen_utc") - verify.RECHECK_AFTER - timedelta(minutes=1),
