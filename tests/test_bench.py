@@ -163,8 +163,14 @@ def test_the_quick_benchmark_writes_a_table_with_every_scenario(tmp_path):
     assert cells["6c20.top_wrong_p95"][4] == "≤ 2"
     assert cells["6c20.wrong_mean"][4] == "≤ 5"
     assert cells["6b200.wrong_mean"][4] == ""
-    # A baseline scanning 4 times less often makes the ratio 4 times larger.
-    assert numbers["6c20.token_ratio_60"] == pytest.approx(4 * numbers["6c20.token_ratio"], 0.02)
+    # A baseline scanning 4 times less often makes the ratio 4 times larger, both as the table
+    # rounds them (bench/run.py fmt: 0.01 from 0.1 up, 0.001 below; 0.175 shows as 0.18).
+    ratio, ratio_60 = numbers["6c20.token_ratio"], numbers["6c20.token_ratio_60"]
+
+    def half_step(v: float) -> float:
+        return 0.005 if v >= 0.1 else 0.0005
+
+    assert ratio_60 == pytest.approx(4 * ratio, abs=4 * half_step(ratio) + half_step(ratio_60))
 
     # Scenario 7 served every request it sent, and reports how many tabs held.
     assert numbers["7.sqlite.errors"] == 0 and numbers["7.sqlite.locked"] == 0
