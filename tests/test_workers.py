@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from deals import health, tasks
 from deals.models import WorkerHeartbeat
-from tests.deals_fixtures import ROOT, SECRET
+from tests.deals_fixtures import ROOT, SECRET, app_database_url
 from tests.services import fresh_postgres_database, require_postgres, require_redis
 
 HOSTS = ("worker-a", "worker-b")
@@ -240,8 +240,6 @@ def test_a_q_broker_url_that_is_not_redis_is_refused_without_echoing_it():
 
 @pytest.mark.django_db(transaction=True)
 def test_refresh_clicked_twice_queues_one_update_on_the_redis_broker():
-    from django.db import connection
-
     redis_url = require_redis()
     with contextlib.ExitStack() as stack:
         redis_url = _claim_redis_database(redis_url, stack)
@@ -254,7 +252,7 @@ def test_refresh_clicked_twice_queues_one_update_on_the_redis_broker():
         env.update(
             DJANGO_SETTINGS_MODULE="dealsite.settings",
             DJANGO_DEBUG="true",
-            DATABASE_URL=f"sqlite:///{connection.settings_dict['NAME']}",
+            DATABASE_URL=app_database_url(),
             Q_BROKER_URL=redis_url,
         )
         result = subprocess.run(
