@@ -25,12 +25,13 @@ from bench.ingest_speed import (
     REPEATS,
     TARGET_RATIO,
     fetch_pages,
+    prepared_pages,
     product_pass,
 )
 from deals import ingest, upsert
 from deals.config import load_config
 from deals.jobs import Run
-from deals.models import Deal, EnrichPriority, SyncRun
+from deals.models import Deal, SyncRun
 
 
 class PlainUpsert:
@@ -50,23 +51,7 @@ class PlainUpsert:
             f"VALUES ({', '.join(['%s'] * len(columns))}) "
             f"ON CONFLICT (asin) DO UPDATE SET {assignments}"
         )
-        self.pages = []
-        for deals in pages:
-            rows = []
-            for item in deals:
-                deal = Deal(
-                    asin=item.asin,
-                    **sweep.row_values(item),
-                    first_seen_utc=now,
-                    last_seen_utc=now,
-                    changed_at=now,
-                    enrich_priority=EnrichPriority.NEW,
-                    enrich_requested_at=now,
-                )
-                rows.append(
-                    tuple(f.get_db_prep_save(getattr(deal, f.attname), connection) for f in fields)
-                )
-            self.pages.append(rows)
+        self.pages = prepared_pages(pages, sweep, fields, now)
 
     def run(self, conninfo: str) -> float:
         total = 0.0

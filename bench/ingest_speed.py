@@ -61,6 +61,31 @@ def product_pass(pages: list[list[Any]]) -> float:
     return total
 
 
+def prepared_pages(
+    pages: list[list[Any]], sweep: ingest.Sweep, fields: list[Any], now: datetime
+) -> list[list[tuple]]:
+    """Each page's deals as new rows, with the values exactly as Django would write them
+    (JSON text, datetime text, ...): what the raw floors insert."""
+    prepared = []
+    for deals in pages:
+        rows = []
+        for item in deals:
+            deal = Deal(
+                asin=item.asin,
+                **sweep.row_values(item),
+                first_seen_utc=now,
+                last_seen_utc=now,
+                changed_at=now,
+                enrich_priority=EnrichPriority.NEW,
+                enrich_requested_at=now,
+            )
+            rows.append(
+                tuple(f.get_db_prep_save(getattr(deal, f.attname), connection) for f in fields)
+            )
+        prepared.append(rows)
+    return prepared
+
+
 class RawUpsert:
     """The floor: the same rows, prepared up front, upserted with sqlite3's executemany."""
 
@@ -80,24 +105,7 @@ class RawUpsert:
             f"INSERT INTO deals_deal ({', '.join(self.columns)}) VALUES ({placeholders}) "
             f"ON CONFLICT(asin) DO UPDATE SET {assignments}"
         )
-        # The values exactly as Django would write them (JSON text, datetime text, ...).
-        self.pages = []
-        for deals in pages:
-            rows = []
-            for item in deals:
-                deal = Deal(
-                    asin=item.asin,
-                    **sweep.row_values(item),
-                    first_seen_utc=now,
-                    last_seen_utc=now,
-                    changed_at=now,
-                    enrich_priority=EnrichPriority.NEW,
-                    enrich_requested_at=now,
-                )
-                rows.append(
-                    tuple(f.get_db_prep_save(getattr(deal, f.attname), connection) for f in fields)
-                )
-            self.pages.append(rows)
+        self.pages = prepared_pages(pages, sweep, fields, now)
         self.fields = fields
         self.sweep = sweep
         self.now = now
