@@ -19,7 +19,7 @@ from deals import dashboard, targets, triage
 from deals.dashboard import DashboardQuery
 from deals.forms import SavedSearchForm
 from deals.models import Deal, SavedSearch
-from deals.views import TABLE_COLUMNS, fragment_login_required, table_context
+from deals.views import fragment_login_required, row_context, table_context
 
 # What each row action does, and what the slim row left in its place says (with an Undo).
 ACTIONS = ("hide", "unhide", "watch", "unwatch", "note")
@@ -112,11 +112,7 @@ def triage_action(request: HttpRequest, asin: str) -> HttpResponse:
             return redirect(back)
         return redirect("deal_detail", asin=asin)
     target = targets.target_markup()
-    context: dict[str, Any] = {
-        "columns": TABLE_COLUMNS,
-        "shown": dashboard.shown_columns(request.COOKIES.get(dashboard.COLUMNS_COOKIE)),
-        "target": target,
-    }
+    context: dict[str, Any] = row_context(request, target)
     query = page_query(request)
     if query is not None and not query.queryset().filter(asin=asin).exists():
         page = query.page()

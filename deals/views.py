@@ -58,6 +58,16 @@ REFRESH_WATCH_SECONDS = tasks.REFRESH_CLAIM_TTL.total_seconds()
 TABLE_COLUMNS = dashboard.table_columns()
 
 
+def row_context(request: HttpRequest, target: float | None) -> dict[str, Any]:
+    """What every rendering of table rows needs: the columns (headed for settings.json), the
+    reader's column choice and the target markup the cues compare with."""
+    return {
+        "columns": labelled(TABLE_COLUMNS, settings_or_none()),
+        "shown": dashboard.shown_columns(request.COOKIES.get(dashboard.COLUMNS_COOKIE)),
+        "target": target,
+    }
+
+
 def fragment_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Like login_required, but an htmx request from a logged-out tab reloads the page
     (which then goes to the login form) instead of swapping the login page into a fragment."""
@@ -112,9 +122,7 @@ def table_context(request: HttpRequest, query: DashboardQuery) -> dict[str, Any]
     return {
         "query": query,
         "form": query.form,
-        "columns": labelled(TABLE_COLUMNS, settings_or_none()),
-        "shown": dashboard.shown_columns(request.COOKIES.get(dashboard.COLUMNS_COOKIE)),
-        "target": target,
+        **row_context(request, target),
         "default_columns": ",".join(SHOWN_BY_DEFAULT),
         "always_shown": dashboard.ALWAYS_SHOWN,
         "page": page,
@@ -157,9 +165,7 @@ def live(request: HttpRequest) -> HttpResponse:
     )
     context = {
         "query": query,
-        "columns": labelled(TABLE_COLUMNS, settings_or_none()),
-        "shown": dashboard.shown_columns(request.COOKIES.get(dashboard.COLUMNS_COOKIE)),
-        "target": target,
+        **row_context(request, target),
         "page": diff.page,
         "rows": diff.rows,
         "whole_page": diff.whole_page,
@@ -423,13 +429,7 @@ def mark_gated(request: HttpRequest, asin: str) -> HttpResponse:
         return redirect("dashboard")
     target = targets.target_markup()
     row = dashboard.rows_for([deal], target=target)[0]
-    context = {
-        "row": row,
-        "columns": TABLE_COLUMNS,
-        "shown": dashboard.shown_columns(request.COOKIES.get(dashboard.COLUMNS_COOKIE)),
-        "target": target,
-    }
-    return render(request, "deals/_row.html", context)
+    return render(request, "deals/_row.html", {"row": row, **row_context(request, target)})
 
 
 @login_required
