@@ -231,8 +231,12 @@ def column_cell(deal: Deal, column: Column) -> str | SafeString:
     return shown
 
 
-# The note an update run leaves when it did not read Keepa's deal pages (deals/ingest.py).
-SWEEP_SKIPPED = "sweep skipped: Keepa caches /deal results"
+# The note an update run leaves when it did not read Keepa's deal pages (deals/ingest.py), in
+# the words the admin's run list and the terminal show it in.
+SWEEP_SKIPPED = (
+    "deal list not read: Keepa refreshes it only every 2 minutes, and it was read less than "
+    "2 minutes ago"
+)
 
 
 def _count(number: int, one: str, many: str) -> str:

@@ -30,6 +30,7 @@ from django.utils import timezone
 from deals import verify
 from deals.deal_order import ORDER_FIELDS, UNORDERED_PAGES_PER_RUN, OrderCheck
 from deals.enrich import Enricher
+from deals.formatting import SWEEP_SKIPPED
 from deals.jobs import Job, Run, run_job
 from deals.models import Deal, DealStatus, SyncRun
 from deals.planner import plan_tokens
@@ -146,7 +147,7 @@ class Sweep(PageWriter):
             .exists()
         )
         if recently_polled:
-            self.notes.append("sweep skipped: Keepa caches /deal results for 120 s")
+            self.notes.append(SWEEP_SKIPPED)
             return
         self.prior_order = SyncRun.objects.deal_order()
         key = self.prior_order if self.prior_order in ORDER_FIELDS else None

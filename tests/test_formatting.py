@@ -124,11 +124,11 @@ def test_a_refresh_says_what_it_did_in_a_sentence():
 
 
 def test_a_refresh_inside_keepas_cache_says_when_one_will_bring_prices():
-    run = _Run(note="sweep skipped: Keepa caches /deal results for 120 s", tokens_spent=0)
+    run = _Run(note=formatting.SWEEP_SKIPPED, tokens_spent=0)
     text = formatting.refresh_sentence(run, NOW + timedelta(seconds=75), NOW)
     assert text.startswith("No new prices: Keepa refreshes its deal list only every 2 minutes")
     assert "Refresh again in 1 min (after 12:01:15 UTC) for new prices." in text
-    assert "sweep skipped" not in text  # the jargon is translated, not repeated
+    assert formatting.SWEEP_SKIPPED not in text  # the run note is translated, not repeated
 
 
 def test_a_failed_refresh_says_nothing_changed_and_why():

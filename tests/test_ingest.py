@@ -293,7 +293,7 @@ def test_the_same_query_is_not_polled_again_inside_keepas_cache(keepa):
     deal_requests = keepa.stats()["requests"]["/deal"]
     sync = ingest.run(trigger="test")
     assert keepa.stats()["requests"]["/deal"] == deal_requests
-    assert sync.pages == 0 and "caches /deal" in sync.note
+    assert sync.pages == 0 and "read less than 2 minutes ago" in sync.note
 
 
 def test_an_incremental_sweep_stops_at_the_watermark(keepa):

@@ -17,6 +17,7 @@ from django_q.models import OrmQ, Task
 from django_q.signing import SignedPackage
 
 from deals import ingest, tasks
+from deals.formatting import SWEEP_SKIPPED
 from deals.models import JobLock, SyncRun, WorkerHeartbeat
 
 pytestmark = pytest.mark.django_db
@@ -243,7 +244,7 @@ def test_a_refresh_inside_keepas_cache_says_when_a_refresh_will_bring_prices(cli
             status=SyncRun.Status.OK,
             enriched=4,
             tokens_spent=28,
-            note="sweep skipped: Keepa caches /deal results for 120 s",
+            note=SWEEP_SKIPPED,
         )
 
     monkeypatch.setattr(ingest, "run", cached_run)
@@ -260,7 +261,7 @@ def test_a_refresh_inside_keepas_cache_says_when_a_refresh_will_bring_prices(cli
     )
     assert "4 sellers checked, 28 tokens used." in done
     assert re.search(r"Refresh again in 1 min \(after \d\d:\d\d:\d\d UTC\) for new prices", done)
-    assert "sweep skipped" not in done
+    assert SWEEP_SKIPPED not in done
 
 
 def test_the_screen_and_the_update_run_agree_on_keepas_cache_time():
