@@ -15,6 +15,10 @@ the upserter once its run has committed) and `manage.py alert_rule test` call in
 - **Safety**: every message goes through Apprise with bounded timeouts; a destination that fails
   is recorded (its error scrubbed of the URL's secrets) and skipped for the rest of the run.
   Nothing here can fail the update run: it runs in its own task, after the run committed.
+- **Nothing told is lost**: a deal message that failed is owed, like a held one. Once the
+  destination has gone `RETRY_AFTER` without a failure, a later run tells of what it is owed
+  (held back, or failed in the last `RETRY_WITHIN`) in one summary; a summary that fails
+  leaves them owed for the next try.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from datetime import datetime, timedelta
 import apprise
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
@@ -51,6 +56,13 @@ LOCK_NAME = "evaluate_alerts"
 # Longer than the task may run (deals/tasks.py ALERTS_TASK_TIMEOUT_S), so a live evaluation
 # keeps it, and short enough that a dead one's lock frees itself.
 LOCK_TTL = timedelta(minutes=10)
+# A destination that failed is tried again with what it is owed after this long (two update
+# runs at the default cadence: a webhook restarting or a mail server's hiccup is over by then,
+# and a destination that stays down costs one failed attempt per this period, not per run).
+RETRY_AFTER = timedelta(minutes=10)
+# A failed deal message is owed for this long; older ones describe deals that have moved on.
+RETRY_WITHIN = timedelta(hours=24)
+FAILED_EARLIER = "delivery failed earlier"
 
 
 @dataclass
@@ -253,17 +265,27 @@ def compose(rule: AlertRule, deal: Deal, reason: str) -> tuple[str, str]:
     return title, "\n".join(lines)
 
 
-def compose_summary(rule: AlertRule, held: list[AlertDelivery]) -> tuple[str, str]:
-    why_held = ", ".join(sorted({d.reason for d in held}))
-    count = len(held)
+def compose_summary(rule: AlertRule, owed: list[AlertDelivery]) -> tuple[str, str]:
+    """One message for the deals a destination was not told of: held back (hourly cap, quiet
+    hours) or whose own message failed."""
+    why = ", ".join(sorted({_owed_reason(d) for d in owed}))
+    count = len(owed)
     noun = "deal" if count == 1 else "deals"
-    title = f"{rule.name}: {count} more {noun} matched while held back ({why_held})"
-    lines = [f"{count} more {noun} matched “{rule.name}” while held back ({why_held}):"]
-    for delivery in held[:SUMMARY_LINES]:
+    if any(d.status == AlertDelivery.Status.FAILED for d in owed):
+        title = f"{rule.name}: {count} more {noun} matched while messages could not go ({why})"
+        lines = [f"{count} more {noun} matched “{rule.name}” while messages could not go ({why}):"]
+    else:
+        title = f"{rule.name}: {count} more {noun} matched while held back ({why})"
+        lines = [f"{count} more {noun} matched “{rule.name}” while held back ({why}):"]
+    for delivery in owed[:SUMMARY_LINES]:
         lines.append(f"- {delivery.title.removeprefix(rule.name + ': ')} {deal_url(delivery.asin)}")
     if count > SUMMARY_LINES:
         lines.append(f"…and {count - SUMMARY_LINES} more.")
     return title[:250], "\n".join(lines)
+
+
+def _owed_reason(delivery: AlertDelivery) -> str:
+    return FAILED_EARLIER if delivery.status == AlertDelivery.Status.FAILED else delivery.reason
 
 
 def compose_test(rule: AlertRule) -> tuple[str, str]:
@@ -402,28 +424,48 @@ def _deliver(
         outcome.counts[delivery.status] += 1
 
 
+def owed(rule: AlertRule, url: str, now: datetime) -> list[AlertDelivery]:
+    """The rule's deal messages `url` has not been told of: held back, or failed within
+    `RETRY_WITHIN`, and in no summary that went."""
+    return list(
+        AlertDelivery.objects.filter(
+            Q(status=AlertDelivery.Status.HELD)
+            | Q(status=AlertDelivery.Status.FAILED, at__gt=now - RETRY_WITHIN),
+            rule=rule,
+            kind=AlertDelivery.Kind.DEAL,
+            destination_key=destination_key(url),
+            summarised_in__isnull=True,
+        ).order_by("at", "pk")
+    )
+
+
+def failed_lately(url: str, now: datetime) -> bool:
+    """Whether a message to `url` failed in the last `RETRY_AFTER`."""
+    return AlertDelivery.objects.filter(
+        destination_key=destination_key(url),
+        status=AlertDelivery.Status.FAILED,
+        at__gt=now - RETRY_AFTER,
+        at__lte=now,
+    ).exists()
+
+
 def _flush_held(rule: AlertRule, now: datetime, outcome: Outcome, failed_here: set[str]) -> None:
-    """Send one summary per destination of what was held back, once it may hear again."""
+    """Send one summary per destination of what it is owed (`owed`), once it may hear again
+    and has not failed lately; the owed messages are marked told of only if it went."""
     for url in rule.destinations:
-        held = list(
-            AlertDelivery.objects.filter(
-                rule=rule,
-                destination_key=destination_key(url),
-                status=AlertDelivery.Status.HELD,
-                summarised_in__isnull=True,
-            ).order_by("at", "pk")
-        )
-        if not held or held_reason(rule, url, now):
+        due = owed(rule, url, now)
+        if not due or held_reason(rule, url, now) or failed_lately(url, now):
             continue
-        title, body = compose_summary(rule, held)
+        title, body = compose_summary(rule, due)
         summary = _send_and_record(
             rule, url, title, body, now, failed_here,
-            kind=AlertDelivery.Kind.SUMMARY, reason=f"{len(held)} held back",
+            kind=AlertDelivery.Kind.SUMMARY, reason=f"{len(due)} not told of",
         )  # fmt: skip
-        AlertDelivery.objects.filter(pk__in=[d.pk for d in held]).update(summarised_in=summary)
         outcome.counts["summaries"] += 1
         if summary.status == AlertDelivery.Status.FAILED:
             outcome.counts["failed"] += 1
+            continue
+        AlertDelivery.objects.filter(pk__in=[d.pk for d in due]).update(summarised_in=summary)
 
 
 def send_test(rule: AlertRule) -> list[AlertDelivery]:

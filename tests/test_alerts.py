@@ -237,3 +237,68 @@ def test_an_evaluation_while_another_runs_does_nothing(hook):
     JobLock.release(alerts.LOCK_NAME, "someone-else")
     assert alerts.evaluate().counts["sent"] == 1
     assert len(hook.messages) == 1
+
+
+def test_a_message_that_failed_is_told_of_in_a_summary_once_the_destination_works_again(hook):
+    deal = make_deal("0312850123", title="The Failed Message")
+    rule = AlertRule.objects.create(name="All", destinations=[hook.url()])
+    DealEvent.objects.create(asin=deal.asin, kind="entered")
+    start = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    hook.status = 500  # the webhook is down
+    with freeze_time(start):
+        assert alerts.evaluate().counts["failed"] == 1
+    hook.status = 200
+    with freeze_time(start + timedelta(minutes=5)):
+        alerts.evaluate()  # too soon after the failure: not tried again yet
+    assert len(hook.messages) == 1  # only the failed attempt reached it
+
+    with freeze_time(start + alerts.RETRY_AFTER + timedelta(minutes=1)):
+        alerts.evaluate()
+        alerts.evaluate()  # told once, not again
+    assert len(hook.messages) == 2
+    summary = hook.messages[1]
+    assert summary["title"] == (
+        "All: 1 more deal matched while messages could not go (delivery failed earlier)"
+    )
+    assert "The Failed Message" in summary["message"]
+    assert f"/deal/{deal.asin}" in summary["message"]
+    failed = AlertDelivery.objects.get(kind="deal", status="failed")
+    assert failed.summarised_in.status == "sent"
+    assert failed.summarised_in.rule == rule
+
+
+def test_a_summary_that_fails_leaves_its_deals_owed_for_the_next_try(hook):
+    AlertRule.objects.create(name="All", destinations=[hook.url()], cap_per_hour=1)
+    for asin in ("0312850123", "0312850131"):
+        DealEvent.objects.create(asin=make_deal(asin).asin, kind="entered")
+    start = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    with freeze_time(start):
+        alerts.evaluate()  # one sent, one held back by the cap
+    hook.status = 503
+    with freeze_time(start + timedelta(minutes=61)):
+        alerts.evaluate()  # the summary fails
+    assert AlertDelivery.objects.get(kind="summary").status == "failed"
+    assert AlertDelivery.objects.get(status="held").summarised_in is None
+
+    hook.status = 200
+    with freeze_time(start + timedelta(minutes=61) + alerts.RETRY_AFTER + timedelta(minutes=1)):
+        alerts.evaluate()
+    sent = AlertDelivery.objects.get(kind="summary", status="sent")
+    assert AlertDelivery.objects.get(status="held").summarised_in == sent
+    assert hook.messages[-1]["title"] == (
+        "All: 1 more deal matched while held back (hourly cap of 1 reached)"
+    )
+
+
+def test_a_failed_message_older_than_a_day_is_not_sent_again(hook):
+    deal = make_deal("0312850123")
+    AlertRule.objects.create(name="All", destinations=[hook.url()])
+    DealEvent.objects.create(asin=deal.asin, kind="entered")
+    start = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+    hook.status = 500
+    with freeze_time(start):
+        alerts.evaluate()
+    hook.status = 200
+    with freeze_time(start + alerts.RETRY_WITHIN + timedelta(minutes=1)):
+        alerts.evaluate()
+    assert len(hook.messages) == 1  # the failed attempt only: a day-old deal is not news
