@@ -15,6 +15,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from deals.models import DealEvent, DealStatus, Seller
+from keepa_client.wire import KEEPA_EPOCH_MINUTES
 from tests.dashboard.helpers import make_deal
 from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -61,8 +62,15 @@ def a_deal_with_everything() -> str:
             "fbaFees": {"pickAndPackFee": 344},
             "referralFeePercentage": 15,
             "offers": offers,
+            "history": {
+                "end": int(timezone.now().timestamp() // 60) - KEEPA_EPOCH_MINUTES,
+                "step": 1440, "type": 2, "months": {},
+                "price": [3000 - 10 * i for i in range(101)],
+                "box": [3200 - 10 * i for i in range(101)],
+                "rank": [90_000 + 500 * (i % 7) for i in range(101)],
+            },
         },
-    )
+    )  # fmt: skip
     Seller.objects.create(seller_id="A0SELLERWITHALONGID", name="Granite State Media and More")
     start = timezone.now() - timedelta(days=20)
     DealEvent.objects.create(asin=asin, kind="entered", field="now_price", new_value=3000, at=start)
@@ -132,6 +140,12 @@ def test_the_deal_page_fits_the_window_and_reads_top_down_on_a_phone(
                 assert chart["width"] < 720
             else:
                 assert abs(fees["y"] - buy["y"]) < 1  # side by side
+            # Keepa's history chart: its labels stay readable (on a phone the chart scrolls
+            # sideways inside its own box rather than shrinking them to 5 px).
+            label = page.locator("svg.history-chart .axis text").first.bounding_box()
+            assert label["height"] >= 9
+            history = page.locator("figure.history").bounding_box()
+            assert history["x"] >= 0 and history["x"] + history["width"] <= width
             # The Buy button and the seller's full name are visible.
             assert page.locator("a.buy-button").is_visible()
             seller = page.locator(".buy-facts dd").first
