@@ -73,37 +73,52 @@ def _buy_price() -> Case:
     return Case(When(Exact(buy, _NO_PRICE), then=_UNKNOWN_PRICE), default=buy)
 
 
-# Up to this many deals hidden now, the filters name them in a list read first (one small
-# query on the marks); beyond it, by a subquery the database reads with each query.
+# Up to this many active hide marks, the filters name the hidden deals in a list decided
+# first (two small queries); beyond it, by a subquery the database decides with each query.
 MAX_LISTED_HIDDEN = 2_000
+# What `is_hidden` reads of a deal (deals/economics.py `buy_total`).
+_BUY_FIELDS = ("asin", "now_total", "now_price", "est_landed", "enriched_at", "enrich_priority")
 
 
-def _hidden_marks(now: datetime) -> QuerySet[Triage]:
-    """The marks that hide a stored deal now: hidden, the days not run out, and the deal's
-    buy price not below the sum they asked for (unknown counts as not below)."""
-    active = Triage.objects.filter(hidden=True).filter(
+def _active_marks(now: datetime) -> QuerySet[Triage]:
+    return Triage.objects.filter(hidden=True).filter(
         Q(hidden_until__isnull=True) | Q(hidden_until__gt=now)
     )
-    stored = Deal.objects.filter(asin=OuterRef("asin"))
-    still_dear = stored.filter(GreaterThanOrEqual(_buy_price(), OuterRef("hidden_below_cents")))
-    return active.filter(
-        Q(Q(hidden_below_cents__isnull=True), Exists(stored))
-        | Q(Q(hidden_below_cents__isnull=False), Exists(still_dear))
+
+
+def _hidden_marks_sql(now: datetime) -> QuerySet[Triage]:
+    """`_active_marks` whose deal's buy price is not below the sum they asked for, decided in
+    SQL (unknown counts as not below)."""
+    still_dear = Deal.objects.filter(asin=OuterRef("asin")).filter(
+        GreaterThanOrEqual(_buy_price(), OuterRef("hidden_below_cents"))
     )
+    return _active_marks(now).filter(Q(hidden_below_cents__isnull=True) | Q(Exists(still_dear)))
 
 
 def hidden_now(now: datetime | None = None) -> Q:
     """A Deal filter: the reader hid it, the days have not run out, and its buy price is not
     below the sum they asked for (a deal shows while it is, and hides again if it rises)."""
-    marks = _hidden_marks(now or timezone.now()).order_by().values_list("asin", flat=True)
-    # Found from the marks' side, so the deals table is asked only for these few rows; the
-    # deals then need only their ASIN, which the dashboard's status index holds. Deciding
-    # on every deal (a subquery reading its row for the price) made the default page's
-    # count of 50,000 deals take 40 ms on SQLite instead of 5, with no mark at all.
-    asins = list(marks[: MAX_LISTED_HIDDEN + 1])
-    if len(asins) > MAX_LISTED_HIDDEN:
-        return Q(asin__in=marks)
-    return Q(asin__in=asins)
+    now = now or timezone.now()
+    fields = ("asin", "hidden", "hidden_below_cents", "hidden_until")
+    marks = list(_active_marks(now).order_by().only(*fields)[: MAX_LISTED_HIDDEN + 1])
+    if len(marks) > MAX_LISTED_HIDDEN:
+        return Q(asin__in=_hidden_marks_sql(now).values("asin"))
+    # Decided from the marks' side (only priced marks read their deal), so the deals need
+    # only their ASIN, which the dashboard's status index holds. Deciding on every deal
+    # (a subquery reading its row for the price) made the default page's count of 50,000
+    # deals take 40 ms on SQLite instead of 5, with no mark at all.
+    priced = [m.asin for m in marks if m.hidden_below_cents is not None]
+    deals = Deal.objects.filter(asin__in=priced).only(*_BUY_FIELDS, "seller_line")
+    by_asin = {d.asin: d for d in deals} if priced else {}
+    return Q(
+        asin__in=[
+            m.asin
+            for m in marks
+            if m.hidden_below_cents is None
+            or (d := by_asin.get(m.asin)) is None
+            or is_hidden(m, d, now)
+        ]
+    )
 
 
 def watched() -> Exists:
