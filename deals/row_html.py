@@ -40,8 +40,8 @@ _TRIAGE_FIELDS = ("hidden", "hidden_below_cents", "hidden_until", "note", "watch
 _MISSING = object()
 
 
-class RowCache:
-    """A bounded least-recently-used map of row keys to HTML, shared by a process's threads."""
+class HtmlCache:
+    """A bounded least-recently-used map of keys to HTML, shared by a process's threads."""
 
     def __init__(self, size: int = MAX_ROWS) -> None:
         self.size = size
@@ -70,7 +70,7 @@ class RowCache:
         return len(self._rows)
 
 
-CACHE = RowCache()
+CACHE = HtmlCache()
 
 
 def _deal_state(deal: Deal) -> tuple[Any, ...]:
