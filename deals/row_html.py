@@ -78,12 +78,14 @@ def _deal_state(deal: Deal) -> tuple[Any, ...]:
     return tuple(values.get(name, _MISSING) for name in _DEAL_FIELDS)
 
 
-def _clock_texts(deal: Deal, columns: Sequence[Column], now: datetime) -> tuple[Any, ...]:
-    """What the clock alone changes in the row: each relative time and a pending retry."""
+def _clock_texts(
+    deal: Deal, columns: Sequence[Column], shown: Collection[str], now: datetime
+) -> tuple[Any, ...]:
+    """What the clock alone changes in the row: each relative time shown and a pending retry."""
     texts = [
         formatting.relative(getattr(deal, c.field, None), now)
         for c in columns
-        if c.kind == "datetime"
+        if c.kind == "datetime" and c.name in shown
     ]
     return (*texts, deal.offers_retry_at is not None)
 
@@ -113,7 +115,7 @@ def key(
         frozenset(shown),
         target,
         oob,
-        _clock_texts(row.deal, columns, now),
+        _clock_texts(row.deal, columns, shown, now),
     )
 
 
