@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlencode
 from django.conf import settings
 from django.core.paginator import EmptyPage, Page, PageNotAnInteger, Paginator
 from django.db import connection
-from django.db.models import F, Max, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.http import QueryDict
 from django.urls import reverse
@@ -303,7 +303,7 @@ def rows_for(
 # kept (deals/row_html.py).
 HISTORY_LINES = row_html.HtmlCache(2_000)
 # Likewise those drawn from the Now changes recorded since the deal entered (DealEvents),
-# known by those changes.
+# known by how many changes there are in the window and the newest one.
 RECORDED_LINES = row_html.HtmlCache(2_000)
 
 
@@ -334,22 +334,39 @@ def sparklines(deals: Sequence[Deal], now: datetime) -> dict[str, str]:
     if not missing:
         return lines
     since = now - timedelta(days=SPARKLINE_DAYS)
+    history = DealEvent.objects.price_history(missing, since)
+    # The recorded changes are only appended (and old ones dropped), so how many there are in
+    # the window and the newest one's id tell a line apart; the changes themselves are read
+    # only for the lines not kept (reading them all was 17 ms a page at 8 per deal).
+    seen = {
+        asin: (count, last)
+        for asin, count, last in history.order_by()
+        .values("asin")
+        .annotate(count=Count("pk"), last=Max("pk"))
+        .values_list("asin", "count", "last")
+    }
+    keys = {
+        d.asin: (d.asin, seen.get(d.asin), d.now_price, minute)
+        for d in deals
+        if d.asin not in lines
+    }
+    drawn = {asin: RECORDED_LINES.get(key) for asin, key in keys.items()}
+    to_draw = [asin for asin, line in drawn.items() if line is None]
     recorded: dict[str, list[tuple[datetime, Any, Any, str]]] = defaultdict(list)
-    events = DealEvent.objects.price_history(missing, since).values_list(
-        "asin", "at", "old_value", "new_value", "kind"
-    )
-    for asin, at, old, new, kind in events:
-        recorded[asin].append((at, old, new, kind))
+    if to_draw:
+        events = DealEvent.objects.price_history(to_draw, since).values_list(
+            "asin", "at", "old_value", "new_value", "kind"
+        )
+        for asin, at, old, new, kind in events:
+            recorded[asin].append((at, old, new, kind))
     for deal in deals:
-        if deal.asin in lines:
+        if deal.asin not in keys:
             continue
-        steps = recorded.get(deal.asin, [])
-        key = (deal.asin, repr(steps), deal.now_price, minute)
-        line = RECORDED_LINES.get(key)
+        line = drawn[deal.asin]
         if line is None:
-            points = charts.price_points(steps, deal.now_price, since, now)
+            points = charts.price_points(recorded.get(deal.asin, ()), deal.now_price, since, now)
             line = charts.sparkline(points) if points else ""
-            RECORDED_LINES.put(key, line)
+            RECORDED_LINES.put(keys[deal.asin], line)
         if line:
             lines[deal.asin] = line
     return lines

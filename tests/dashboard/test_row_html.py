@@ -100,3 +100,22 @@ def test_each_reader_posts_from_a_kept_row_with_their_own_token(user, name):
     response = reader.post("/triage/B000000001", {"action": "watch", "csrfmiddlewaretoken": token})
     assert response.status_code == 302
     assert triage.for_asins(["B000000001"])["B000000001"].watched
+
+
+def test_a_recorded_price_change_redraws_the_kept_sparkline(client):
+    from deals.models import DealEvent
+
+    make_deal("B000000001", now_price=1000, entered=True)
+    before = re.search(r'<path d="([^"]+)"', row(client, "B000000001")).group(1)
+    # Two changes that end at the same Now: only the recorded changes tell the lines apart.
+    for old, new in ((1000, 1500), (1500, 1000)):
+        DealEvent.objects.create(
+            asin="B000000001",
+            kind=DealEvent.Kind.CHANGED,
+            field="now_price",
+            old_value=old,
+            new_value=new,
+        )
+    after = re.search(r'<path d="([^"]+)"', row(client, "B000000001")).group(1)
+    assert after != before
+    assert "V" in after  # the line rose and fell
