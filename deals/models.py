@@ -257,15 +257,16 @@ class Deal(models.Model):
             models.Index(fields=["now_seller_id"], name="deal_now_seller_idx"),
             # Used by the token plan's counts of the offers backlog (deals/token_plan.py,
             # deals/offers_queue.py `queue`): every column they read, so SQLite counts from
-            # the index (60 ms at 50,000 deals) instead of reading every row with its
-            # snapshots (0.5 to 1.5 s while a sweep writes).
+            # the index (20 to 60 ms at 50,000 deals) instead of reading every row with its
+            # snapshots (0.5 to 1.5 s while a sweep writes). Status last: led by it, the
+            # index was picked for the dashboard's status filter over its ordered index.
             models.Index(
                 fields=[
-                    "status",
                     "enrich_priority",
                     "enriched_at",
                     "enrich_requested_at",
                     "offers_confirmed_at",
+                    "status",
                 ],
                 name="deal_offers_backlog_idx",
             ),

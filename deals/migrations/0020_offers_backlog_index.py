@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name='deal',
-            index=models.Index(fields=['status', 'enrich_priority', 'enriched_at', 'enrich_requested_at', 'offers_confirmed_at'], name='deal_offers_backlog_idx'),
+            index=models.Index(fields=['enrich_priority', 'enriched_at', 'enrich_requested_at', 'offers_confirmed_at', 'status'], name='deal_offers_backlog_idx'),
         ),
     ]
