@@ -15,7 +15,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from deals.formatting import money
 from deals.models import DealEvent
-from keepa_client.wire import keepa_minute_to_datetime
+from keepa_client.wire import datetime_to_keepa_minute, keepa_minute_to_datetime
 
 
 def price_points(
@@ -280,18 +280,27 @@ def history_chart(
     return mark_safe("".join(parts))
 
 
-def history_series(history: Mapping[str, Any], key: str) -> list[tuple[datetime, int]]:
-    """(time, value) points of one stored daily series, without the days it had no value."""
+def history_series(
+    history: Mapping[str, Any], key: str, since: datetime | None = None
+) -> list[tuple[datetime, int]]:
+    """(time, value) points of one stored daily series, without the days it had no value;
+    from `since` on when given."""
     values = history.get(key) or []
     if not values:
         return []
     end, step = history["end"], history.get("step", 1440)
     first = end - (len(values) - 1) * step
-    return [
-        (keepa_minute_to_datetime(first + k * step), value)
-        for k, value in enumerate(values)
-        if isinstance(value, int) and value >= 0
+    start = 0
+    if since is not None:
+        # Only the days from `since` are turned into datetimes: a row's sparkline reads the
+        # last 30 of a year's stored days.
+        start = max(0, -(-(datetime_to_keepa_minute(since) - first) // step))
+    points = [
+        (keepa_minute_to_datetime(first + k * step), values[k])
+        for k in range(start, len(values))
+        if isinstance(values[k], int) and values[k] >= 0
     ]
+    return points if since is None else [(at, v) for at, v in points if at >= since]
 
 
 def history_sparkline(
@@ -300,7 +309,7 @@ def history_sparkline(
     """The row's sparkline from Keepa's own daily prices over the last `days` days, ending at
     the latest Now; "" when the stored history has no price in that window."""
     since = now - timedelta(days=days)
-    points = [(at, v) for at, v in history_series(history, "price") if at >= since]
+    points = history_series(history, "price", since)
     if not points:
         return ""
     if current is not None:

@@ -106,7 +106,7 @@ def worker_health(now: datetime | None = None) -> WorkerHealth:
     busy_with = ""
     if age is None or age > WORKER_STALE_AFTER:
         # Only then: a live job explains the silence (one more query, on a bad day only).
-        busy_with = next((name for name in tasks.JOB_LOCKS if JobLock.is_held(name)), "")
+        busy_with = next(iter(JobLock.held(tasks.JOB_LOCKS)), "")
     return WorkerHealth(beat_at, age, busy_with, seen)
 
 

@@ -255,6 +255,21 @@ class Deal(models.Model):
             models.Index(fields=["root_category"], name="deal_root_category_idx"),
             # Used by the enricher when a seller's rating is refreshed (the deals it sells).
             models.Index(fields=["now_seller_id"], name="deal_now_seller_idx"),
+            # Used by the token plan's counts of the offers backlog (deals/token_plan.py,
+            # deals/offers_queue.py `queue`): every column they read, so SQLite counts from
+            # the index (20 to 60 ms at 50,000 deals) instead of reading every row with its
+            # snapshots (0.5 to 1.5 s while a sweep writes). Status last: led by it, the
+            # index was picked for the dashboard's status filter over its ordered index.
+            models.Index(
+                fields=[
+                    "enrich_priority",
+                    "enriched_at",
+                    "enrich_requested_at",
+                    "offers_confirmed_at",
+                    "status",
+                ],
+                name="deal_offers_backlog_idx",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -799,6 +814,16 @@ class JobLock(models.Model):
             .first()
         )
         return holder is not None and not _holder_is_dead(holder)
+
+    @classmethod
+    def held(cls, names: Sequence[str]) -> list[str]:
+        """Which of `names` are held now (as `is_held` decides), in their order: one query."""
+        holders = dict(
+            cls.objects.filter(name__in=names, locked_until__gt=timezone.now()).values_list(
+                "name", "owner"
+            )
+        )
+        return [n for n in names if n in holders and not _holder_is_dead(holders[n])]
 
 
 class WorkerHeartbeat(models.Model):

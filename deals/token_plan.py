@@ -1,20 +1,21 @@
 """The token plan as the status line and the token page show it: Keepa's refill rate, its
 hourly split between sweeps, verification and offers look-ups, the offers backlog and how
 long it takes to clear at that rate. Read-only: a few counts over the deals, kept for a minute
-per process and worked out again as soon as a sync run or a deal's change moves the figures
-(the dashboard's status line asks for them on every page and every 30 s poll; at 50,000 deals
-the counts take a few hundred milliseconds)."""
+per process and worked out again as soon as a sync run starts or ends or deals change (while
+they keep changing, every 15 s at most: deals/kept.py). The dashboard's status line asks for
+them on every page and every poll with changes; at 50,000 deals the counts take a few hundred
+milliseconds."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.core.cache import cache
 from django.db.models import Max
 from django.utils import timezone
 
 from deals import offers_queue
 from deals.config import ConfigError, load_config
+from deals.kept import kept
 from deals.models import Deal, DealEvent, DealStatus, EnrichPriority, SyncRun
 from deals.planner import TokenPlan, plan_tokens
 
@@ -62,21 +63,25 @@ class PlanView:
 
 
 CACHE_SECONDS = 60
+# While deals keep changing (a sweep writes a page every few seconds), the figures are worked
+# out again at most this often (deals/kept.py): each time is two counts over every deal.
+CHANGES_EVERY_SECONDS = 15
 
 
 def current() -> PlanView | None:
     """The plan at the refill rate Keepa reported last (None before any answer, or when
-    settings.json cannot be read), kept until a run or a deal's change moves it, a minute at
-    most."""
+    settings.json cannot be read): worked out again at once when an update run starts or
+    ends, after deals change (within CHANGES_EVERY_SECONDS while they keep changing), and
+    after a minute in any case."""
     run_id, status = SyncRun.objects.updates().order_by("-pk").values_list(
         "pk", "status"
     ).first() or (0, "")
     event = DealEvent.objects.aggregate(latest=Max("pk"))["latest"] or 0
-    key = f"deals:token-plan:{run_id}-{status}-{event}"
-    found = cache.get(key)
-    if found is None:
-        found = _work_out() or False  # False: nothing to show, cached too
-        cache.set(key, found, CACHE_SECONDS)
+    key = f"deals:token-plan:{run_id}-{status}"
+    # False: nothing to show, kept too.
+    found = kept(
+        key, event, lambda: _work_out() or False, every=CHANGES_EVERY_SECONDS, max_age=CACHE_SECONDS
+    )
     return found or None
 
 

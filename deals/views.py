@@ -104,8 +104,10 @@ def dashboard_page(request: HttpRequest) -> HttpResponse:
         # shareable by dropping them (one redirect, before anything is read).
         kept = [(k, v) for k, values in request.GET.lists() for v in values if v != ""]
         return redirect(f"{request.path}?{urlencode(kept)}" if kept else request.path)
-    query = DashboardQuery.from_request(request.GET, dashboard.present_categories())
+    categories = dashboard.present_categories()
+    query = DashboardQuery.from_request(request.GET, categories)
     context = table_context(request, query)
+    context["categories"] = categories
     context["saved_searches"] = SavedSearch.objects.all()
     context["current_search"] = query.url_params(page=None)
     return render(request, "deals/dashboard.html", context)

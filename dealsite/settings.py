@@ -101,6 +101,16 @@ else:
     _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": str(VAR_DIR / "db.sqlite3")}
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db.setdefault("OPTIONS", {}).update(SQLITE_OPTIONS)
+# Seconds a web thread keeps its database connection between requests. Opening one costs
+# PostgreSQL a new server process and a login on every page and poll; a SQLite file opens
+# in well under a millisecond, so it is opened per request unless asked otherwise.
+_db["CONN_MAX_AGE"] = env_int(
+    "DATABASE_CONN_MAX_AGE",
+    60 if _db["ENGINE"] == "django.db.backends.postgresql" else 0,
+    minimum=0,
+)
+# A kept connection the server has closed (a restart, an idle timeout) is opened afresh.
+_db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -21,6 +21,10 @@ else:
     # not create, flush and drop the same test database.
     DATABASES["default"]["TEST"] = {"NAME": f"test_deals_{os.getpid()}"}
 
+# A connection per request, as before DATABASE_CONN_MAX_AGE: a live server's threads must
+# not keep the test database open when the suite drops it.
+DATABASES["default"]["CONN_MAX_AGE"] = 0
+
 # pytest-django turns DEBUG off, where the hashed names would need a `collectstatic` first;
 # the production server's test collects and serves them for real (tests/test_serve.py).
 STORAGES = {

@@ -97,7 +97,12 @@ def _empty_cache() -> Iterator[None]:
     keyed by row ids, and a rolled-back test's ids come round again in the next one."""
     from django.core.cache import cache
 
+    from deals import dashboard, row_html
+
     cache.clear()
+    # The rows and sparklines drawn are kept per process too, keyed by what they show.
+    for drawn in (row_html.CACHE, dashboard.HISTORY_LINES, dashboard.RECORDED_LINES):
+        drawn.clear()
     yield
 
 

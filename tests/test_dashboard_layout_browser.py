@@ -170,6 +170,13 @@ def test_a_column_switched_on_stays_on_after_a_reload(filled):
     page.click("#column-menu summary")
     page.check('#column-choice input[value="asin"]')
     assert asin_cells.first.is_visible()
+    # The server drew only the chosen columns: the table is drawn again with this one filled.
+    from playwright.sync_api import expect
+
+    first = page.locator("#deal-rows tr").first
+    asin = first.get_attribute("id").removeprefix("deal-")
+    expect(page.locator(f'#deal-{asin} td[data-col="asin"]')).to_have_text(asin)
+    expect(page.locator('#deals th[data-col="asin"]')).to_be_visible()
     page.reload()
     page.wait_for_selector("#deal-rows tr")
     assert page.locator('#deal-rows [data-col="asin"]').first.is_visible()

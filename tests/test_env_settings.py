@@ -91,6 +91,28 @@ def test_database_url_selects_postgresql():
     assert result.stdout.split() == ["django.db.backends.postgresql", "deals"]
 
 
+@pytest.mark.parametrize(
+    ("url", "given", "kept"),
+    [
+        ("postgres://u:p@db.example:5432/deals", None, "60"),
+        ("postgres://u:p@db.example:5432/deals", "0", "0"),
+        ("", None, "0"),
+        ("", "30", "30"),
+    ],
+)
+def test_postgresql_keeps_its_connections_between_requests(url, given, kept):
+    env = {"DJANGO_DEBUG": "true", "DATABASE_URL": url}
+    if given is not None:
+        env["DATABASE_CONN_MAX_AGE"] = given
+    result = _settings_in_subprocess(
+        env,
+        "settings.DATABASES['default']['CONN_MAX_AGE'], "
+        "settings.DATABASES['default']['CONN_HEALTH_CHECKS']",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [kept, "True"]
+
+
 def test_wal_is_on_for_a_real_database_file(tmp_path):
     db = tmp_path / "wal.sqlite3"
     code = (

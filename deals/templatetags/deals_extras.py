@@ -11,7 +11,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from deals import formatting
+from deals import formatting, row_html
 from deals.columns import Column
 from deals.dashboard import DashboardQuery
 
@@ -47,6 +47,12 @@ def deal_url(asin: str) -> str:
 def cell(obj: Any, column: Column) -> str | SafeString:
     """The value of `column` on `obj`, shown the way its kind says (marked when estimated)."""
     return formatting.column_cell(obj, column)
+
+
+@register.simple_tag(takes_context=True)
+def deal_row(context: template.Context, row: Any, oob: bool = False) -> SafeString:
+    """`deals/_row.html` for `row` with this page's columns, choice, target and token."""
+    return row_html.render_row(context, row, oob=oob)
 
 
 @register.filter

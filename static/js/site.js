@@ -57,16 +57,24 @@
     });
     return names;
   }
+  // The server draws only the cells of the chosen columns (the others are empty and
+  // marked data-unfilled): a column switched on shows at once and its cells are filled by
+  // drawing the table again, heading and rows together.
   function apply(names) {
+    var unfilled = false;
     choice.querySelectorAll("input[name=col]").forEach(function (box) {
       var show = names.indexOf(box.value) !== -1;
       box.checked = show;
       document.querySelectorAll('[data-col="' + box.value + '"]').forEach(function (cell) {
         cell.hidden = !show;
+        if (show && cell.hasAttribute("data-unfilled")) unfilled = true;
       });
     });
     document.cookie = COOKIE + "=" + encodeURIComponent(names.join(",")) +
       "; Max-Age=" + YEAR_S + "; Path=/; SameSite=Lax";
+    if (unfilled && window.htmx && document.getElementById("deals")) {
+      htmx.ajax("GET", window.location.href, {target: "#deals", select: "#deals", swap: "outerHTML"});
+    }
   }
   if (choice) {
     choice.addEventListener("change", function () { apply(chosen()); });

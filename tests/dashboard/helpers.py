@@ -12,6 +12,14 @@ from django.utils import timezone
 from deals.models import Deal, DealEvent
 
 
+def show_every_column(client: Client) -> None:
+    """What site.js writes when the reader ticks every column in the Columns menu (a column
+    not chosen is drawn as an empty cell)."""
+    from deals.dashboard import COLUMNS_COOKIE, table_columns
+
+    client.cookies[COLUMNS_COOKIE] = "%2C".join(c.name for c in table_columns())
+
+
 def make_deal(asin: str, *, entered: bool = False, **fields) -> Deal:
     now = timezone.now()
     values = {

@@ -11,7 +11,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from deals.models import Deal, Gated, Restriction
-from tests.dashboard.helpers import make_deal
+from tests.dashboard.helpers import make_deal, show_every_column
 from tests.test_security import INLINE
 
 pytestmark = pytest.mark.django_db
@@ -74,6 +74,7 @@ def test_deleting_a_line_takes_its_answer_back_to_unknown(client):
 
 def test_one_click_on_a_row_marks_it_gated_and_htmx_gets_the_row_back(client):
     make_deal("0312850123")
+    show_every_column(client)
     page = client.get("/").content.decode()
     assert 'hx-post="/gated/0312850123"' in page
 
@@ -123,6 +124,7 @@ def test_the_api_and_the_csv_carry_the_new_columns(client):
     assert row["List at"] == "24.50" and row["Min list"] == "36.41"
     assert row["Gated"] == "unknown" and row["Buy"].startswith("https://www.amazon.com/")
 
+    show_every_column(client)
     page = client.get("/").content.decode()
     assert 'href="https://www.amazon.com/gp/offer-listing/0312850123/?condition=used"' in page
     assert 'title="lowest FBA offer"' in page

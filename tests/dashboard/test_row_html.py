@@ -1,0 +1,121 @@
+"""Rows kept per process (deals/row_html.py): a row is drawn again whenever anything it shows
+changed, so no reader ever sees a stale Profit, cue, column, time, mark or token."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.test import Client
+from freezegun import freeze_time
+
+from deals import row_html, triage
+from deals.models import Deal
+from tests.dashboard.helpers import make_deal
+from tests.deals_fixtures import write_settings
+
+NOW = datetime(2026, 1, 5, 12, tzinfo=UTC)
+
+
+def row(client: Client, asin: str, **params) -> str:
+    html = client.get("/", params).content.decode()
+    return re.search(rf'<tr id="deal-{asin}".*?</tr>', html, re.S).group(0)
+
+
+def test_identical_pages_draw_their_rows_once(client):
+    make_deal("B000000001")
+    make_deal("B000000002")
+    first = client.get("/").content.decode()
+    kept = len(row_html.CACHE)
+    assert kept == 2
+    assert client.get("/").content.decode().count('<tr id="deal-') == 2
+    assert len(row_html.CACHE) == kept
+    assert re.search(r'<tr id="deal-B000000001".*?</tr>', first, re.S)
+
+
+def test_a_deal_changed_without_a_keepa_change_shows_its_new_profit(client):
+    make_deal("B000000001", profit=500, roi_percent=60)
+    assert "$5.00" in row(client, "B000000001")
+    # What a recompute after a Costs save writes: the figures, not changed_at.
+    Deal.objects.filter(asin="B000000001").update(profit=-250, roi_percent=-10)
+    shown = row(client, "B000000001")
+    assert "$5.00" not in shown and "\u2212$2.50" in shown
+    assert "loss" in shown
+
+
+def test_a_new_target_markup_marks_the_kept_rows_again(client, settings, tmp_path):
+    make_deal("B000000001", profit=500, roi_percent=40)
+    settings.DEALS_SETTINGS_FILE = write_settings(tmp_path)
+    data = json.loads(settings.DEALS_SETTINGS_FILE.read_text())
+    data["seller_costs"]["target_markup_percent"] = 50
+    settings.DEALS_SETTINGS_FILE.write_text(json.dumps(data))
+    assert "below target" in row(client, "B000000001")
+
+    data["seller_costs"]["target_markup_percent"] = 30
+    settings.DEALS_SETTINGS_FILE.write_text(json.dumps(data))
+    assert "below target" not in row(client, "B000000001")
+
+
+def test_a_column_switched_on_or_off_is_drawn_so_on_the_kept_row(client):
+    make_deal("B000000001", sales_rank=4321)
+    assert "4,321" in row(client, "B000000001")
+    client.cookies["deal_columns"] = "title%2Cnow_price%2Casin%2Cprice_changed_at"
+    shown = row(client, "B000000001")
+    assert "4,321" not in shown
+    assert '<a href="/deal/B000000001">B000000001</a>' in shown
+    del client.cookies["deal_columns"]
+    assert "4,321" in row(client, "B000000001")
+
+
+def test_relative_times_on_a_kept_row_follow_the_clock(client):
+    with freeze_time(NOW):
+        make_deal("B000000001", price_changed_at=NOW - timedelta(minutes=5))
+        assert ">5 min ago</time>" in row(client, "B000000001")
+    with freeze_time(NOW + timedelta(minutes=2)):
+        assert ">7 min ago</time>" in row(client, "B000000001")
+
+
+def test_the_readers_marks_show_on_the_kept_row(client):
+    make_deal("B000000001")
+    assert "☆ buy list" in row(client, "B000000001")
+    triage.watch("B000000001")
+    assert "★ buy list" in row(client, "B000000001")
+    triage.set_note("B000000001", "ask about the dust jacket")
+    assert "ask about the dust jacket" in row(client, "B000000001")
+
+
+@pytest.mark.parametrize("name", ["first", "second"])
+def test_each_reader_posts_from_a_kept_row_with_their_own_token(user, name):
+    make_deal("B000000001")
+    readers = [Client(enforce_csrf_checks=True) for _ in range(2)]
+    for reader in readers:
+        reader.force_login(user)
+    pages = [reader.get("/").content.decode() for reader in readers]
+    reader = readers[0 if name == "first" else 1]
+    page = pages[0 if name == "first" else 1]
+    form = re.search(r'<tr id="deal-B000000001".*?</tr>', page, re.S).group(0)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    response = reader.post("/triage/B000000001", {"action": "watch", "csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    assert triage.for_asins(["B000000001"])["B000000001"].watched
+
+
+def test_a_recorded_price_change_redraws_the_kept_sparkline(client):
+    from deals.models import DealEvent
+
+    make_deal("B000000001", now_price=1000, entered=True)
+    before = re.search(r'<path d="([^"]+)"', row(client, "B000000001")).group(1)
+    # Two changes that end at the same Now: only the recorded changes tell the lines apart.
+    for old, new in ((1000, 1500), (1500, 1000)):
+        DealEvent.objects.create(
+            asin="B000000001",
+            kind=DealEvent.Kind.CHANGED,
+            field="now_price",
+            old_value=old,
+            new_value=new,
+        )
+    after = re.search(r'<path d="([^"]+)"', row(client, "B000000001")).group(1)
+    assert after != before
+    assert "V" in after  # the line rose and fell
