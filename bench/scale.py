@@ -168,8 +168,10 @@ class Gunicorn:
         raise RuntimeError(f"gunicorn did not start in {timeout_s:.0f} s:\n{tail}")
 
     def warm_up(self, paths: dict[str, str], sessions: Path) -> None:
-        """Each page kind a few times from as many clients as workers, so every worker has
-        loaded its templates and opened its caches before anything is measured."""
+        """Each page kind a few times from three clients a worker at once (connections land
+        on whichever worker accepts first), so every worker has loaded its templates and
+        filled its caches before anything is measured: with a few tabs, a step's p95 is its
+        slowest page, and a cold worker's first page is not what a user sees twice."""
         data = json.loads(sessions.read_text())
 
         def browse(n: int) -> None:
@@ -179,7 +181,7 @@ class Gunicorn:
                     for path in paths.values():
                         session.get(f"{self.url}{path}", timeout=60)
 
-        threads = [threading.Thread(target=browse, args=(n,)) for n in range(self.workers)]
+        threads = [threading.Thread(target=browse, args=(n,)) for n in range(3 * self.workers)]
         for thread in threads:
             thread.start()
         for thread in threads:
