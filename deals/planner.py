@@ -79,6 +79,10 @@ INCREMENTAL_PAGES = 1
 LEAVE_SHARE_PER_HOUR = 0.05
 # 1-token re-checks of top rows not seen on a page for a while, per hour.
 RECHECK_PER_HOUR = 60
+# The /deal sorts whose first page every run without a complete sweep reads: Keepa's
+# percentage and absolute delta, descending (docs/keepa.md §4.2), the orders nearest the
+# dashboard's % below average and Profit (deals/top_pages.py).
+TOP_SORT_TYPES = (4, 2)
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,7 @@ class TokenPlan:
     sweep_per_hour: int  # tokens/hour for incremental + complete sweeps
     verify_per_hour: int  # tokens/hour for 1-token product checks
     offers_per_hour: int  # tokens/hour left for offers look-ups
+    top_per_hour: int = 0  # tokens/hour for the first page of each of TOP_SORT_TYPES
 
 
 def sweep_pages(deal_count: int) -> int:
@@ -121,14 +126,26 @@ def plan_tokens(refill_per_minute: int | None, deal_count: int, config: DealSett
     incremental_runs = max(0.0, runs_per_hour - complete_per_hour)
     sweep = math.ceil(complete_per_hour * sweep_cost + incremental_runs * incremental_cost)
     left = max(0, hourly - sweep)
-    verify = min(left, checks_per_hour(deal_count))
+    checks = checks_per_hour(deal_count)
+    # The top pages only once the checks are paid for: they shorten how long a top row that
+    # left stays listed, the checks are what settles any row at all.
+    top = math.ceil(incremental_runs * top_pages_cost())
+    top = top if left >= top + checks else 0
+    left -= top
+    verify = min(left, checks)
     return TokenPlan(
         refill_per_minute=refill,
         complete_sweep_every_minutes=cadence,
         sweep_per_hour=sweep,
         verify_per_hour=verify,
         offers_per_hour=max(0, left - verify),
+        top_per_hour=top,
     )
+
+
+def top_pages_cost() -> int:
+    """Tokens a run's read of the top pages costs (one /deal page of each sort)."""
+    return DEAL_PAGE_COST * len(TOP_SORT_TYPES)
 
 
 def allowance(per_hour: int, minutes: float) -> int:
@@ -141,7 +158,10 @@ def held_for_truth(plan: TokenPlan, deal_count: int) -> int:
     the next run's sweep at its dearest (a complete sweep of `deal_count` deals) and the
     checks of one complete-sweep cycle (at most an hour's). Whatever the refill rate."""
     sweep = DEAL_PAGE_COST * sweep_pages(deal_count)
-    return sweep + allowance(checks_per_hour(deal_count), plan.complete_sweep_every_minutes)
+    cycle = plan.complete_sweep_every_minutes
+    return (
+        sweep + allowance(checks_per_hour(deal_count), cycle) + allowance(plan.top_per_hour, cycle)
+    )
 
 
 def offers_share(

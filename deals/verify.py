@@ -81,7 +81,7 @@ def status_event(
     )  # fmt: skip
 
 
-def _set_status(
+def set_status(
     rows: Sequence[tuple[str, str]], status: str, reason: str, now: datetime, run: Run
 ) -> int:
     """Move `rows` ((asin, old status)) to `status` with `reason`, with one event each."""
@@ -112,7 +112,7 @@ def mark_missing(run: Run, sweep: SyncRun) -> int:
         missing = missing.filter(keepa_last_update__gte=sweep.oldest_last_update)
     rows = list(missing.values_list("asin", "status"))
     reason = f"{MISSING_PREFIX} of {started:%H:%M} UTC"
-    count = _set_status(rows, DealStatus.UNVERIFIED, reason, timezone.now(), run)
+    count = set_status(rows, DealStatus.UNVERIFIED, reason, timezone.now(), run)
     if count:
         run.notes.append(f"{count} deals missing from the complete sweep, to be checked")
     return count
@@ -129,7 +129,7 @@ def mark_offers_overdue(run: Run) -> None:
             enrich_priority__lt=EnrichPriority.PRICE_CHANGED,
         ).values_list("asin", "status")
     )
-    _set_status(done, DealStatus.LISTED, "seller checked", now, run)
+    set_status(done, DealStatus.LISTED, "seller checked", now, run)
     overdue = list(
         Deal.objects.filter(
             status=DealStatus.LISTED,
@@ -137,7 +137,7 @@ def mark_offers_overdue(run: Run) -> None:
             enrich_requested_at__lt=now - OFFERS_OVERDUE,
         ).values_list("asin", "status")
     )
-    _set_status(overdue, DealStatus.UNVERIFIED, OFFERS_OVERDUE_REASON, now, run)
+    set_status(overdue, DealStatus.UNVERIFIED, OFFERS_OVERDUE_REASON, now, run)
 
 
 def by_value(rows: QuerySet[Deal], limit: int) -> list[str]:
@@ -232,7 +232,7 @@ class Verifier:
             # Keepa cannot be asked about them: a row stored before ASINs were checked.
             now = timezone.now()
             rows = list(Deal.objects.filter(asin__in=malformed).values_list("asin", "status"))
-            self.left += _set_status(
+            self.left += set_status(
                 rows, DealStatus.LEFT, "not an ASIN Keepa knows", now, self.context
             )
             asins = [asin for asin in asins if asin not in malformed]
