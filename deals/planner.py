@@ -1,5 +1,5 @@
-"""How a plan's tokens are split each hour: sweeps of the deal list, 1-token checks of deals in
-doubt, and what is left for offers look-ups.
+"""How a plan's tokens are split each hour: sweeps of the deal list, the top pages, 1-token
+checks of deals in doubt, and what is left for offers look-ups.
 
 Sweeps and checks come first because they decide whether a row is on the screen at all: a row
 describing a deal that left Keepa's results is a phantom a reseller may buy into, whereas a
@@ -26,12 +26,18 @@ The arithmetic, with the figures of the 20-token plan and a 5,000-deal list:
 - **Incremental runs.** The other runs read the newest page or so (`INCREMENTAL_PAGES`):
   12 runs an hour at 5 minutes, 4 of them complete sweeps: 8 x 5 = 40 tokens. Sweeps:
   4 x 170 + 40 = 720 tokens/hour.
+- **Top pages.** The runs without a complete sweep (8 an hour) read page 0 of the query sorted
+  by percentage delta and by absolute delta (`TOP_SORT_TYPES`, deals/top_pages.py): 2 pages,
+  10 tokens a run, 80 tokens/hour. They confirm the top rows of both value sorts every run,
+  and catch a top row that left by its absence. They are paid after the checks: a plan whose
+  refill after sweeps cannot pay both reads none, and its top rows wait for the re-checks.
 - **Checks.** In the calibrated market about 4.3 % of a list's deals leave it each hour (34
   of 793 in a measured hour, seed 1, 6,000 products); `LEAVE_SHARE_PER_HOUR` = 5 % pays one
   1-token check for each, 250 for 5,000 deals, plus `RECHECK_PER_HOUR` = 60 for the top rows
   not seen for a while: 310 tokens/hour.
-- **Offers.** The rest: 1,200 - 720 - 310 = 170 tokens/hour, about 22 look-ups at 7-8
-  tokens. On 200 tokens/min the same list leaves 11,000 tokens/hour for offers.
+- **Offers.** The rest: 1,200 - 720 - 80 - 310 = 90 tokens/hour, about 12 look-ups at 7-8
+  tokens, and the bucket's surplus (below). On 200 tokens/min the same list leaves 10,890
+  tokens/hour for offers.
 
 A run's allowance for a share is `allowance(per_hour, minutes since the last run)`, bounded
 by what the run's Budget (deals/keepa.py) may spend. The refill rate is the one Keepa reports
@@ -46,17 +52,17 @@ every share is paid from the refill. A run's offers share is therefore the large
 - the planned share, `allowance(offers_per_hour, minutes since the last run)`, and
 - the surplus: the balance after this run's sweep and checks, less `token_reserve`, less
   what the truth of the list needs before more tokens are certain (`held_for_truth`): the next
-  run's sweep at its dearest, a complete one, and the checks of one complete-sweep cycle
-  (the leavers a complete sweep finds, 5 % of the list an hour, plus the hour's re-checks, at
-  most an hour's worth).
+  run's sweep at its dearest, a complete one, and the checks and top pages of one
+  complete-sweep cycle (the leavers a complete sweep finds, 5 % of the list an hour, plus the
+  hour's re-checks, at most an hour's worth).
 
 Both are bounded by the run's Budget and the enricher's cap on calls. `held_for_truth` does not
 depend on the refill rate, so with a rate Keepa did not report (0) the bucket still keeps the
 next sweep and its checks, and offers get only what is above them. For the 20-token plan and
-5,000 deals it holds 170 + 310 x 15 / 60 = 247 tokens: a run that finds the bucket full
-(1,200) spends all but the reserve and those 247 on the most valuable offers look-ups, and a
-run that finds at most reserve + 247 left spends the planned share only, which the split's
-steady state was sized for.
+5,000 deals it holds 170 + 310 x 15 / 60 + 80 x 15 / 60 = 267 tokens: a run that finds the
+bucket full (1,200) spends all but the reserve and those 267 on the most valuable offers
+look-ups, and a run that finds at most reserve + 267 left spends the planned share only,
+which the split's steady state was sized for.
 """
 
 from __future__ import annotations

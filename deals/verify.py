@@ -3,10 +3,11 @@ settle it (DESIGN rule 9: the screen tells the truth or says it does not know).
 
 - `listed`: in Keepa's latest results at the values shown. A /deal page that shows the deal
   makes it so (deals/upsert.py), and so does a check that finds it still matching.
-- `unverified`: something suggests it changed or left, not checked yet. Two things do:
-  missing from a complete sweep of the list (`mark_missing`), or an offers look-up that has
-  waited longer than `OFFERS_OVERDUE` after a price change (`mark_offers_overdue`: the
-  seller line may be stale).
+- `unverified`: something suggests it changed or left, not checked yet. Three things do:
+  missing from a complete sweep of the list (`mark_missing`), a top row missing from the top
+  pages although its stored value would place it there (deals/top_pages.py), or an offers
+  look-up that has waited longer than `OFFERS_OVERDUE` after a price change
+  (`mark_offers_overdue`: the seller line may be stale).
 - `left`: a check found it no longer matching the query, with the reason in a reseller's
   words ("price $31.50 above the query's $301 maximum", "no used offer: sold out"). Hidden
   from the dashboard, the count, the API and the CSV by default, kept with its history until
@@ -28,7 +29,9 @@ page nor a check has confirmed for `RECHECK_AFTER`, one update interval. The bes
 first, so the top of the Profit sort is where deals leave between two complete sweeps; a
 longer wait would be no sooner than the next complete sweep, which sees every row every 15
 minutes. The money sort's rows go first, in its order, then the default sort's, as far as
-the plan's share for checks goes.
+the plan's share for checks goes. On a plan that reads the top pages every run
+(deals/top_pages.py) those pages confirm nearly all of these rows, and the re-checks go to the
+few the pages cannot reach; on a smaller plan the re-checks are all there is.
 """
 
 from __future__ import annotations
