@@ -19,6 +19,8 @@ re-checks of top rows. The tokens are planned (deals/planner.py `top_per_hour`).
 
 from __future__ import annotations
 
+import itertools
+
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -32,7 +34,7 @@ from keepa_client.models import DealPage
 TOP_MISSING_PREFIX = "missing from Keepa's top deals"
 # The sort type ranking by percentage delta (the other, 2, ranks by absolute delta).
 PERCENT = 4
-# A full page without the value it ranks by (never seen): it places no stored row.
+# A page that cannot place a stored row: no value it ranks by, or not ranked by it.
 NO_FLOOR = 2**63
 
 
@@ -78,7 +80,11 @@ class TopPages(PageWriter):
             for d in page.deals
         ]
         values = [v for v in values if v is not None]
-        return min(values) if values else NO_FLOOR
+        if not values or any(a < b for a, b in itertools.pairwise(values)):
+            # Not in the order asked for (Keepa's sortType 2 order has never been observed,
+            # docs/keepa.md §4.2): the page places no row, so none is marked by it.
+            return NO_FLOOR
+        return values[-1]
 
     def mark_missing(self, floors: list[tuple[int, int | None]]) -> int:
         """Listed top rows that no page of this run showed although their stored value would
@@ -88,6 +94,8 @@ class TopPages(PageWriter):
             if floor is None:
                 inside = Q(pk__isnull=False)
                 break
+            if floor == NO_FLOOR:
+                continue
             field = "delta_percent" if sort_type == PERCENT else "stored_delta"
             inside |= Q(**{f"{field}__gte": floor})
         listed = Deal.objects.filter(status=DealStatus.LISTED)

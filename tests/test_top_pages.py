@@ -4,15 +4,18 @@ within that run. Tokens are counted by the simulator (/_sim/stats)."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 from django.utils import timezone
 
 from deals import ingest
+from deals.config import load_config
+from deals.jobs import Run
 from deals.models import Deal, DealEvent, DealStatus, SyncRun
-from deals.planner import DEALS_PER_PAGE, TOP_SORT_TYPES
-from deals.top_pages import TOP_MISSING_PREFIX
+from deals.planner import DEALS_PER_PAGE, TOP_SORT_TYPES, plan_tokens
+from deals.top_pages import NO_FLOOR, PERCENT, TOP_MISSING_PREFIX, TopPages
 from deals.verify import RECHECK_TOP
 from tests.deals_fixtures import fast_client, next_cycle
 from tests.test_verify import make_it_leave
@@ -77,3 +80,24 @@ def test_a_top_row_that_leaves_is_caught_by_the_next_run_through_the_top_pages(k
     assert keepa.stats()["tokens_consumed"]["/product"] - product_tokens == 1
     assert "1 top deals missing from Keepa's top deals" in sync.note
     assert sync.status == SyncRun.Status.OK, sync.summary()
+
+
+def test_a_page_not_in_the_order_asked_for_places_no_row(keepa):
+    keepa.quiet(True)
+    ingest.run(trigger="test", client=fast_client(keepa))
+    run = Run.detached(SyncRun.Kind.UPDATE, load_config(), fast_client(keepa))
+    run.keepa().token_status()
+    plan = plan_tokens(20, Deal.objects.count(), run.config)
+    top = TopPages(run, plan)
+    page = top.read(PERCENT)
+    percents = [
+        d.delta_percent_value(run.config.date_range, run.config.price_type) for d in page.deals
+    ]
+
+    # In Keepa's order a stored row at or above the page's last value belongs on the page...
+    assert top.floor(page, PERCENT) == percents[-1] < percents[0]
+    # ... out of it (an order Keepa has not been seen to keep), the page says nothing of
+    # the rows it misses, and none is marked unverified for it.
+    shuffled = dataclasses.replace(page, deals=tuple(reversed(page.deals)))
+    assert top.floor(shuffled, PERCENT) == NO_FLOOR
+    assert top.mark_missing([(PERCENT, NO_FLOOR)]) == 0
