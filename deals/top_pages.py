@@ -68,8 +68,8 @@ class TopPages(PageWriter):
         return page
 
     def floor(self, page: DealPage, sort_type: int) -> int | None:
-        """The lowest value the page ranks by, or None when the page is the whole list (a
-        row it misses has left, whatever its value)."""
+        """The lowest value the page ranks by; None when the page is the whole list (a row it
+        misses has left, whatever its value), NO_FLOOR when it cannot place a row."""
         if page.is_last:
             return None
         date_range, price_type = self.config.date_range, self.config.price_type
@@ -116,5 +116,7 @@ class TopPages(PageWriter):
         reason = f"{TOP_MISSING_PREFIX} of {now:%H:%M} UTC"
         count = set_status(rows, DealStatus.UNVERIFIED, reason, now, self.context)
         if count:
-            self.context.notes.append(f"{count} top deals missing from Keepa's top deals")
+            self.context.notes.append(
+                f"{count} top rows missing from Keepa's top deals, to be checked"
+            )
         return count

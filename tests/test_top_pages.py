@@ -78,7 +78,7 @@ def test_a_top_row_that_leaves_is_caught_by_the_next_run_through_the_top_pages(k
     assert marked.get().reason.startswith(TOP_MISSING_PREFIX)
     # Settled by one 1-token check: no other top row was in doubt.
     assert keepa.stats()["tokens_consumed"]["/product"] - product_tokens == 1
-    assert "1 top deals missing from Keepa's top deals" in sync.note
+    assert "1 top rows missing from Keepa's top deals, to be checked" in sync.note
     assert sync.status == SyncRun.Status.OK, sync.summary()
 
 
