@@ -614,18 +614,20 @@ def report_economy(
         "ratio",
         *target("≤ 1", new_p95 <= old_p95),
     )
-    # The incremental sweeps of the steady state: how many /deal pages each read. The issue's
-    # figure is at most 2 on average under either order, in the calibrated market.
+    # The incremental sweeps of the steady state: how many /deal pages each read, besides the
+    # first page of each top sort every such run reads (deals/top_pages.py), counted apart.
+    # The figure asked for is at most 2 on average under either order, in the calibrated market.
     steady_runs = [
         run for run, entry in zip(new.runs, fresh.entries, strict=True) if s <= entry.minute < w
     ]
-    incremental = [run.pages for run in steady_runs if not run.full_sweep]
+    incremental = [run.pages - run.top_pages for run in steady_runs if not run.full_sweep]
     pages = sum(incremental) / len(incremental) if incremental else float("nan")
+    top = [run.top_pages for run in steady_runs if not run.full_sweep]
     calibrated = variant.profile == "calibrated"
     result.add(
         rid("deal_pages"),
-        f"{tag} (b) /deal pages per incremental run, steady state (minutes {s}-{w}, mean of "
-        f"{len(incremental)})",
+        f"{tag} (b) /deal pages per incremental sweep, steady state (minutes {s}-{w}, mean of "
+        f"{len(incremental)}; the top pages apart)",
         pages,
         "pages",
         *(("≤ 2", pages <= 2) if calibrated else ("", None)),
@@ -648,7 +650,8 @@ def report_economy(
         f"{spent_by_runs:,} against {spent_by_key:,} by the key. The deal order (b)'s runs "
         f"detected (`SyncRun.deal_order`): {dict(detected)}; its steady-state incremental "
         f"sweeps read {pages:.2f} /deal pages on average, at most "
-        f"{max(incremental, default=0)}."
+        f"{max(incremental, default=0)}, and the same runs "
+        f"{sum(top) / len(top) if top else 0:.2f} top pages on average."
     )
     steady_tokens = fresh.per_hour(s, w, lambda e: e.tokens) or 1
     product_share = fresh.endpoint_tokens_per_hour(s, w, "/product") / steady_tokens

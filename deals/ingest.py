@@ -34,6 +34,7 @@ from deals.formatting import SWEEP_SKIPPED
 from deals.jobs import Job, Run, run_job
 from deals.models import Deal, DealStatus, SyncRun
 from deals.planner import plan_tokens
+from deals.top_pages import TopPages
 from deals.upsert import PageWriter
 from keepa_client.client import LAST_DEAL_PAGE, KeepaClient
 from keepa_client.records import Rejected, describe_rejected
@@ -91,9 +92,13 @@ def _update(run: Run, full: bool | None) -> None:
     plan = plan_tokens(
         tokens.refill_rate, Deal.objects.exclude(status=DealStatus.LEFT).count(), run.config
     )
-    Sweep(run).run(full, every_minutes=plan.complete_sweep_every_minutes)
+    sweep = Sweep(run)
+    sweep.run(full, every_minutes=plan.complete_sweep_every_minutes)
     if run.sync.full_sweep and run.sync.sweep_complete:
         verify.mark_missing(run, run.sync)
+    if not sweep.cached and not sweep.whole_list_read:
+        # A run that read the whole list has seen the top rows already.
+        TopPages(run, plan).run()
     verify.mark_offers_overdue(run)
     # Before offers: whether a row is a deal at all matters more than who sells it.
     verify.Verifier(run, plan, verify.minutes_since_last_run(run)).run()
@@ -120,6 +125,10 @@ class Sweep(PageWriter):
         self.order_lost: str | None = None
         # Records Keepa sent that the client dropped as malformed.
         self.rejected: list[Rejected] = []
+        # Keepa would answer from its cache: nothing read this run.
+        self.cached = False
+        # This run read every page of the list, from page 0 to the end.
+        self.whole_list_read = False
 
     def run(self, full: bool | None, every_minutes: int | None = None) -> None:
         """Read /deal pages: the changes since the watermark, then a full sweep when due
@@ -147,6 +156,7 @@ class Sweep(PageWriter):
             .exists()
         )
         if recently_polled:
+            self.cached = True
             self.notes.append(SWEEP_SKIPPED)
             return
         self.prior_order = SyncRun.objects.deal_order()
@@ -176,6 +186,7 @@ class Sweep(PageWriter):
         next_page: int | None = 0
         if key is not None and watermark is not None and full is not True:
             next_page = self.read_pages(selection, 0, stop=(key, watermark - WATERMARK_OVERLAP))
+            self.whole_list_read = next_page is None and not self.sync.capped
             if self.order_lost is None:
                 # Everything that changed since the last watermark has been read: it may move on.
                 self.save_progress(**self.watermarks(self.stop_key))
@@ -205,6 +216,8 @@ class Sweep(PageWriter):
         # A fresh sweep from page 0 sees the newest deals first; the watermark may follow it
         # at once, because the rest of the list is covered by this sweep or its resumption.
         self.read_pages(selection, start, full=True, newest_from_start=start == 0)
+        # The pages before `start` were read by this run's incremental pass, or were none.
+        self.whole_list_read = start == next_page and not self.sync.capped
         # Read in one go from page 0, every deal was seen: both fields' watermarks hold.
         complete = self.watermarks() if start == 0 else {}
         self.save_progress(sweep_complete=True, next_page=None, **complete)

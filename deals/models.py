@@ -469,6 +469,8 @@ class SyncRun(models.Model):
     next_page = models.IntegerField(null=True, blank=True)
     capped = models.BooleanField(default=False, help_text="stopped at Keepa's 10,000-deal cap")
     pages = models.IntegerField(default=0)
+    # Of `pages`, the first page of each top sort (deals/top_pages.py): the sweep read the rest.
+    top_pages = models.IntegerField(default=0)
     deals_seen = models.IntegerField(default=0)
     inserted = models.IntegerField(default=0)
     updated = models.IntegerField(default=0)

@@ -1,5 +1,5 @@
-"""How a plan's tokens are split each hour: sweeps of the deal list, 1-token checks of deals in
-doubt, and what is left for offers look-ups.
+"""How a plan's tokens are split each hour: sweeps of the deal list, the top pages, 1-token
+checks of deals in doubt, and what is left for offers look-ups.
 
 Sweeps and checks come first because they decide whether a row is on the screen at all: a row
 describing a deal that left Keepa's results is a phantom a reseller may buy into, whereas a
@@ -26,12 +26,18 @@ The arithmetic, with the figures of the 20-token plan and a 5,000-deal list:
 - **Incremental runs.** The other runs read the newest page or so (`INCREMENTAL_PAGES`):
   12 runs an hour at 5 minutes, 4 of them complete sweeps: 8 x 5 = 40 tokens. Sweeps:
   4 x 170 + 40 = 720 tokens/hour.
+- **Top pages.** The runs without a complete sweep (8 an hour) read page 0 of the query sorted
+  by percentage delta and by absolute delta (`TOP_SORT_TYPES`, deals/top_pages.py): 2 pages,
+  10 tokens a run, 80 tokens/hour. They confirm the top rows of both value sorts every run,
+  and catch a top row that left by its absence. They are paid after the checks: a plan whose
+  refill after sweeps cannot pay both reads none, and its top rows wait for the re-checks.
 - **Checks.** In the calibrated market about 4.3 % of a list's deals leave it each hour (34
   of 793 in a measured hour, seed 1, 6,000 products); `LEAVE_SHARE_PER_HOUR` = 5 % pays one
   1-token check for each, 250 for 5,000 deals, plus `RECHECK_PER_HOUR` = 60 for the top rows
   not seen for a while: 310 tokens/hour.
-- **Offers.** The rest: 1,200 - 720 - 310 = 170 tokens/hour, about 22 look-ups at 7-8
-  tokens. On 200 tokens/min the same list leaves 11,000 tokens/hour for offers.
+- **Offers.** The rest: 1,200 - 720 - 80 - 310 = 90 tokens/hour, about 12 look-ups at 7-8
+  tokens, and the bucket's surplus (below). On 200 tokens/min the same list leaves 10,890
+  tokens/hour for offers.
 
 A run's allowance for a share is `allowance(per_hour, minutes since the last run)`, bounded
 by what the run's Budget (deals/keepa.py) may spend. The refill rate is the one Keepa reports
@@ -46,17 +52,17 @@ every share is paid from the refill. A run's offers share is therefore the large
 - the planned share, `allowance(offers_per_hour, minutes since the last run)`, and
 - the surplus: the balance after this run's sweep and checks, less `token_reserve`, less
   what the truth of the list needs before more tokens are certain (`held_for_truth`): the next
-  run's sweep at its dearest, a complete one, and the checks of one complete-sweep cycle
-  (the leavers a complete sweep finds, 5 % of the list an hour, plus the hour's re-checks, at
-  most an hour's worth).
+  run's sweep at its dearest, a complete one, and the checks and top pages of one
+  complete-sweep cycle (the leavers a complete sweep finds, 5 % of the list an hour, plus the
+  hour's re-checks, at most an hour's worth).
 
 Both are bounded by the run's Budget and the enricher's cap on calls. `held_for_truth` does not
 depend on the refill rate, so with a rate Keepa did not report (0) the bucket still keeps the
 next sweep and its checks, and offers get only what is above them. For the 20-token plan and
-5,000 deals it holds 170 + 310 x 15 / 60 = 247 tokens: a run that finds the bucket full
-(1,200) spends all but the reserve and those 247 on the most valuable offers look-ups, and a
-run that finds at most reserve + 247 left spends the planned share only, which the split's
-steady state was sized for.
+5,000 deals it holds 170 + 310 x 15 / 60 + 80 x 15 / 60 = 267 tokens: a run that finds the
+bucket full (1,200) spends all but the reserve and those 267 on the most valuable offers
+look-ups, and a run that finds at most reserve + 267 left spends the planned share only,
+which the split's steady state was sized for.
 """
 
 from __future__ import annotations
@@ -79,6 +85,10 @@ INCREMENTAL_PAGES = 1
 LEAVE_SHARE_PER_HOUR = 0.05
 # 1-token re-checks of top rows not seen on a page for a while, per hour.
 RECHECK_PER_HOUR = 60
+# The /deal sorts whose first page every run without a complete sweep reads: Keepa's
+# percentage and absolute delta, descending (docs/keepa.md §4.2), the orders nearest the
+# dashboard's % below average and Profit (deals/top_pages.py).
+TOP_SORT_TYPES = (4, 2)
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class TokenPlan:
     sweep_per_hour: int  # tokens/hour for incremental + complete sweeps
     verify_per_hour: int  # tokens/hour for 1-token product checks
     offers_per_hour: int  # tokens/hour left for offers look-ups
+    top_per_hour: int = 0  # tokens/hour for the first page of each of TOP_SORT_TYPES
 
 
 def sweep_pages(deal_count: int) -> int:
@@ -121,14 +132,26 @@ def plan_tokens(refill_per_minute: int | None, deal_count: int, config: DealSett
     incremental_runs = max(0.0, runs_per_hour - complete_per_hour)
     sweep = math.ceil(complete_per_hour * sweep_cost + incremental_runs * incremental_cost)
     left = max(0, hourly - sweep)
-    verify = min(left, checks_per_hour(deal_count))
+    checks = checks_per_hour(deal_count)
+    # The top pages only once the checks are paid for: they shorten how long a top row that
+    # left stays listed, the checks are what settles any row at all.
+    top = math.ceil(incremental_runs * top_pages_cost())
+    top = top if left >= top + checks else 0
+    left -= top
+    verify = min(left, checks)
     return TokenPlan(
         refill_per_minute=refill,
         complete_sweep_every_minutes=cadence,
         sweep_per_hour=sweep,
         verify_per_hour=verify,
         offers_per_hour=max(0, left - verify),
+        top_per_hour=top,
     )
+
+
+def top_pages_cost() -> int:
+    """Tokens a run's read of the top pages costs (one /deal page of each sort)."""
+    return DEAL_PAGE_COST * len(TOP_SORT_TYPES)
 
 
 def allowance(per_hour: int, minutes: float) -> int:
@@ -141,7 +164,10 @@ def held_for_truth(plan: TokenPlan, deal_count: int) -> int:
     the next run's sweep at its dearest (a complete sweep of `deal_count` deals) and the
     checks of one complete-sweep cycle (at most an hour's). Whatever the refill rate."""
     sweep = DEAL_PAGE_COST * sweep_pages(deal_count)
-    return sweep + allowance(checks_per_hour(deal_count), plan.complete_sweep_every_minutes)
+    cycle = plan.complete_sweep_every_minutes
+    return (
+        sweep + allowance(checks_per_hour(deal_count), cycle) + allowance(plan.top_per_hour, cycle)
+    )
 
 
 def offers_share(

@@ -3,10 +3,11 @@ settle it (DESIGN rule 9: the screen tells the truth or says it does not know).
 
 - `listed`: in Keepa's latest results at the values shown. A /deal page that shows the deal
   makes it so (deals/upsert.py), and so does a check that finds it still matching.
-- `unverified`: something suggests it changed or left, not checked yet. Two things do:
-  missing from a complete sweep of the list (`mark_missing`), or an offers look-up that has
-  waited longer than `OFFERS_OVERDUE` after a price change (`mark_offers_overdue`: the
-  seller line may be stale).
+- `unverified`: something suggests it changed or left, not checked yet. Three things do:
+  missing from a complete sweep of the list (`mark_missing`), a top row missing from the top
+  pages although its stored value would place it there (deals/top_pages.py), or an offers
+  look-up that has waited longer than `OFFERS_OVERDUE` after a price change
+  (`mark_offers_overdue`: the seller line may be stale).
 - `left`: a check found it no longer matching the query, with the reason in a reseller's
   words ("price $31.50 above the query's $301 maximum", "no used offer: sold out"). Hidden
   from the dashboard, the count, the API and the CSV by default, kept with its history until
@@ -28,7 +29,9 @@ page nor a check has confirmed for `RECHECK_AFTER`, one update interval. The bes
 first, so the top of the Profit sort is where deals leave between two complete sweeps; a
 longer wait would be no sooner than the next complete sweep, which sees every row every 15
 minutes. The money sort's rows go first, in its order, then the default sort's, as far as
-the plan's share for checks goes.
+the plan's share for checks goes. On a plan that reads the top pages every run
+(deals/top_pages.py) those pages confirm nearly all of these rows, and the re-checks go to the
+few the pages cannot reach; on a smaller plan the re-checks are all there is.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ def status_event(
     )  # fmt: skip
 
 
-def _set_status(
+def set_status(
     rows: Sequence[tuple[str, str]], status: str, reason: str, now: datetime, run: Run
 ) -> int:
     """Move `rows` ((asin, old status)) to `status` with `reason`, with one event each."""
@@ -112,7 +115,7 @@ def mark_missing(run: Run, sweep: SyncRun) -> int:
         missing = missing.filter(keepa_last_update__gte=sweep.oldest_last_update)
     rows = list(missing.values_list("asin", "status"))
     reason = f"{MISSING_PREFIX} of {started:%H:%M} UTC"
-    count = _set_status(rows, DealStatus.UNVERIFIED, reason, timezone.now(), run)
+    count = set_status(rows, DealStatus.UNVERIFIED, reason, timezone.now(), run)
     if count:
         run.notes.append(f"{count} deals missing from the complete sweep, to be checked")
     return count
@@ -129,7 +132,7 @@ def mark_offers_overdue(run: Run) -> None:
             enrich_priority__lt=EnrichPriority.PRICE_CHANGED,
         ).values_list("asin", "status")
     )
-    _set_status(done, DealStatus.LISTED, "seller checked", now, run)
+    set_status(done, DealStatus.LISTED, "seller checked", now, run)
     overdue = list(
         Deal.objects.filter(
             status=DealStatus.LISTED,
@@ -137,7 +140,7 @@ def mark_offers_overdue(run: Run) -> None:
             enrich_requested_at__lt=now - OFFERS_OVERDUE,
         ).values_list("asin", "status")
     )
-    _set_status(overdue, DealStatus.UNVERIFIED, OFFERS_OVERDUE_REASON, now, run)
+    set_status(overdue, DealStatus.UNVERIFIED, OFFERS_OVERDUE_REASON, now, run)
 
 
 def by_value(rows: QuerySet[Deal], limit: int) -> list[str]:
@@ -232,7 +235,7 @@ class Verifier:
             # Keepa cannot be asked about them: a row stored before ASINs were checked.
             now = timezone.now()
             rows = list(Deal.objects.filter(asin__in=malformed).values_list("asin", "status"))
-            self.left += _set_status(
+            self.left += set_status(
                 rows, DealStatus.LEFT, "not an ASIN Keepa knows", now, self.context
             )
             asins = [asin for asin in asins if asin not in malformed]

@@ -305,6 +305,9 @@ def test_the_token_plan_is_on_the_status_line_and_its_page(keepa):
     assert f"{plan.sweep_per_hour:,} tokens an hour" in page
     assert f"{plan.verify_per_hour:,} tokens an hour" in page
     assert f"{plan.offers_per_hour:,} tokens an hour" in page
+    # The top pages read between whole-list sweeps, and what they buy.
+    assert plan.top_per_hour > 0 and f"{plan.top_per_hour:,} tokens an hour" in page
+    assert "the dashboard's first page confirmed every 5 min" in page
     assert f"{waiting:,} of {Deal.objects.count():,} deals" in page
     hours = waiting / (plan.offers_per_hour // offers_queue.TYPICAL_LOOKUP_TOKENS)
     assert "Time to clear: <strong>about" in page and f"{hours:.1f} h" in page
