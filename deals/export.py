@@ -97,7 +97,8 @@ EXTRAS: list[Extra] = [
     Extra("now_condition", "Condition code", "int", lambda row: row["now_condition"]),
     Extra(
         "now_condition_name",
-        "Condition",
+        # Not "Condition": the registry's column of that name heads the CSV already.
+        "Condition name",
         "text",
         lambda row: condition_name(row["now_condition"]),
     ),

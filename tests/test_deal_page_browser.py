@@ -146,6 +146,9 @@ def test_the_deal_page_fits_the_window_and_reads_top_down_on_a_phone(
             assert label["height"] >= 9
             history = page.locator("figure.history").bounding_box()
             assert history["x"] >= 0 and history["x"] + history["width"] <= width
+            # Today's end of the chart (the buy price's label, right) is on screen as it opens.
+            buy_mark = page.locator("svg.history-chart .mark.buy text").bounding_box()
+            assert history["x"] <= buy_mark["x"] and buy_mark["x"] + buy_mark["width"] <= width
             # The Buy button and the seller's full name are visible.
             assert page.locator("a.buy-button").is_visible()
             seller = page.locator(".buy-facts dd").first

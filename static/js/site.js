@@ -18,9 +18,13 @@
 
   // The live poll (#live-poller, hx-trigger="deals:poll from:document"): every 5 s while the
   // tab is visible, every 30 s while it is hidden, and at once when the reader comes back.
-  var POLL_S = 5, HIDDEN_POLL_S = 30, elapsed = 0;
+  var POLL_S = 5, HIDDEN_POLL_S = 30, elapsed = 0, lastPoll = 0;
   function poll() {
     elapsed = 0;
+    // A browser that throttles timers may run several late ticks at once: one poll for all.
+    var now = Date.now();
+    if (now - lastPoll < 1000) return;
+    lastPoll = now;
     document.dispatchEvent(new CustomEvent("deals:poll"));
   }
   setInterval(function () {

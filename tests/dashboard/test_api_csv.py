@@ -81,6 +81,7 @@ def test_the_csv_streams_every_filtered_row_under_a_header_of_column_labels(clie
     # The shipped query averages over 90 days (dateRange 3): the heading says so.
     labels = ["90-day avg" if c.name == "avg_price" else c.label for c in COLUMNS]
     assert rows[0] == [*labels, *(e.label for e in EXTRAS)]
+    assert len(set(rows[0])) == len(rows[0])  # a spreadsheet's headings name one column each
     assert [r[1] for r in rows[1:]] == [d.asin for d in deals]
     now = rows[1][[c.name for c in COLUMNS].index("now_price")]
     assert now == "10.00"
