@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 import apprise
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import QueryDict
 from django.urls import reverse
 from django.utils import timezone
@@ -363,13 +363,15 @@ def _record(
     )
 
 
-def sent_last_hour(url: str, now: datetime) -> int:
+def _messages_to(url: str, status: str, since: datetime, now: datetime) -> QuerySet:
+    """The messages to `url` with `status` in (since, now]."""
     return AlertDelivery.objects.filter(
-        destination_key=destination_key(url),
-        status=AlertDelivery.Status.SENT,
-        at__gt=now - HOUR,
-        at__lte=now,
-    ).count()
+        destination_key=destination_key(url), status=status, at__gt=since, at__lte=now
+    )
+
+
+def sent_last_hour(url: str, now: datetime) -> int:
+    return _messages_to(url, AlertDelivery.Status.SENT, now - HOUR, now).count()
 
 
 def held_reason(rule: AlertRule, url: str, now: datetime) -> str:
@@ -441,12 +443,7 @@ def owed(rule: AlertRule, url: str, now: datetime) -> list[AlertDelivery]:
 
 def failed_lately(url: str, now: datetime) -> bool:
     """Whether a message to `url` failed in the last `RETRY_AFTER`."""
-    return AlertDelivery.objects.filter(
-        destination_key=destination_key(url),
-        status=AlertDelivery.Status.FAILED,
-        at__gt=now - RETRY_AFTER,
-        at__lte=now,
-    ).exists()
+    return _messages_to(url, AlertDelivery.Status.FAILED, now - RETRY_AFTER, now).exists()
 
 
 def _flush_held(rule: AlertRule, now: datetime, outcome: Outcome, failed_here: set[str]) -> None:
