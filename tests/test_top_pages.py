@@ -13,12 +13,12 @@ from django.utils import timezone
 from deals import ingest
 from deals.config import load_config
 from deals.jobs import Run
-from deals.models import Deal, DealEvent, DealStatus, SyncRun
+from deals.models import Deal, DealEvent, SyncRun
 from deals.planner import DEALS_PER_PAGE, TOP_SORT_TYPES, plan_tokens
 from deals.top_pages import NO_FLOOR, PERCENT, TOP_MISSING_PREFIX, TopPages
 from deals.verify import RECHECK_TOP
 from tests.deals_fixtures import fast_client, next_cycle
-from tests.test_verify import make_it_leave
+from tests.test_verify import make_it_leave, run_between_sweeps_and_see_it_left
 
 pytestmark = pytest.mark.django_db
 
@@ -66,14 +66,7 @@ def test_a_top_row_that_leaves_is_caught_by_the_next_run_through_the_top_pages(k
     next_cycle(keepa)
     product_tokens = keepa.stats()["tokens_consumed"]["/product"]
 
-    sync = ingest.run(trigger="test", client=fast_client(keepa))
-
-    assert not sync.full_sweep  # five minutes after the last complete sweep
-    deal.refresh_from_db()
-    assert (deal.status, deal.status_reason) == (
-        DealStatus.LEFT,
-        "price $400 above the query's $301 maximum",
-    )
+    sync = run_between_sweeps_and_see_it_left(keepa, deal)
     marked = DealEvent.objects.filter(asin=deal.asin, field="status", new_value="unverified")
     assert marked.get().reason.startswith(TOP_MISSING_PREFIX)
     # Settled by one 1-token check: no other top row was in doubt.

@@ -198,6 +198,19 @@ def test_a_deal_keepa_stopped_updating_is_left_once_out_of_its_results(keepa):
     assert not Deal.objects.exclude(keepa_last_update__lte=oldest).exclude(status="listed").exists()
 
 
+def run_between_sweeps_and_see_it_left(keepa, deal: Deal) -> SyncRun:
+    """The next run, five minutes after the last complete sweep: `deal` is `left` with the
+    reason `make_it_leave` gave it."""
+    sync = ingest.run(trigger="test", client=fast_client(keepa))
+    assert not sync.full_sweep
+    deal.refresh_from_db()
+    assert (deal.status, deal.status_reason) == (
+        DealStatus.LEFT,
+        "price $400 above the query's $301 maximum",
+    )
+    return sync
+
+
 def test_a_top_row_that_leaves_between_complete_sweeps_is_caught_by_a_recheck(keepa):
     keepa.quiet(True)
     ingest.run(trigger="test", client=fast_client(keepa))
@@ -209,14 +222,8 @@ def test_a_top_row_that_leaves_between_complete_sweeps_is_caught_by_a_recheck(ke
     )
     next_cycle(keepa)
 
-    sync = ingest.run(trigger="test", client=fast_client(keepa))
+    sync = run_between_sweeps_and_see_it_left(keepa, deal)
 
-    assert not sync.full_sweep  # five minutes after the last complete sweep
-    deal.refresh_from_db()
-    assert (deal.status, deal.status_reason) == (
-        DealStatus.LEFT,
-        "price $400 above the query's $301 maximum",
-    )
     assert "deals checked against the query" in sync.note
 
 
