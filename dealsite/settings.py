@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from hashlib import sha256
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -114,6 +115,42 @@ _db["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _db}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Figures worked out once for every web process: the filtered counts, the total and the token
+# plan (deals/kept.py). gunicorn runs several worker processes; with a cache each of its own,
+# every worker worked each figure out again, so a tab's page was often the first its worker
+# drew since the deals changed. CACHE_URL: redis://… (several hosts), file:///path (one host),
+# locmem:// (one process). Unset, a directory under var/ serves every process on this host.
+# Keys start with the database's identity, so two databases on one cache never mix figures.
+CACHE_URL = env_str("CACHE_URL")
+
+
+def _cache_from_url(url: str) -> dict[str, object]:
+    scheme = urlsplit(url).scheme
+    if scheme in ("redis", "rediss", "unix"):
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    if scheme == "file":
+        path = urlsplit(url).path
+        if not path.startswith("/"):
+            raise ImproperlyConfigured("CACHE_URL file:// needs an absolute path: file:///path")
+        return {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": path}
+    if scheme == "locmem":
+        return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    raise ImproperlyConfigured(
+        "CACHE_URL must be redis://host:6379/1 (or rediss://, unix://), file:///path or "
+        f"locmem://; got one starting {url.split(':', 1)[0]!r}"
+    )
+
+
+_cache = _cache_from_url(CACHE_URL or f"file://{VAR_DIR / 'cache'}")
+_cache["KEY_PREFIX"] = (
+    "deals-"
+    + sha256(
+        f"{_db['ENGINE']}|{_db.get('HOST', '')}|{_db.get('PORT', '')}|{_db['NAME']}".encode()
+    ).hexdigest()[:12]
+)
+_cache["OPTIONS"] = {"MAX_ENTRIES": 2000} if "redis" not in _cache["BACKEND"] else {}
+CACHES = {"default": _cache}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

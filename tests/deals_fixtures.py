@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote, unquote, unquote_plus
@@ -16,6 +17,11 @@ import pytest
 from keepa_client.client import KeepaClient
 
 ROOT = Path(__file__).resolve().parent.parent
+# Each process of a test run keeps its figures to itself: var/cache (the default, shared by a
+# host's processes) would let two runs, or a running server, empty each other's cache
+# between a test's requests. Set before Django reads its settings: this plugin is imported
+# first. Tests of the shared cache name theirs.
+os.environ.setdefault("CACHE_URL", "locmem://")
 # 64 characters, like a real key, and distinctive enough to search every output for.
 SECRET = "zq" * 8 + "0123456789abcdefghijklmnopqrstuvwxyz0123456789ab"
 
