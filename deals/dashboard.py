@@ -105,12 +105,11 @@ def shown_count() -> int:
     # 25 ms while a sweep writes, as the rows it rewrote must be read to be counted).
     hidden = triage.hidden_now()
     shown = Deal.objects.filter(status__in=SHOWN_STATUSES).filter(~hidden)
-    ((_, asins),) = hidden.children
-    if not isinstance(asins, list):  # too many hidden to list: a subquery, counted each time
+    hidden_key = hidden_now_key(hidden)
+    if not hidden_key:  # too many hidden to list: a subquery, counted each time
         return shown.count()
     # Kept for every process while no deal has changed (a deal enters, leaves or changes
     # only with a DealEvent) and the same deals are hidden: counted again on the next change.
-    hidden_key = hashlib.sha256(",".join(sorted(asins)).encode()).hexdigest()[:16]
     return kept(
         f"deals:total:{hidden_key}",
         current_cursor(),
@@ -118,6 +117,15 @@ def shown_count() -> int:
         every=0,
         max_age=COUNT_CACHE_SECONDS,
     )
+
+
+def hidden_now_key(hidden: Q | None = None) -> str:
+    """A digest of the deals the reader has hidden now ("" when they are too many to list)."""
+    hidden = triage.hidden_now() if hidden is None else hidden
+    ((_, asins),) = hidden.children
+    if not isinstance(asins, list):
+        return ""
+    return hashlib.sha256(",".join(sorted(asins)).encode()).hexdigest()[:16]
 
 
 # The categories in use, each found by one step along deal_root_category_idx from the last
@@ -140,7 +148,10 @@ def present_categories() -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-COUNT_CACHE_SECONDS = 60
+# A kept count is keyed by everything it counts (the deals' latest DealEvent, the reader's
+# marks, the deals hidden now), so this bounds only how long an unused one stays in the cache.
+# A count that expired every minute made a search page slow once a minute for each filter.
+COUNT_CACHE_SECONDS = 600
 # While deals keep changing, a kept filtered count is counted again at most this often
 # (deals/kept.py): a search is a scan of every row, 170 ms at 50,000 deals on SQLite and
 # several times that beside a writer, and it was counted again on every page and poll.
@@ -156,8 +167,8 @@ class KeysFirstPaginator(Paginator):
     ids first, 42 ms a plain OFFSET), so one paginator serves both.
     A filtered or searched count scans the table, so it is kept per filter and counted again
     after a DealEvent (any entry, exit or change of a shown value): at once after a quiet
-    spell, at most every COUNT_CHANGES_EVERY_SECONDS while changes keep coming; and after a
-    minute in any case.
+    spell, at most every COUNT_CHANGES_EVERY_SECONDS while changes keep coming; and at once
+    when the reader's marks change or a hide runs out.
     """
 
     def __init__(
@@ -250,8 +261,11 @@ class DashboardQuery:
         if filters:
             cursor = current_cursor()
             digest = hashlib.sha1(urlencode(sorted(filters.items())).encode()).hexdigest()
-            # Hiding or watching writes no DealEvent: the triage's own version keys it too.
-            marks = hashlib.sha1(repr(triage.version()).encode()).hexdigest()[:12]
+            # Hiding or watching writes no DealEvent: the triage's own version keys it too,
+            # and the deals hidden now (a hide for some days runs out with no write at all).
+            marks = hashlib.sha1(repr((triage.version(), hidden_now_key())).encode()).hexdigest()[
+                :12
+            ]
             key = f"deals:count:{digest}:{marks}"
         # Unfiltered, the page lists exactly the deals of the total (`shown_count`, kept).
         counter = None if filters else shown_count
@@ -322,10 +336,12 @@ def rows_for(
     ]
 
 
-# Sparklines drawn from Keepa's stored history, kept per process for the minute they were
+# Sparklines drawn from Keepa's stored history, kept per process for the hour they were
 # drawn in and drawn again at once when the history or Now changes. A line ends at the time
-# it is drawn: one kept for up to a minute ends up to a minute early, less than a rendered
-# pixel on a 30-day axis (a row the live poll does not resend keeps its line far longer).
+# it is drawn: one kept for up to an hour ends up to an hour early, a ninth of a pixel on its
+# 80-pixel, 30-day axis (a row the live poll does not resend keeps its line far longer). Kept
+# only a minute, every row on a page was drawn again each minute: the row's HTML is keyed by
+# its line.
 # At 50,000 deals they were a quarter of a page's CPU time once the rows themselves were
 # kept (deals/row_html.py).
 HISTORY_LINES = row_html.HtmlCache(2_000)
@@ -344,13 +360,13 @@ def sparklines(deals: Sequence[Deal], now: datetime) -> dict[str, str]:
         Deal.objects.filter(asin__in=asins).values_list("asin", KT("product_snapshot__history"))
     )
     lines = {}
-    minute = now.replace(second=0, microsecond=0)
+    hour = now.replace(minute=0, second=0, microsecond=0)
     for deal in deals:
         text = stored.get(deal.asin)
         if not text:
             continue
         digest = hashlib.blake2b(text.encode(), digest_size=16).digest()
-        key = (deal.asin, digest, deal.now_price, minute)
+        key = (deal.asin, digest, deal.now_price, hour)
         line = HISTORY_LINES.get(key)
         if line is None:
             line = _history_line(text, deal.now_price, now)
@@ -373,9 +389,7 @@ def sparklines(deals: Sequence[Deal], now: datetime) -> dict[str, str]:
         .values_list("asin", "count", "last")
     }
     keys = {
-        d.asin: (d.asin, seen.get(d.asin), d.now_price, minute)
-        for d in deals
-        if d.asin not in lines
+        d.asin: (d.asin, seen.get(d.asin), d.now_price, hour) for d in deals if d.asin not in lines
     }
     drawn = {asin: RECORDED_LINES.get(key) for asin, key in keys.items()}
     to_draw = [asin for asin, line in drawn.items() if line is None]

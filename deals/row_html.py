@@ -4,14 +4,16 @@ Rendering `deals/_row.html` is most of a dashboard request's CPU time (50 rows o
 cells: at 50,000 deals, 70 % of a page's profile), and every open tab shows the same first
 pages and gets the same changed rows from its live poll. A row's HTML is a function of what
 `key()` collects: the deal's stored fields (every write, sweep or recompute after Costs are
-saved changes one of them), the reader's marks on it, its badges, its sparkline, the columns
-and the target it is drawn with, and what the clock changes in it (the relative times it
-prints, a pending offers retry). A row is rendered again as soon as any of them changes;
-the page's CSRF token, the one per-request part, is put in after the cache.
+saved changes one of them), the reader's marks on it, its badges, its sparkline, and the
+columns and the target it is drawn with. A row is rendered again as soon as any of them
+changes. The per-request parts are written in after the cache: the page's CSRF token, and the
+relative times ("3 min ago"), which the clock alone changes every minute; keyed by them, every
+row of every page was rendered again each minute, and a tab's page was seldom drawn twice.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Hashable, Sequence
@@ -20,7 +22,7 @@ from typing import Any
 
 from django.template.loader import get_template
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from deals import formatting
@@ -38,6 +40,8 @@ _NOT_SHOWN = frozenset({"deal_snapshot", "product_snapshot", "categories"})
 _DEAL_FIELDS = tuple(f.attname for f in Deal._meta.concrete_fields if f.name not in _NOT_SHOWN)
 _TRIAGE_FIELDS = ("hidden", "hidden_below_cents", "hidden_until", "note", "watched")
 _MISSING = object()
+# A relative time as `formatting.when_html` writes it: the opening tag keeps the exact time.
+_RELATIVE_TIME = re.compile(r'(<time class="rel" datetime="([^"]+)"[^>]*>)[^<]*</time>')
 
 
 class HtmlCache:
@@ -78,16 +82,13 @@ def _deal_state(deal: Deal) -> tuple[Any, ...]:
     return tuple(values.get(name, _MISSING) for name in _DEAL_FIELDS)
 
 
-def _clock_texts(
-    deal: Deal, columns: Sequence[Column], shown: Collection[str], now: datetime
-) -> tuple[Any, ...]:
-    """What the clock alone changes in the row: each relative time shown and a pending retry."""
-    texts = [
-        formatting.relative(getattr(deal, c.field, None), now)
-        for c in columns
-        if c.kind == "datetime" and c.name in shown
-    ]
-    return (*texts, deal.offers_retry_at is not None)
+def _fill_times(html: str, now: datetime) -> str:
+    """Each relative time of a kept row written for `now` ("3 min ago"): the clock changes
+    them every minute while nothing else in the row changes."""
+    return _RELATIVE_TIME.sub(
+        lambda m: f"{m[1]}{escape(formatting.relative(datetime.fromisoformat(m[2]), now))}</time>",
+        html,
+    )
 
 
 def key(
@@ -97,9 +98,9 @@ def key(
     target: float | None,
     *,
     oob: bool,
-    now: datetime,
 ) -> tuple[Any, ...]:
-    """Everything the row's HTML depends on."""
+    """Everything the row's HTML depends on but the clock (its relative times are written
+    for each request: `_fill_times`)."""
     marks = row.triage
     triage = None if marks is None else tuple(getattr(marks, f) for f in _TRIAGE_FIELDS)
     heads = tuple((c.name, c.label, c.kind) for c in columns)
@@ -115,7 +116,6 @@ def key(
         frozenset(shown),
         target,
         oob,
-        _clock_texts(row.deal, columns, shown, now),
     )
 
 
@@ -123,7 +123,7 @@ def render_row(context: dict[str, Any], row: Any, *, oob: bool) -> SafeString:
     """The row's HTML as `deals/_row.html` draws it, from the cache when nothing it shows
     has changed. `context` holds the columns, the reader's choice, the target and the token."""
     columns, shown, target = context["columns"], context["shown"], context["target"]
-    row_key = key(row, columns, shown, target, oob=oob, now=timezone.now())
+    row_key = key(row, columns, shown, target, oob=oob)
     html = CACHE.get(row_key)
     if html is None:
         html = get_template(TEMPLATE).render(
@@ -137,6 +137,7 @@ def render_row(context: dict[str, Any], row: Any, *, oob: bool) -> SafeString:
             }
         )
         CACHE.put(row_key, html)
+    html = _fill_times(html, timezone.now())
     return mark_safe(html.replace(_TOKEN_INPUT, _token_input(context.get("csrf_token"))))
 
 

@@ -130,10 +130,13 @@ def _cache_from_url(url: str) -> dict[str, object]:
     if scheme in ("redis", "rediss", "unix"):
         return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
     if scheme == "file":
-        path = urlsplit(url).path
-        if not path.startswith("/"):
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise ImproperlyConfigured("CACHE_URL file:// needs an absolute path: file:///path")
-        return {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": path}
+        return {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": parts.path,
+        }
     if scheme == "locmem":
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     raise ImproperlyConfigured(

@@ -132,3 +132,51 @@ def test_wal_is_on_for_a_real_database_file(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["wal", "1", "30000"]
+
+
+CACHE = "settings.CACHES['default']['BACKEND'], settings.CACHES['default'].get('LOCATION')"
+
+
+@pytest.mark.parametrize(
+    ("url", "backend", "location"),
+    [
+        # Unset: a directory every process on this host shares (gunicorn's workers).
+        ("", "filebased.FileBasedCache", str(ROOT / "var" / "cache")),
+        ("file:///srv/deals/cache", "filebased.FileBasedCache", "/srv/deals/cache"),
+        ("redis://127.0.0.1:6379/1", "redis.RedisCache", "redis://127.0.0.1:6379/1"),
+        ("locmem://", "locmem.LocMemCache", "None"),
+    ],
+)
+def test_cache_url_picks_the_cache_the_web_processes_share(url, backend, location):
+    result = _settings_in_subprocess({"DJANGO_DEBUG": "true", "CACHE_URL": url}, CACHE)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [f"django.core.cache.backends.{backend}", location]
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("memcached://user:hunter2@cache.example:11211", "CACHE_URL must be redis://"),
+        ("file://relative/dir", "CACHE_URL file:// needs an absolute path"),
+    ],
+)
+def test_a_cache_url_that_cannot_be_used_stops_the_app_without_echoing_it(url, message):
+    result = _settings_in_subprocess({"DJANGO_DEBUG": "true", "CACHE_URL": url}, CACHE)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "hunter2" not in result.stderr
+
+
+def test_two_databases_never_share_a_cached_figure():
+    def prefix(database_url: str) -> str:
+        result = _settings_in_subprocess(
+            {"DJANGO_DEBUG": "true", "DATABASE_URL": database_url, "CACHE_URL": ""},
+            "settings.CACHES['default']['KEY_PREFIX']",
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    first = prefix("postgres://u@db.example:5432/deals")
+    assert first == prefix("postgres://u@db.example:5432/deals")
+    assert first != prefix("postgres://u@db.example:5432/deals_staging")
+    assert first != prefix("sqlite:////srv/deals/db.sqlite3")

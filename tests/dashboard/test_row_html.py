@@ -70,11 +70,21 @@ def test_a_column_switched_on_or_off_is_drawn_so_on_the_kept_row(client):
 
 
 def test_relative_times_on_a_kept_row_follow_the_clock(client):
+    client.cookies["deal_columns"] = "title%2Cnow_price%2Cprice_changed_at%2Cverified_at"
     with freeze_time(NOW):
-        make_deal("B000000001", price_changed_at=NOW - timedelta(minutes=5))
-        assert ">5 min ago</time>" in row(client, "B000000001")
+        make_deal(
+            "B000000001",
+            price_changed_at=NOW - timedelta(minutes=5),
+            verified_at=NOW - timedelta(hours=3),
+        )
+        shown = row(client, "B000000001")
+        assert ">5 min ago</time>" in shown and ">3 h ago</time>" in shown
+    # The row is kept (the clock alone changed) and its times are written for this minute.
     with freeze_time(NOW + timedelta(minutes=2)):
-        assert ">7 min ago</time>" in row(client, "B000000001")
+        shown = row(client, "B000000001")
+        assert ">7 min ago</time>" in shown and ">3 h ago</time>" in shown
+        assert 'title="2026-01-05 11:55:00 UTC">7 min ago</time>' in shown
+    assert len(row_html.CACHE) == 1
 
 
 def test_the_readers_marks_show_on_the_kept_row(client):

@@ -134,8 +134,11 @@ def test_hidden_until_the_buy_price_drops_below_a_sum_shows_again_when_it_does(c
     assert shown_asins(client.get("/")) == []
     assert api_row(client, "0312850123")["hidden"] is True
 
-    # The buy price drops below $12: the deal shows again, marked so on its row.
+    assert client.get("/api/total_deals").json() == {"total_deals": 0}
+
+    # The buy price drops below $12: the deal shows again, marked so on its row, and counts.
     Deal.objects.filter(asin="0312850123").update(est_landed=1150)
+    assert client.get("/api/total_deals").json() == {"total_deals": 1}
     html = client.get("/").content.decode()
     assert shown_asins(client.get("/")) == ["0312850123"]
     assert "shown again until below $12.00" in html
@@ -183,7 +186,10 @@ def test_hidden_for_some_days_shows_again_when_they_have_passed(client):
         assert api_row(client, "0312850123")["hidden_until"] == "2026-01-08T12:00:00Z"
     with freeze_time(NOW + timedelta(days=3) - timedelta(minutes=1)):
         assert shown_asins(client.get("/")) == []
+        assert client.get("/api/total_deals").json() == {"total_deals": 0}
+    # The total is kept between changes, and no deal changed: the days running out count.
     with freeze_time(NOW + timedelta(days=3, minutes=1)):
+        assert client.get("/api/total_deals").json() == {"total_deals": 1}
         assert shown_asins(client.get("/")) == ["0312850123"]
         assert api_row(client, "0312850123")["hidden"] is False
 
