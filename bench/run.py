@@ -39,6 +39,7 @@ SCENARIOS: dict[str, tuple[str, str]] = {
     "5": ("bench.simulator_speed", "Simulator"),
     "6": ("bench.truth", "Wrong rows on screen"),
     "7": ("bench.scale", "Paced users held at 50,000 deals, SQLite and PostgreSQL"),
+    "8": ("bench.workers", "Two workers, one update run at a time (PostgreSQL + Redis)"),
 }
 # Wall-clock bound per scenario process, against a hung scenario: the longest (1, four
 # market variants) takes about 8 minutes on two idle cores, twice that on a busy machine;

@@ -9,11 +9,14 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from datetime import UTC, datetime
 
 import pytest
 
 from bench.scale import Plan, Step, held_users, next_users
 from bench.truth import NOT_CAUGHT, Copy, ExitClock, ShownRow, judge
+from bench.workers import Plan as WorkersPlan
+from bench.workers import overlapping_pairs, refused_by_other
 from tests.deals_fixtures import ROOT
 
 # One or more rows each scenario must report.
@@ -87,6 +90,17 @@ REQUIRED_ROWS = [
     "7.sqlite.errors",
     "7.sqlite.locked",
 ]
+# Two workers on Redis and PostgreSQL: reported only when both servers answer.
+WORKERS_ROWS = [
+    "8.queued",
+    "8.recorded",
+    "8.ran",
+    "8.skipped",
+    "8.skipped_other",
+    "8.hosts",
+    "8.overlaps",
+    "8.duplicates",
+]
 
 
 def table_cells(text: str) -> dict[str, list[str]]:
@@ -116,7 +130,9 @@ def test_the_quick_benchmark_writes_a_table_with_every_scenario(tmp_path):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=600,  # scenario 7 steps two series behind gunicorn: about 2.5 min alone
+        # Scenario 7 steps two series behind gunicorn (about 2.5 min alone); 8 starts two
+        # workers (under a minute).
+        timeout=720,
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
@@ -133,6 +149,15 @@ def test_the_quick_benchmark_writes_a_table_with_every_scenario(tmp_path):
     assert not [r for r in rows if r.endswith(".error")], text
     # Scenario 7's PostgreSQL half ran when a server answers, else the run says why not.
     assert "7.postgres.held" in rows or "Skipped: no PostgreSQL server answered" in text
+    # Scenario 8 ran its two workers when both servers answer, else the run says why not.
+    assert "## 8. " in text
+    if "8.overlaps" in rows:
+        missing = [row for row in WORKERS_ROWS if row not in rows]
+        assert not missing, f"rows missing from the table: {missing}"
+    else:
+        assert "Skipped: no PostgreSQL server answered" in text or (
+            "Skipped: no Redis server answered" in text
+        )
     numbers = {}
     for row_id, value in rows.items():
         number = float(value.replace(",", ""))  # raises if a value is not a number
@@ -177,6 +202,56 @@ def test_the_quick_benchmark_writes_a_table_with_every_scenario(tmp_path):
     assert numbers["7.sqlite.errors"] == 0 and numbers["7.sqlite.locked"] == 0
     assert numbers["7.sqlite.held"] in (0, 2, 3, 4)
     assert numbers["7.workers"] >= 1
+
+    # Scenario 8: every queued update was recorded, and no two that ran overlapped.
+    if "8.overlaps" in numbers:
+        assert numbers["8.recorded"] == numbers["8.queued"] > 0
+        assert numbers["8.ran"] >= 1 and numbers["8.overlaps"] == 0
+        assert cells["8.overlaps"][4] == "0"
+
+
+# -- the counting of scenario 8, on made-up spans ---------------------------------------------
+
+
+def at(second, microsecond=0):
+    return datetime(2026, 1, 5, 12, 0, second, microsecond, tzinfo=UTC)
+
+
+def test_runs_one_after_another_do_not_overlap_even_when_one_ends_as_the_next_starts():
+    spans = [(at(0), at(2)), (at(2), at(5)), (at(7), at(8))]
+    assert overlapping_pairs(spans) == 0
+
+
+def test_every_pair_of_runs_sharing_time_counts_once():
+    # 0-4 overlaps 1-2 and 3-6; 1-2 and 3-6 do not overlap each other.
+    spans = [(at(0), at(4)), (at(1), at(2)), (at(3), at(6))]
+    assert overlapping_pairs(spans) == 2
+    assert overlapping_pairs(list(reversed(spans))) == 2
+    assert overlapping_pairs([(at(0), at(9))] * 3) == 3
+
+
+def test_a_run_that_never_finished_overlaps_every_run_started_after_it():
+    spans = [(at(0), at(1)), (at(2), None), (at(5), at(6)), (at(9), at(10))]
+    assert overlapping_pairs(spans) == 2
+
+
+def test_a_skip_counts_as_refused_only_while_another_host_s_run_was_going():
+    ran = [("worker-a", at(0), at(4)), ("worker-b", at(5), None)]
+    skipped = [
+        ("worker-b", at(2)),  # worker-a's run held the lock
+        ("worker-a", at(3)),  # its own host's run: not the other worker refused
+        ("worker-a", at(9)),  # worker-b's run never finished: still going
+        ("worker-b", at(4, 500_000)),  # between runs
+    ]
+    assert refused_by_other(ran, skipped) == 2
+
+
+def test_the_updates_are_queued_in_bursts_that_add_up_to_the_plan():
+    for quick in (True, False):
+        plan = WorkersPlan(quick)
+        assert sum(plan.bursts) == plan.updates
+        assert all(0 < size <= plan.burst for size in plan.bursts)
+    assert WorkersPlan(quick=False).bursts == [3, 3, 3, 3]
 
 
 # -- the stepping of scenario 7, on made-up steps ---------------------------------------------
