@@ -196,6 +196,7 @@ class KeysFirstPaginator(Paginator):
             self.object_list.count,
             every=COUNT_CHANGES_EVERY_SECONDS,
             max_age=COUNT_CACHE_SECONDS,
+            in_background=True,
         )
 
     def page(self, number: int | str) -> Page:

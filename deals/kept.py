@@ -7,27 +7,91 @@ seconds. Here the first change after a quiet spell is followed at once; while ch
 coming, the figure is worked out again at most once every `every` seconds, so it lags the
 writes by that much at most. The clock is the wall clock: the processes sharing the cache
 may be on several hosts.
+
+With `in_background`, while changes keep coming, a figure due to be worked out again is
+served as it stands while a thread of this process works out the new one (one at a time for
+a key, across the processes sharing the cache); the first change after a quiet spell is still
+followed on the request. A search's count scans every row (170 ms at 50,000 deals on SQLite
+beside a writer): worked out on the request, every search page viewed more than `every`
+seconds after the last one was slow while a sweep wrote. A figure older than STALE_AT_MOST
+seconds is never served: it is worked out on the request.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
+from django.db import connections
+
+log = logging.getLogger(__name__)
+
+STALE_AT_MOST = 120
+# How long one process's claim to work out a key lasts, should its thread die unseen.
+CLAIM_SECONDS = 60
+
+_working: set[str] = set()
+_working_lock = threading.Lock()
 
 
-def kept(key: str, version: Any, work: Callable[[], Any], *, every: float, max_age: int) -> Any:
+def kept(
+    key: str,
+    version: Any,
+    work: Callable[[], Any],
+    *,
+    every: float,
+    max_age: int,
+    in_background: bool = False,
+) -> Any:
     """`work()`, kept under `key` for `max_age` seconds and while `version` stays the same;
     after a change, worked out again unless a change already had it worked out again in the
-    last `every` seconds."""
+    last `every` seconds (`in_background`, while changes keep coming: by a thread, while the
+    value as it stands is served)."""
     now = time.time()
     found = cache.get(key)
     if found is not None:
-        seen, changed_at, value = found
-        if seen == version or (changed_at is not None and now - changed_at < every):
+        seen, worked_at, after_change, value = found
+        if seen == version or (after_change and now - worked_at < every):
+            return value
+        if (
+            in_background
+            and after_change
+            and settings.DEALS_KEPT_IN_BACKGROUND
+            and now - worked_at < STALE_AT_MOST
+            and _work_in_background(key, version, work, max_age)
+        ):
             return value
     value = work()
-    cache.set(key, (version, now if found is not None else None, value), max_age)
+    cache.set(key, (version, now, found is not None, value), max_age)
     return value
+
+
+def _work_in_background(key: str, version: Any, work: Callable[[], Any], max_age: int) -> bool:
+    """Start a thread that works `key` out again, unless one is at it already (here or in
+    another process sharing the cache). True: the figure will be worked out."""
+    with _working_lock:
+        if key in _working:
+            return True
+        if not cache.add(f"{key}:working", True, CLAIM_SECONDS):
+            return True
+        _working.add(key)
+
+    def run() -> None:
+        try:
+            started = time.time()
+            cache.set(key, (version, started, True, work()), max_age)
+        except Exception:
+            log.exception("could not work out %s", key)
+        finally:
+            cache.delete(f"{key}:working")
+            with _working_lock:
+                _working.discard(key)
+            connections.close_all()  # this thread's own connections
+
+    threading.Thread(target=run, name=f"kept {key}", daemon=True).start()
+    return True
