@@ -282,7 +282,7 @@ SERVER_WORDS = {
     "gunicorn": (
         "gunicorn as `make serve` runs it (gunicorn.conf.py: "
         f"{os.environ.get('WEB_CONCURRENCY') or 'the default number of'} worker processes, "
-        f"{os.environ.get('GUNICORN_THREADS') or 4} threads each)"
+        f"{os.environ.get('GUNICORN_THREADS') or 8} threads each)"
     ),
     "runserver": "`manage.py runserver --noreload` (one process, a thread per request)",
 }

@@ -81,7 +81,7 @@ def web_workers() -> tuple[int, str]:
     if given.isdigit() and int(given) > 0:
         return int(given), "WEB_CONCURRENCY"
     cores = os.cpu_count() or 1
-    return 2 * cores + 1, f"2 x {cores} cores + 1, gunicorn's usual rule (WEB_CONCURRENCY unset)"
+    return cores, "one a core, gunicorn.conf.py's default (WEB_CONCURRENCY unset)"
 
 
 # -- the PostgreSQL database -----------------------------------------------------------------

@@ -32,6 +32,9 @@ from django.db import connections
 log = logging.getLogger(__name__)
 
 STALE_AT_MOST = 120
+# The layout of a kept entry. The cache outlives a release (a folder, Redis): a new layout
+# takes a new number, and entries of the old one are never read.
+LAYOUT = 2
 # How long one process's claim to work out a key lasts, should its thread die unseen.
 CLAIM_SECONDS = 60
 
@@ -53,7 +56,7 @@ def kept(
     last `every` seconds (`in_background`, while changes keep coming: by a thread, while the
     value as it stands is served)."""
     now = time.time()
-    found = cache.get(key)
+    found = cache.get(key, version=LAYOUT)
     if found is not None:
         seen, worked_at, after_change, value = found
         if seen == version or (after_change and now - worked_at < every):
@@ -67,7 +70,7 @@ def kept(
         ):
             return value
     value = work()
-    cache.set(key, (version, now, found is not None, value), max_age)
+    cache.set(key, (version, now, found is not None, value), max_age, version=LAYOUT)
     return value
 
 
@@ -84,7 +87,7 @@ def _work_in_background(key: str, version: Any, work: Callable[[], Any], max_age
     def run() -> None:
         try:
             started = time.time()
-            cache.set(key, (version, started, True, work()), max_age)
+            cache.set(key, (version, started, True, work()), max_age, version=LAYOUT)
         except Exception:
             log.exception("could not work out %s", key)
         finally:

@@ -86,3 +86,23 @@ def test_a_figure_of_another_database_is_never_used(tmp_path):
         "41 worked out"
     )
     assert ask(process_env(tmp_path / "b", shared), version=7, would_work_out=5) == "5 worked out"
+
+
+def test_a_figure_kept_by_an_earlier_release_is_worked_out_afresh(tmp_path):
+    # The cache folder outlives a release; an entry laid out the old way is not read.
+    env = process_env(tmp_path, f"file://{tmp_path / 'cache'}")
+    old = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.core.cache import cache; "
+            "cache.set('deals:test-figure', (7, None, 41), 60)",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert old.returncode == 0, old.stderr
+    assert ask(env, version=7, would_work_out=42) == "42 worked out"
