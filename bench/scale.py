@@ -283,6 +283,8 @@ class Step:
     # False: between sweeps, the state of most minutes (a complete sweep every 15 minutes
     # writes its pages in a minute or two; an incremental run, a page every 5 minutes).
     writing: bool = True
+    # Requests sent again after meeting a closed kept-alive connection (bench.load).
+    retried: int = 0
 
     @property
     def page_p95(self) -> float:
@@ -374,6 +376,7 @@ def load_step(
         server_cores=cores,
         load_avg=os.getloadavg()[0],
         writing=writing,
+        retried=data.get("retried", 0),
     )
 
 
@@ -559,9 +562,9 @@ def report(result: Result, data: dict[str, Any], plan: Plan) -> None:
         + ".",
         "",
         "| users | kind | requests | req/s | pages n | pages p50 ms | pages p95 ms | "
-        "polls p50 ms | polls p95 ms | errors | writer pages | server CPU (cores) | "
-        "server CPU ms a request | load avg (1 min) | held |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "polls p50 ms | polls p95 ms | errors | sent again | writer pages | "
+        "server CPU (cores) | server CPU ms a request | load avg (1 min) | held |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in steps:
         kind = "back to back, during a sweep"
@@ -571,7 +574,7 @@ def report(result: Result, data: dict[str, Any], plan: Plan) -> None:
             f"| {s.users} | {kind} | {s.requests} | {s.requests / s.seconds:.1f} | "
             f"{len(s.pages)} | {percentile(s.pages, 50):.0f} | {s.page_p95:.0f} | "
             f"{percentile(s.polls, 50):.0f} | {percentile(s.polls, 95):.0f} | "
-            f"{s.errors + s.write_errors} | {s.writes} | {s.server_cores:.2f} | "
+            f"{s.errors + s.write_errors} | {s.retried} | {s.writes} | {s.server_cores:.2f} | "
             f"{cpu_per_request(s):.0f} | {s.load_avg:.1f} | "
             f"{('yes' if s.held else 'no') if s.paced else ''} |"
         )
