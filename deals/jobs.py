@@ -167,9 +167,21 @@ def merged_notes(notes: list[str]) -> list[str]:
             order.append(key)
             merged[key] = 0
         merged[key] += int(match.group(2).replace(",", ""))
-    return [
-        item if isinstance(item, str) else f"{item[0]}{merged[item]:,}{item[1]}" for item in order
-    ]
+    return [item if isinstance(item, str) else _counted(*item, merged[item]) for item in order]
+
+
+# What a count in a note counts, as it reads after "1".
+_ONE = {" deals": " deal", " top rows": " top row", " re-checks": " re-check"}
+
+
+def _counted(before: str, after: str, count: int) -> str:
+    """A counted note with its count: "for 1 deal", not "for 1 deals"."""
+    if count == 1:
+        for many, one in _ONE.items():
+            if after.startswith(many):
+                after = one + after.removeprefix(many)
+                break
+    return f"{before}{count:,}{after}"
 
 
 def run_job(

@@ -63,6 +63,20 @@ def queue(config: DealSettings, now: datetime) -> DealQuerySet:
     )
 
 
+def retrying(config: DealSettings, now: datetime) -> DealQuerySet:
+    """Shown deals whose look-up Keepa could not collect, waiting for their retry time: they
+    wait for a seller check too, though not in the queue yet."""
+    return (
+        Deal.objects.filter(
+            Q(enrich_priority__gt=EnrichPriority.NONE)
+            | Q(enriched_at__isnull=True)
+            | Q(enriched_at__lt=stale_before(config, now))
+        )
+        .filter(enrich_requested_at__gt=now)
+        .exclude(status=DealStatus.LEFT)
+    )
+
+
 def backlog(config: DealSettings, now: datetime) -> int:
     return queue(config, now).count()
 

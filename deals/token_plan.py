@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from deals import offers_queue
 from deals.config import ConfigError, load_config
+from deals.enrich import OFFERS_RETRY_AFTER
 from deals.kept import kept
 from deals.models import Deal, DealStatus, EnrichPriority, SyncRun
 from deals.planner import TokenPlan, plan_tokens
@@ -27,12 +28,19 @@ class PlanView:
     deals: int  # shown deals (not left)
     backlog: int  # deals waiting for an offers look-up
     new_or_drops: int  # of them, new deals, price drops and never looked up
+    # Besides the backlog: deals whose offers Keepa could not list at their last look-up,
+    # waiting for the retry time it asked for (deals/enrich.py OFFERS_RETRY_AFTER).
+    retrying: int = 0
     # Look-ups run with the scheduled syncs: a backlog never clears sooner than the next one.
     sync_every_minutes: int = 0
 
     @property
     def lookups_per_hour(self) -> int:
         return self.plan.offers_per_hour // offers_queue.TYPICAL_LOOKUP_TOKENS
+
+    @property
+    def retry_minutes(self) -> int:
+        return int(OFFERS_RETRY_AFTER.total_seconds() // 60)
 
     @property
     def refill_per_hour(self) -> int:
@@ -99,7 +107,8 @@ def _work_out() -> PlanView | None:
     except ConfigError:
         return None
     deals = Deal.objects.exclude(status=DealStatus.LEFT).count()
-    waiting = offers_queue.queue(config, timezone.now())
+    now = timezone.now()
+    waiting = offers_queue.queue(config, now)
     urgent = waiting.filter(enrich_priority__gte=EnrichPriority.PRICE_CHANGED) | waiting.filter(
         enriched_at__isnull=True
     )
@@ -108,5 +117,6 @@ def _work_out() -> PlanView | None:
         deals=deals,
         backlog=waiting.count(),
         new_or_drops=urgent.count(),
+        retrying=offers_queue.retrying(config, now).count(),
         sync_every_minutes=config.update_every_minutes,
     )

@@ -215,6 +215,10 @@ def test_notes_repeated_per_batch_are_told_once_with_their_counts_added():
         "deal order now by last update",
         "Keepa's 10,000-deal cap reached",
     ]
+    # One deal in all is one deal.
+    assert merged_notes(["1 deals checked against the query, 0 left"]) == [
+        "1 deal checked against the query, 0 left"
+    ]
 
 
 OTHER_HOST = "other-host:123:abc"  # a pid that may or may not exist here: it is not ours to test

@@ -14,7 +14,7 @@ from freezegun import freeze_time
 
 from deals.config import load_config
 from deals.enrich import OFFERS_RETRY_AFTER, Enricher
-from deals.jobs import Run
+from deals.jobs import Run, merged_notes
 from deals.models import Deal, EnrichPriority, SyncRun
 from keepa_client import KeepaClient
 from keepa_client.wire import datetime_to_keepa_minute
@@ -107,7 +107,7 @@ def enrich() -> SyncRun:
     run = Run.detached(SyncRun.Kind.UPDATE, load_config(), client)
     client.token_status()
     Enricher(run).run()
-    run.sync.note = "; ".join(run.notes)
+    run.sync.note = "; ".join(merged_notes(run.notes))  # as a run records them
     return run.sync
 
 
@@ -129,7 +129,7 @@ def test_a_failed_offers_look_up_keeps_the_offer_and_is_retried_within_minutes(
     assert deal.is_updating  # the row still says its seller look-up is pending
     assert NOW < deal.enrich_requested_at <= NOW + timedelta(minutes=10)
     assert len(product_calls) == 1  # not asked again at once within the same run
-    assert "could not collect offers for 1 deals" in sync.note
+    assert "could not collect offers for 1 deal:" in sync.note
 
     # A few minutes later (well inside reenrich_after_hours) the next run asks again.
     later = NOW + OFFERS_RETRY_AFTER + timedelta(seconds=1)
@@ -175,7 +175,7 @@ def test_over_http_a_failed_look_up_is_retried_and_not_recorded_as_no_offer(keep
     failed = ingest.run(trigger="test")
 
     deal.refresh_from_db()
-    assert "could not collect offers for 1 deals" in failed.note, failed.summary()
+    assert "could not collect offers for 1 deal:" in failed.note, failed.summary()
     assert shown(deal) == before and deal.is_updating
     # The retry time passes (the app's clock is the wall clock: move the request back).
     next_cycle(keepa, minutes=6)

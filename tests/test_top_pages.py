@@ -56,7 +56,7 @@ def test_a_run_between_complete_sweeps_confirms_the_top_rows_for_two_pages(keepa
     # one of its rows was confirmed by this run's pages, none needed a check.
     top = Deal.objects.order_by("-delta_percent", "asin")[:RECHECK_TOP]
     assert all(deal.last_seen_utc >= started for deal in top)
-    assert "deals checked against the query" not in sync.note
+    assert "checked against the query" not in sync.note
 
 
 def test_a_top_row_that_leaves_is_caught_by_the_next_run_through_the_top_pages(keepa):
@@ -71,7 +71,7 @@ def test_a_top_row_that_leaves_is_caught_by_the_next_run_through_the_top_pages(k
     assert marked.get().reason.startswith(TOP_MISSING_PREFIX)
     # Settled by one 1-token check: no other top row was in doubt.
     assert keepa.stats()["tokens_consumed"]["/product"] - product_tokens == 1
-    assert "1 top rows missing from Keepa's top deals, to be checked" in sync.note
+    assert "1 top row missing from Keepa's top deals, to be checked" in sync.note
     assert sync.status == SyncRun.Status.OK, sync.summary()
 
 

@@ -224,7 +224,7 @@ def test_a_top_row_that_leaves_between_complete_sweeps_is_caught_by_a_recheck(ke
 
     sync = run_between_sweeps_and_see_it_left(keepa, deal)
 
-    assert "deals checked against the query" in sync.note
+    assert "checked against the query" in sync.note
 
 
 def test_the_recheck_goes_down_the_money_sort_first_every_run(keepa):

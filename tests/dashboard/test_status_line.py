@@ -10,7 +10,7 @@ from django_q.models import Schedule
 from freezegun import freeze_time
 
 from deals import ingest
-from deals.models import JobLock, SyncRun, WorkerHeartbeat
+from deals.models import Deal, JobLock, SyncRun, WorkerHeartbeat
 from tests.dashboard.helpers import make_deal
 
 pytestmark = pytest.mark.django_db
@@ -230,3 +230,38 @@ def test_a_first_sync_in_progress_says_so_instead_of_none_yet(client):
     assert "none yet" not in html and "unknown" not in html
     assert "counted when this sync ends" in html
     assert 'hx-trigger="every 5s"' in html  # followed closely until it is over
+
+
+def test_deals_whose_offers_keepa_could_not_list_are_not_called_checked(client):
+    # What the offers look-up leaves when Keepa answers without offers for two deals: never
+    # checked, asked again after the retry time Keepa gives.
+    now = timezone.now()
+    SyncRun.objects.create(
+        kind=SyncRun.Kind.UPDATE,
+        status=SyncRun.Status.OK,
+        started_at=now - timedelta(minutes=1),
+        finished_at=now,
+        tokens_left=500,
+        refill_rate=20,
+        enriched=1,
+    )
+    make_deal("B000000001", enriched_at=now, enrich_priority=0)
+    for asin in ("B000000002", "B000000003"):
+        make_deal(asin, enriched_at=None, enrich_requested_at=now + timedelta(minutes=4))
+
+    html = client.get("/status").content.decode()
+    assert "all checked" not in html
+    assert "Sellers: 2 deals wait until Keepa can list their offers" in html
+    page = client.get("/tokens").content.decode()
+    assert "<strong>2</strong> deals whose offers Keepa could not list" in page
+
+    # Looked up at last: all checked.
+    Deal.objects.filter(enriched_at=None).update(enriched_at=now, enrich_requested_at=None)
+    SyncRun.objects.create(
+        kind=SyncRun.Kind.UPDATE,
+        status=SyncRun.Status.OK,
+        started_at=now,
+        finished_at=now,
+        refill_rate=20,
+    )
+    assert "Sellers: all checked" in client.get("/status").content.decode()
