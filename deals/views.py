@@ -241,11 +241,17 @@ def refresh_status(request: HttpRequest, task_id: str) -> HttpResponse:
             return render(
                 request, "deals/_refresh.html", {"message": message}, status=HTMX_STOP_POLLING
             )
-        state = (
-            "Syncing with Keepa…"
-            if tasks.update_running()
-            else "Queued, waiting for the background worker…"
-        )
+        running = tasks.update_running()
+        worker = health.worker_health()
+        if not running and worker.beat_at and not worker.ok:
+            # The worker stopped while the sync waited: it will not start until it is back.
+            message = (
+                f"The sync is queued, but {worker.problem()}: restart it (manage.py qcluster)."
+            )
+            return render(
+                request, "deals/_refresh.html", {"message": message}, status=HTMX_STOP_POLLING
+            )
+        state = "Syncing with Keepa…" if running else "Queued, waiting for the background worker…"
         context = {"task_id": task_id, "since": since, "state": state, "hint": _refresh_hint()}
         return render(request, "deals/_refresh.html", context)
     run = _refresh_run(_int_param(request, "since"))

@@ -115,6 +115,22 @@ def test_a_refresh_whose_task_has_not_finished_keeps_polling_then_gives_up(clien
     assert "is the background worker (qcluster) running?" in stale.content.decode()
 
 
+def test_a_waiting_refresh_says_so_when_the_worker_stops_meanwhile(client):
+    task_id = uuid.uuid4().hex
+    since = int(timezone.now().timestamp())
+    beat = WorkerHeartbeat.objects.create(beat_at=timezone.now())
+    waiting = client.get(f"/refresh/{task_id}?since={since}")
+    assert "Queued, waiting for the background worker" in waiting.content.decode()
+
+    # The worker's last task was 4 minutes ago: the queued sync will not start without it.
+    WorkerHeartbeat.objects.filter(pk=beat.pk).update(beat_at=timezone.now() - timedelta(minutes=4))
+    stopped = client.get(f"/refresh/{task_id}?since={since}")
+    html = stopped.content.decode()
+    assert stopped.status_code == 286  # the box stops polling and says why
+    assert "The sync is queued, but the background worker has not run a task for 4 min" in html
+    assert "restart it (manage.py qcluster)" in html and "Queued, waiting" not in html
+
+
 # -- after a worker died mid-run ----------------------------------------------------------
 
 
