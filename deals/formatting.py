@@ -6,6 +6,7 @@ Pure functions of their arguments (and the clock); the template tags in
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -55,6 +56,19 @@ def relative(when: datetime | None, now: datetime | None = None, *, future: bool
         return "just now"
     text = duration(seconds)
     return f"in {text}" if ahead else f"{text} ago"
+
+
+def wait(seconds: float) -> str:
+    """How long until something can be done, never shorter than it is: "45 s", "1 min 51 s"
+    (a countdown of a few minutes in whole minutes said "1 min" for 1 min 51 s), then
+    `duration`."""
+    seconds = math.ceil(seconds)
+    if seconds < 60:
+        return f"{max(seconds, 1)} s"
+    if seconds < 300:
+        minutes, rest = divmod(seconds, 60)
+        return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+    return duration(seconds)
 
 
 def duration(seconds: float) -> str:
@@ -272,9 +286,11 @@ def refresh_sentence(run: Any, next_useful: datetime | None, now: datetime | Non
     tokens = _count(run.tokens_spent, "token", "tokens") + " used"
     text += "; " + ", ".join(p for p in (checked, tokens) if p) + "."
     if not swept and next_useful is not None and next_useful > now:
-        wait = duration((next_useful - now).total_seconds() + 1)
         at = f"{next_useful.astimezone(UTC):%H:%M:%S} UTC"
-        text += f" Refresh again in {wait} (after {at}) for new prices."
+        text += (
+            f" Refresh again in {wait((next_useful - now).total_seconds())} (after {at}) for new"
+            " prices."
+        )
     if notes:
         text += " Note: " + "; ".join(notes) + "."
     if run.error:

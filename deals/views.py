@@ -285,7 +285,7 @@ def _refresh_hint() -> str:
     useful = dashboard.next_useful_refresh()
     if useful is None:
         return ""
-    wait = formatting.duration((useful - timezone.now()).total_seconds() + 1)
+    wait = formatting.wait((useful - timezone.now()).total_seconds())
     return (
         f"Keepa's deal list was read less than 2 minutes ago, so this sync can check sellers "
         f"but not fetch new prices; that is possible again in {wait}."

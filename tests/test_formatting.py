@@ -127,7 +127,7 @@ def test_a_refresh_inside_keepas_cache_says_when_one_will_bring_prices():
     run = _Run(note=formatting.SWEEP_SKIPPED, tokens_spent=0)
     text = formatting.refresh_sentence(run, NOW + timedelta(seconds=75), NOW)
     assert text.startswith("No new prices: Keepa refreshes its deal list only every 2 minutes")
-    assert "Refresh again in 1 min (after 12:01:15 UTC) for new prices." in text
+    assert "Refresh again in 1 min 15 s (after 12:01:15 UTC) for new prices." in text
     assert formatting.SWEEP_SKIPPED not in text  # the run note is translated, not repeated
 
 
@@ -170,3 +170,11 @@ def test_profit_before_the_seller_check_says_it_waits_for_it_not_a_bare_dash():
             None, "money"
         )
     assert "after check" not in formatting.column_cell(unchecked, BY_FIELD["sales_rank"])
+
+
+def test_a_wait_is_never_told_shorter_than_it_is():
+    assert formatting.wait(0.2) == "1 s"
+    assert formatting.wait(44.1) == "45 s"
+    assert formatting.wait(111) == "1 min 51 s"
+    assert formatting.wait(120) == "2 min"
+    assert formatting.wait(3 * 3600) == "3 h"
