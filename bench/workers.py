@@ -155,6 +155,24 @@ def wait_for(condition: Callable[[], bool], seconds: float, step: float = 0.5) -
     return condition()
 
 
+def beat_until_all_seen(
+    queue: Callable[[str], None], seen: Callable[[], set[str]], seconds: float
+) -> bool:
+    """Queue a heartbeat for each worker at once, every 1.3 s, until every host in HOSTS has
+    run one (a worker takes tasks once it has): True when all did within `seconds`. Queued one
+    at a time every second, the beats all went to the same worker for over a minute in one
+    run (each worker waits on the queue a second at a time; the queueing seems to have fallen
+    in step with that)."""
+    from deals import tasks
+
+    def all_beat() -> bool:
+        for _ in HOSTS:
+            queue(tasks.HEARTBEAT_TASK)
+        return seen() == set(HOSTS)
+
+    return wait_for(all_beat, seconds, step=1.3)
+
+
 @contextlib.contextmanager
 def workers(env: dict[str, str], logs: Path) -> Iterator[list[subprocess.Popen]]:
     """One `manage.py qcluster` per host name, each in its own process group, killed (with
@@ -290,15 +308,7 @@ def measure(
         # A worker takes tasks once it has run a heartbeat (its own host name in the table).
         started = time.monotonic()
 
-        def both_beat() -> bool:
-            # A beat for each worker at once: queued one at a time every second, the beats all
-            # went to the same worker for over a minute in one run (each pusher waits on BLPOP
-            # a second at a time; the queueing seems to have fallen in step with that).
-            for _ in HOSTS:
-                queue(tasks.HEARTBEAT_TASK)
-            return hosts_beating() == set(HOSTS)
-
-        if not wait_for(both_beat, HEARTBEAT_WAIT_S, step=1.3):
+        if not beat_until_all_seen(queue, hosts_beating, HEARTBEAT_WAIT_S):
             raise RuntimeError(
                 f"workers seen in {HEARTBEAT_WAIT_S} s: {sorted(hosts_beating())}; "
                 f"logs in {out_dir}/scenario-8-worker-*.log"

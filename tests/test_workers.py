@@ -12,77 +12,27 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import secrets
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
 from datetime import timedelta
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.conf import settings as django_settings
 from django.utils import timezone
 
+from bench.workers import (
+    HOSTS,
+    beat_until_all_seen,
+    claim_redis_database,
+    wait_for,
+    workers,
+)
 from deals import health, tasks
 from deals.models import WorkerHeartbeat
 from tests.deals_fixtures import ROOT, SECRET, app_database_url
 from tests.services import fresh_postgres_database, require_postgres, require_redis
 
-HOSTS = ("worker-a", "worker-b")
-CLAIM_KEY = "deals-test:claimed"
 UPDATES = 6
-
-
-def _wait_for(condition: Callable[[], bool], seconds: float, step: float = 0.5) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return condition()
-
-
-@contextlib.contextmanager
-def _workers(env: dict[str, str], logs: Path) -> Iterator[list[subprocess.Popen]]:
-    clusters = []
-    try:
-        for host in HOSTS:
-            log = (logs / f"{host}.log").open("w")
-            clusters.append(
-                subprocess.Popen(
-                    [sys.executable, "manage.py", "qcluster"],
-                    cwd=ROOT,
-                    env={**env, "DEALS_HOSTNAME": host},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,  # its own process group: the cleanup ends all of it
-                )
-            )
-        yield clusters
-    finally:
-        for cluster in clusters:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(cluster.pid, signal.SIGKILL)
-            cluster.wait(timeout=10)
-
-
-def _claim_redis_database(url: str, stack: contextlib.ExitStack) -> str:
-    """The URL of an empty Redis database (1-15) claimed for this test, emptied afterwards."""
-    import redis
-
-    token = secrets.token_hex(8)
-    for number in range(15, 0, -1):
-        candidate = urlunsplit(urlsplit(url)._replace(path=f"/{number}"))
-        client = redis.from_url(candidate)
-        if client.dbsize() == 0 and client.set(CLAIM_KEY, token, nx=True, ex=900):
-            stack.callback(client.close)
-            stack.callback(client.flushdb)
-            return candidate
-        client.close()
-    pytest.fail(f"no empty Redis database to claim at {url}")
 
 
 @pytest.mark.slow
@@ -96,7 +46,7 @@ def test_two_workers_on_redis_run_one_update_at_a_time_and_lose_no_deal(keepa, t
     with contextlib.ExitStack() as stack:
         database_url = stack.enter_context(fresh_postgres_database(require_postgres()))
         # A database of this test's own on the shared Redis server (the queue's name is fixed).
-        redis_url = _claim_redis_database(redis_url, stack)
+        redis_url = claim_redis_database(redis_url, stack)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "KEEPA_"))}
         env.update(
             DJANGO_SETTINGS_MODULE="dealsite.settings",
@@ -137,19 +87,15 @@ def test_two_workers_on_redis_run_one_update_at_a_time_and_lose_no_deal(keepa, t
                 "FROM deals_syncrun WHERE kind = 'update' ORDER BY started_at"
             ).fetchall()
 
-        with _workers(env, tmp_path):
+        with workers(env, tmp_path):
             # Both workers are up and taking tasks once each has run a heartbeat.
-            def both_beat() -> bool:
-                queue(tasks.HEARTBEAT_TASK)
-                return hosts_beating() == set(HOSTS)
-
-            assert _wait_for(both_beat, 90, step=1), (
+            assert beat_until_all_seen(queue, hosts_beating, 90), (
                 f"workers seen: {hosts_beating()}; logs in {tmp_path}"
             )
 
             for _ in range(UPDATES):
                 queue(tasks.UPDATE_TASK, "schedule")
-            done = _wait_for(
+            done = wait_for(
                 lambda: (
                     len(runs := update_runs()) == UPDATES
                     and all(run[0] != "running" for run in runs)
@@ -242,7 +188,7 @@ def test_a_q_broker_url_that_is_not_redis_is_refused_without_echoing_it():
 def test_refresh_clicked_twice_queues_one_update_on_the_redis_broker():
     redis_url = require_redis()
     with contextlib.ExitStack() as stack:
-        redis_url = _claim_redis_database(redis_url, stack)
+        redis_url = claim_redis_database(redis_url, stack)
         code = (
             "import django; django.setup(); from deals import tasks; "
             "print(tasks.request_refresh()[1]); print(tasks.request_refresh()[1]); "
