@@ -155,6 +155,39 @@ def wait_for(condition: Callable[[], bool], seconds: float, step: float = 0.5) -
     return condition()
 
 
+def open_queue(
+    env: dict[str, str], database_url: str, redis_url: str, stack: contextlib.ExitStack
+) -> tuple[Any, Callable[..., None]]:
+    """Migrate the workers' database (schedules off: only what is queued runs) and return a
+    connection to it and a function that queues a task on their Redis broker."""
+    import psycopg
+    import redis
+    from django.conf import settings
+    from django_q.brokers.redis_broker import Redis
+    from django_q.tasks import async_task
+
+    migrate = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=MIGRATE_TIMEOUT_S,
+    )
+    if migrate.returncode != 0:
+        raise RuntimeError(f"migrate failed:\n{migrate.stderr[-3000:]}")
+    db = stack.enter_context(psycopg.connect(database_url, autocommit=True))
+    db.execute("UPDATE django_q_schedule SET repeats = 0")
+    broker = Redis(list_key=settings.Q_CLUSTER["name"])
+    broker.connection = redis.from_url(redis_url)
+    stack.callback(broker.connection.close)
+
+    def queue(func: str, *args: object) -> None:
+        async_task(func, *args, broker=broker, sync=False)
+
+    return db, queue
+
+
 def beat_until_all_seen(
     queue: Callable[[str], None], seen: Callable[[], set[str]], seconds: float
 ) -> bool:
@@ -248,11 +281,7 @@ def measure(
     out_dir: Path,
     stack: contextlib.ExitStack,
 ) -> dict[str, Any]:
-    import psycopg
-    import redis
     from django.conf import settings
-    from django_q.brokers.redis_broker import Redis
-    from django_q.tasks import async_task
 
     from deals import tasks
 
@@ -269,26 +298,8 @@ def measure(
         CACHE_URL=f"file://{out_dir / 'scenario-8-cache'}",
     )
     started = time.monotonic()
-    migrate = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=MIGRATE_TIMEOUT_S,
-    )
-    if migrate.returncode != 0:
-        raise RuntimeError(f"migrate failed:\n{migrate.stderr[-3000:]}")
+    db, queue = open_queue(env, database_url, redis_url, stack)
     log(f"scenario 8: PostgreSQL database migrated in {time.monotonic() - started:.0f} s")
-    db = stack.enter_context(psycopg.connect(database_url, autocommit=True))
-    db.execute("UPDATE django_q_schedule SET repeats = 0")  # only what is queued here runs
-
-    broker = Redis(list_key=settings.Q_CLUSTER["name"])
-    broker.connection = redis.from_url(redis_url)
-    stack.callback(broker.connection.close)
-
-    def queue(func: str, *args: object) -> None:
-        async_task(func, *args, broker=broker, sync=False)
 
     def hosts_beating() -> set[str]:
         return {name for (name,) in db.execute("SELECT name FROM deals_workerheartbeat")}

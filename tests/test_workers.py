@@ -24,6 +24,7 @@ from bench.workers import (
     HOSTS,
     beat_until_all_seen,
     claim_redis_database,
+    open_queue,
     wait_for,
     workers,
 )
@@ -37,10 +38,6 @@ UPDATES = 6
 
 @pytest.mark.slow
 def test_two_workers_on_redis_run_one_update_at_a_time_and_lose_no_deal(keepa, tmp_path):
-    import psycopg
-    import redis
-    from django_q.brokers.redis_broker import Redis
-    from django_q.tasks import async_task
 
     redis_url = require_redis()
     with contextlib.ExitStack() as stack:
@@ -59,24 +56,7 @@ def test_two_workers_on_redis_run_one_update_at_a_time_and_lose_no_deal(keepa, t
             KEEPA_MAX_TOKEN_WAIT_S="0",
             DEALS_SETTINGS_FILE=str(django_settings.DEALS_SETTINGS_FILE),
         )
-        migrate = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert migrate.returncode == 0, migrate.stderr[-3000:]
-        db = stack.enter_context(psycopg.connect(database_url, autocommit=True))
-        db.execute("UPDATE django_q_schedule SET repeats = 0")  # only what the test queues runs
-
-        broker = Redis(list_key=django_settings.Q_CLUSTER["name"])
-        broker.connection = redis.from_url(redis_url)
-        stack.callback(broker.connection.close)
-
-        def queue(func: str, *args: object) -> None:
-            async_task(func, *args, broker=broker, sync=False)
+        db, queue = open_queue(env, database_url, redis_url, stack)
 
         def hosts_beating() -> set[str]:
             return {name for (name,) in db.execute("SELECT name FROM deals_workerheartbeat")}
