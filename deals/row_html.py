@@ -13,6 +13,7 @@ row of every page was rendered again each minute, and a tab's page was seldom dr
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections import OrderedDict
@@ -139,6 +140,56 @@ def render_row(context: dict[str, Any], row: Any, *, oob: bool) -> SafeString:
         CACHE.put(row_key, html)
     html = _fill_times(html, timezone.now())
     return mark_safe(html.replace(_TOKEN_INPUT, _token_input(context.get("csrf_token"))))
+
+
+# The cells `deals/_row.html` draws itself (links, forms, the cheapest offer); every other
+# cell is one value and its target cue, or a hidden cell filled when its column is shown.
+DRAWN_BY_TEMPLATE = frozenset({"title", "asin", "now_price", "buy_url", "gated"})
+
+
+@functools.lru_cache(maxsize=256)
+def _hidden_cell(kind: str, name: str) -> str:
+    return format_html('<td class="{}" data-col="{}" data-unfilled hidden></td>', kind, name)
+
+
+def _value_cell(deal: Deal, column: Column, verdict: Any, target: float | None) -> str:
+    title = format_html(' title="{}"', deal.list_at_rule) if column.name == "list_at" else ""
+    return format_html(
+        '<td class="{}" data-col="{}" data-label="{}"{}>{}{}</td>',
+        column.kind,
+        column.name,
+        column.label,
+        title,
+        formatting.column_cell(deal, column),
+        formatting.target_cue(column, verdict, target),
+    )
+
+
+def cell_runs(
+    deal: Deal,
+    verdict: Any,
+    columns: Sequence[Column],
+    shown: Collection[str],
+    target: float | None,
+) -> list[tuple[str, SafeString]]:
+    """A row's cells in column order, as ("", html) for a run of cells drawn here and
+    (name, "") for a cell the template draws (`DRAWN_BY_TEMPLATE`). A row's thirty-odd
+    cells, each an `if` chain in the template, were most of the time a row took to draw."""
+    runs: list[tuple[str, SafeString]] = []
+    drawn: list[str] = []
+    for column in columns:
+        if column.name not in shown:
+            drawn.append(_hidden_cell(column.kind, column.name))
+        elif column.name in DRAWN_BY_TEMPLATE:
+            if drawn:
+                runs.append(("", mark_safe("\n  ".join(drawn))))
+                drawn = []
+            runs.append((column.name, mark_safe("")))
+        else:
+            drawn.append(_value_cell(deal, column, verdict, target))
+    if drawn:
+        runs.append(("", mark_safe("\n  ".join(drawn))))
+    return runs
 
 
 def _token_input(token: Any) -> str:

@@ -55,6 +55,14 @@ def deal_row(context: template.Context, row: Any, oob: bool = False) -> SafeStri
     return row_html.render_row(context, row, oob=oob)
 
 
+@register.simple_tag
+def row_cells(
+    deal: Any, verdict: Any, columns: list[Column], shown: Collection[str], target: float | None
+) -> list[tuple[str, SafeString]]:
+    """The row's cells in runs: see `row_html.cell_runs`."""
+    return row_html.cell_runs(deal, verdict, columns, shown, target)
+
+
 @register.filter
 def estimate_note(deal: Any) -> str:
     return formatting.estimate_note(deal)
