@@ -4,6 +4,7 @@ process counts again, then the new count (deals/kept.py, `in_background`)."""
 from __future__ import annotations
 
 import re
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -44,3 +45,35 @@ def test_a_search_count_follows_a_sweep_without_a_page_waiting_for_it(client, se
                 break
             time.sleep(0.05)
         assert shown == 6
+
+
+def test_a_count_due_during_a_request_starts_once_the_response_has_gone(settings):
+    """A count takes a core for some 100 ms at 50,000 deals: started while the page that
+    found it due was still being drawn, it slowed that page. The page gets the figure as it
+    stands, and the count starts when the response has been sent."""
+    from django.core.signals import request_finished, request_started
+
+    from deals.kept import kept
+
+    settings.DEALS_KEPT_IN_BACKGROUND = True
+    counted = threading.Event()
+
+    def count() -> int:
+        counted.set()
+        return 7
+
+    with freeze_time(NOW) as clock:
+        assert kept("test:count", 1, lambda: 5, every=10, max_age=600) == 5
+        clock.tick(1)
+        assert kept("test:count", 2, lambda: 6, every=10, max_age=600) == 6  # after a quiet spell
+        clock.tick(11)
+        request_started.send(sender=None)
+        assert kept("test:count", 3, count, every=10, max_age=600, in_background=True) == 6
+        assert not counted.wait(0.3), "counted while the response was still being drawn"
+        request_finished.send(sender=None)
+        assert counted.wait(10)
+        for _ in range(200):
+            if kept("test:count", 3, lambda: -1, every=10, max_age=600) == 7:
+                break
+            time.sleep(0.05)
+        assert kept("test:count", 3, lambda: -1, every=10, max_age=600) == 7
