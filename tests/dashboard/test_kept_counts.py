@@ -77,3 +77,44 @@ def test_a_count_due_during_a_request_starts_once_the_response_has_gone(settings
                 break
             time.sleep(0.05)
         assert kept("test:count", 3, lambda: -1, every=10, max_age=600) == 7
+
+
+def waiting_for_a_check(client: Client) -> int:
+    line = client.get("/status").content.decode()
+    found = re.search(r"Sellers: (\d+) deals? waits? for a check", line)
+    return int(found.group(1)) if found else 0
+
+
+@pytest.mark.django_db(transaction=True)  # the thread reads what the test committed
+def test_the_token_plan_follows_the_deals_between_runs_without_a_page_waiting(client, settings):
+    from deals.models import SyncRun
+    from deals.token_plan import CACHE_SECONDS
+
+    settings.DEALS_KEPT_IN_BACKGROUND = True
+    with freeze_time(NOW) as clock:
+        SyncRun.objects.create(
+            kind=SyncRun.Kind.UPDATE,
+            status=SyncRun.Status.OK,
+            started_at=NOW,
+            finished_at=NOW,
+            tokens_left=500,
+            refill_rate=20,
+        )
+        make_deal("B000000001")  # never looked up: waits for a check
+        assert waiting_for_a_check(client) == 1
+        # Deals entered meanwhile, with no run starting or ending: the figures as they
+        # stand until the minute is out, then worked out again.
+        make_deal("B000000002")
+        assert waiting_for_a_check(client) == 1
+        clock.tick(CACHE_SECONDS + 1)
+        assert waiting_for_a_check(client) == 2
+        # From then on the page is not kept waiting: it shows the figures as they stand
+        # while a thread works them out again after the response.
+        make_deal("B000000003")
+        clock.tick(CACHE_SECONDS + 1)
+        assert waiting_for_a_check(client) == 2
+        for _ in range(200):  # up to 10 s of waiting (sleep is not frozen)
+            if (shown := waiting_for_a_check(client)) == 3:
+                break
+            time.sleep(0.05)
+        assert shown == 3
