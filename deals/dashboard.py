@@ -278,6 +278,26 @@ class DashboardQuery:
         """The requested page, or the nearest real one for a page number that is not."""
         return self.paginator().get_page(self.page_number)
 
+    def polled_page(self, latest: int) -> Page:
+        """`page()` for a live poll that read `latest` (the newest DealEvent) first: the page
+        as the deals stood then, kept for this process. While a sweep writes, every tab
+        polling the same view after the same write asks for the same page; read once, it is
+        shared. A poll only ever follows DealEvents, so a page kept by the event it came
+        after shows what a page read then would."""
+        key = (
+            urlencode(sorted(self.params.items())),
+            self.page_number,
+            latest,
+            triage.version(),
+            # Too many hidden to list: the marks decide in the query, with the clock.
+            hidden_now_key() or timezone.now().replace(second=0, microsecond=0),
+        )
+        page = POLLED_PAGES.get(key)
+        if page is None:
+            page = self.page()
+            POLLED_PAGES.put(key, page)
+        return page
+
     def exact_page(self) -> Page:
         """The requested page; raises InvalidPage (with a reason) when there is no such page."""
         return self.paginator().page(self.page_number)
@@ -291,6 +311,11 @@ class DashboardQuery:
             else:
                 params[key] = str(value)
         return urlencode(params)
+
+
+# Pages read for live polls, by what they were read after (`DashboardQuery.polled_page`):
+# a few views for each of the last few writes.
+POLLED_PAGES: row_html.LruCache[Page] = row_html.LruCache(64)
 
 
 def current_cursor() -> int:
@@ -345,10 +370,10 @@ def rows_for(
 # its line.
 # At 50,000 deals they were a quarter of a page's CPU time once the rows themselves were
 # kept (deals/row_html.py).
-HISTORY_LINES = row_html.HtmlCache(2_000)
+HISTORY_LINES: row_html.LruCache[str] = row_html.LruCache(2_000)
 # Likewise those drawn from the Now changes recorded since the deal entered (DealEvents),
 # known by how many changes there are in the window and the newest one.
-RECORDED_LINES = row_html.HtmlCache(2_000)
+RECORDED_LINES: row_html.LruCache[str] = row_html.LruCache(2_000)
 
 
 def sparklines(deals: Sequence[Deal], now: datetime) -> dict[str, str]:
@@ -453,7 +478,7 @@ def live_diff(
     neither marked new nor highlighted: every row is new then, and fifty yellow rows say
     nothing a reader can act on.
     """
-    page = query.page()
+    page = query.polled_page(latest)
     deals = list(page.object_list)
     asins = [d.asin for d in deals]
     events = DealEvent.objects.filter(

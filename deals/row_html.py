@@ -19,7 +19,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Collection, Hashable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.template.loader import get_template
 from django.utils import timezone
@@ -41,28 +41,30 @@ _NOT_SHOWN = frozenset({"deal_snapshot", "product_snapshot", "categories"})
 _DEAL_FIELDS = tuple(f.attname for f in Deal._meta.concrete_fields if f.name not in _NOT_SHOWN)
 _TRIAGE_FIELDS = ("hidden", "hidden_below_cents", "hidden_until", "note", "watched")
 _MISSING = object()
+V = TypeVar("V")
 # A relative time as `formatting.when_html` writes it: the opening tag keeps the exact time.
 _RELATIVE_TIME = re.compile(r'(<time class="rel" datetime="([^"]+)"[^>]*>)[^<]*</time>')
 
 
-class HtmlCache:
-    """A bounded least-recently-used map of keys to HTML, shared by a process's threads."""
+class LruCache(Generic[V]):
+    """A bounded least-recently-used map of keys to what was drawn or read, shared by a
+    process's threads."""
 
     def __init__(self, size: int = MAX_ROWS) -> None:
         self.size = size
-        self._rows: OrderedDict[Hashable, str] = OrderedDict()
+        self._rows: OrderedDict[Hashable, V] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> str | None:
+    def get(self, key: Hashable) -> V | None:
         with self._lock:
-            html = self._rows.get(key)
-            if html is not None:
+            value = self._rows.get(key)
+            if value is not None:
                 self._rows.move_to_end(key)
-            return html
+            return value
 
-    def put(self, key: Hashable, html: str) -> None:
+    def put(self, key: Hashable, value: V) -> None:
         with self._lock:
-            self._rows[key] = html
+            self._rows[key] = value
             self._rows.move_to_end(key)
             while len(self._rows) > self.size:
                 self._rows.popitem(last=False)
@@ -75,7 +77,7 @@ class HtmlCache:
         return len(self._rows)
 
 
-CACHE = HtmlCache()
+CACHE: LruCache[str] = LruCache()
 
 
 def _deal_state(deal: Deal) -> tuple[Any, ...]:

@@ -104,8 +104,9 @@ def _empty_cache(settings: Any) -> Iterator[None]:
     from deals import dashboard, row_html
 
     cache.clear()
-    # The rows and sparklines drawn are kept per process too, keyed by what they show.
-    for drawn in (row_html.CACHE, dashboard.HISTORY_LINES, dashboard.RECORDED_LINES):
+    # The rows and sparklines drawn, and the pages polls read, are kept per process too.
+    kept_here = (row_html.CACHE, dashboard.HISTORY_LINES, dashboard.RECORDED_LINES)
+    for drawn in (*kept_here, dashboard.POLLED_PAGES):
         drawn.clear()
     yield
 

@@ -6,8 +6,9 @@ import re
 from html import unescape
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from deals.models import Deal, DealEvent, SyncRun
@@ -176,3 +177,34 @@ def test_the_first_fill_comes_in_calmly_without_every_row_marked_new(client):
     redrawn = live(client, live_url(response))
     row = re.search(r'<tr id="deal-B000000002"[^>]*>', redrawn.content.decode()).group(0)
     assert 'class="flash"' in row  # changed since: highlighted, but not called new
+
+
+def change_price(asin: str, cents: int) -> None:
+    with transaction.atomic():
+        Deal.objects.filter(asin=asin).update(now_price=cents)
+        DealEvent.objects.create(
+            asin=asin, kind=DealEvent.Kind.CHANGED, field="now_price", new_value=cents
+        )
+
+
+def test_tabs_polling_after_the_same_write_share_one_read_of_the_page(client):
+    many_deals(3)
+    first_tab = live_url(client.get("/"))
+    second_tab = live_url(client.get("/"))
+    change_price("B000000001", 777)
+
+    first = live(client, first_tab)
+    assert "$7.77" in first.content.decode()
+    # The second tab gets the same row without the page's ids and deals read again.
+    with CaptureQueriesContext(connection) as queries:
+        second = live(client, second_tab)
+    assert "$7.77" in second.content.decode()
+    assert shown_asins(second) == shown_asins(first) == ["B000000001"]
+    read = [q["sql"] for q in queries.captured_queries if 'FROM "deals_deal"' in q["sql"]]
+    assert not [sql for sql in read if '"deals_deal"."now_price"' in sql], read
+
+    # A hide writes no DealEvent: the next poll after another write reads the page afresh.
+    client.post("/triage/B000000002", {"action": "hide"})
+    change_price("B000000000", 555)
+    html = live(client, live_url(second)).content.decode()
+    assert "$5.55" in html and 'id="deal-B000000002"' not in html
