@@ -56,11 +56,13 @@ def kept(
     every: float,
     max_age: int,
     in_background: bool = False,
+    clock: bool = False,
 ) -> Any:
     """`work()`, kept under `key` for `max_age` seconds and while `version` stays the same;
     after a change, worked out again unless a change already had it worked out again in the
     last `every` seconds (`in_background`, while changes keep coming: by a thread, while the
-    value as it stands is served)."""
+    value as it stands is served). `clock`: the version is the time, not a change, so there
+    is no first change after a quiet spell to follow at once."""
     now = time.time()
     found = cache.get(key, version=LAYOUT)
     if found is not None:
@@ -69,7 +71,7 @@ def kept(
             return value
         if (
             in_background
-            and after_change
+            and (after_change or clock)
             and settings.DEALS_KEPT_IN_BACKGROUND
             and now - worked_at < STALE_AT_MOST
             and _work_in_background(key, version, work, max_age)

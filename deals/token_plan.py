@@ -100,6 +100,7 @@ def current() -> PlanView | None:
         every=0,
         max_age=10 * CACHE_SECONDS,
         in_background=True,
+        clock=True,
     )
     return found or None
 
