@@ -125,8 +125,8 @@ def display(value: Any, kind: str) -> str | SafeString:
         return format_html('<span class="muted">{}</span>', EMPTY)
     if kind == "money":
         return money(value)
-    if kind == "percent":
-        return f"{value} %"
+    if kind == "percent":  # a loss's ROI with the minus sign Profit's amount has
+        return f"{MINUS if value < 0 else ''}{abs(value)} %"
     if kind == "int":
         return f"{value:,}"
     if kind == "category":

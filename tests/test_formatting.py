@@ -71,6 +71,8 @@ def test_a_long_overdue_run_asks_whether_the_worker_runs():
 def test_a_stored_field_is_shown_by_its_kind():
     assert formatting.field_display("avg_price", 5399) == "$53.99"
     assert formatting.field_display("delta_percent", 57) == "57 %"
+    # A loss reads the same in ROI as in Profit: a minus sign, not a hyphen.
+    assert formatting.field_display("roi_percent", -12) == "\u221212 %"
     assert formatting.field_display("sales_rank", 1_234_567) == "1,234,567"
     assert formatting.field_display("root_category", 283155) == "Books"
     assert formatting.field_display("now_condition", 3) == "Very Good"

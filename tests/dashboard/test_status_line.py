@@ -42,7 +42,8 @@ def test_the_status_line_shows_last_sync_next_run_and_tokens(client):
 
     assert "Last successful sync:" in html and "7 min ago" in html
     assert "Next sync:" in html and "in 3 min" in html
-    assert "1,234 left · +20/min" in html
+    # Keepa reports the balance with each answer: it is the last sync's, and says so.
+    assert "1,234 left at the last sync · +20/min" in html
     assert "failing" not in html
 
 
