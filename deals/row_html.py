@@ -6,13 +6,16 @@ pages and gets the same changed rows from its live poll. A row's HTML is a funct
 `key()` collects: the deal's stored fields (every write, sweep or recompute after Costs are
 saved changes one of them), the reader's marks on it, its badges, its sparkline, and the
 columns and the target it is drawn with. A row is rendered again as soon as any of them
-changes. The per-request parts are written in after the cache: the page's CSRF token, and the
-relative times ("3 min ago"), which the clock alone changes every minute; keyed by them, every
-row of every page was rendered again each minute, and a tab's page was seldom drawn twice.
+changes. The per-request parts are written in after the cache: the page's CSRF token, the
+relative times ("3 min ago"), which the clock alone changes every minute (keyed by them, every
+row of every page was rendered again each minute, and a tab's page was seldom drawn twice),
+and the row's "new" and "changed" marks, which depend on when each tab last polled (keyed by
+them, every tab's poll drew its own copy of a page the writer had reordered).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import threading
@@ -42,6 +45,10 @@ _DEAL_FIELDS = tuple(f.attname for f in Deal._meta.concrete_fields if f.name not
 _TRIAGE_FIELDS = ("hidden", "hidden_below_cents", "hidden_until", "note", "watched")
 _MISSING = object()
 V = TypeVar("V")
+# Where a row's marks go: the row's class list, and the title cell's "new" badge.
+_ROW_CLASS = re.compile(r'^(<tr id="[^"]*" class=")')
+_TITLE_CELL = '<td class="title" data-col="title">'
+_NEW_BADGE = '<span class="badge" title="Entered since you opened this page">new</span> '
 # A relative time as `formatting.when_html` writes it: the opening tag keeps the exact time.
 _RELATIVE_TIME = re.compile(r'(<time class="rel" datetime="([^"]+)"[^>]*>)[^<]*</time>')
 
@@ -103,15 +110,13 @@ def key(
     oob: bool,
 ) -> tuple[Any, ...]:
     """Everything the row's HTML depends on but the clock (its relative times are written
-    for each request: `_fill_times`)."""
+    for each request: `_fill_times`) and its marks (`_mark`)."""
     marks = row.triage
     triage = None if marks is None else tuple(getattr(marks, f) for f in _TRIAGE_FIELDS)
     heads = tuple((c.name, c.label, c.kind) for c in columns)
     return (
         row.deal.pk,
         _deal_state(row.deal),
-        row.is_new,
-        row.flash,
         row.hidden,
         triage,
         row.sparkline,
@@ -131,7 +136,7 @@ def render_row(context: dict[str, Any], row: Any, *, oob: bool) -> SafeString:
     if html is None:
         html = get_template(TEMPLATE).render(
             {
-                "row": row,
+                "row": dataclasses.replace(row, is_new=False, flash=False),
                 "columns": columns,
                 "shown": shown,
                 "target": target,
@@ -140,7 +145,7 @@ def render_row(context: dict[str, Any], row: Any, *, oob: bool) -> SafeString:
             }
         )
         CACHE.put(row_key, html)
-    html = _fill_times(html, timezone.now())
+    html = _mark(_fill_times(html, timezone.now()), is_new=row.is_new, flash=row.flash)
     return mark_safe(html.replace(_TOKEN_INPUT, _token_input(context.get("csrf_token"))))
 
 
@@ -192,6 +197,20 @@ def cell_runs(
     if drawn:
         runs.append(("", mark_safe("\n  ".join(drawn))))
     return runs
+
+
+def _mark(html: str, *, is_new: bool, flash: bool) -> str:
+    """A row drawn unmarked, marked "new" (entered since the tab opened the page: a class and
+    a badge before the title) and "flash" (changed since the tab's last poll) as the row's
+    template would have marked it."""
+    if not (is_new or flash):
+        return html
+    marks = " ".join(name for name, on in (("is-new", is_new), ("flash", flash)) if on)
+    # The class list drawn unmarked is empty or starts with a space (" misses").
+    html = _ROW_CLASS.sub(lambda m: m[1] + marks, html, count=1)
+    if is_new:
+        html = html.replace(_TITLE_CELL, _TITLE_CELL + _NEW_BADGE, 1)
+    return html
 
 
 def _token_input(token: Any) -> str:

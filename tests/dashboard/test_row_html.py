@@ -129,3 +129,30 @@ def test_a_recorded_price_change_redraws_the_kept_sparkline(client):
     after = re.search(r'<path d="([^"]+)"', row(client, "B000000001")).group(1)
     assert after != before
     assert "V" in after  # the line rose and fell
+
+
+@pytest.mark.parametrize("loss", [False, True])
+def test_tabs_marking_a_row_new_or_changed_share_one_drawn_row(db, loss):
+    """Each tab marks a row by when it last polled; the row is drawn once, unmarked, and each
+    tab's marks are written in: exactly what the row's template draws with them."""
+    from django.template.loader import get_template
+
+    from deals import dashboard
+
+    deal = make_deal("B000000001", **({"profit": -250, "roi_percent": -10} if loss else {}))
+    context = {
+        "columns": dashboard.table_columns(),
+        "shown": dashboard.shown_columns(None),
+        "target": None,
+        "csrf_token": "a-token",
+    }
+    with freeze_time(NOW):
+        for new, flash in [(False, False), (True, False), (False, True), (True, True)]:
+            (marked,) = dashboard.rows_for(
+                [deal], new={deal.asin} if new else set(), flash={deal.asin} if flash else set()
+            )
+            kept = row_html.render_row(context, marked, oob=True)
+            drawn = get_template(row_html.TEMPLATE).render({**context, "row": marked, "oob": True})
+            assert kept == drawn
+            assert ('class="badge"' in kept) == new and ("flash" in kept.split(">", 1)[0]) == flash
+    assert len(row_html.CACHE) == 1
