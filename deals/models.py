@@ -351,21 +351,20 @@ class SyncRunQuerySet(models.QuerySet):
             note="already running",
         )
 
-    def last_ok(self) -> SyncRun | None:
-        """The last run that brought the data up to date: ok, or partial for lack of tokens
-        to look up every seller once the sweep itself had been read."""
-        return (
-            self.updates()
-            .filter(
-                Q(status=SyncRun.Status.OK)
-                | (
-                    Q(status=SyncRun.Status.PARTIAL, error="")
-                    & (Q(newest_last_update__isnull=False) | Q(newest_creation__isnull=False))
-                )
+    def brought_up_to_date(self) -> SyncRunQuerySet:
+        """Runs that brought the data up to date: ok, or partial for lack of tokens to look
+        up every seller once the sweep itself had been read."""
+        return self.updates().filter(
+            Q(status=SyncRun.Status.OK)
+            | (
+                Q(status=SyncRun.Status.PARTIAL, error="")
+                & (Q(newest_last_update__isnull=False) | Q(newest_creation__isnull=False))
             )
-            .order_by("-started_at")
-            .first()
         )
+
+    def last_ok(self) -> SyncRun | None:
+        """The last run that brought the data up to date."""
+        return self.brought_up_to_date().order_by("-started_at").first()
 
     def last_complete_sweep(self, *, full: bool) -> SyncRun | None:
         qs = self.updates().filter(sweep_complete=True)

@@ -153,7 +153,7 @@ def live(request: HttpRequest) -> HttpResponse:
     target = targets.target_markup()
     # The table filling for the first time (it was empty, or no sync has finished yet):
     # rows come in calmly, and what is on the page once it is over counts as seen.
-    first_fill = not shown or SyncRun.objects.last_ok() is None
+    first_fill = not shown or not SyncRun.objects.brought_up_to_date().exists()
     if first_fill:
         opened = latest
     diff = dashboard.live_diff(
