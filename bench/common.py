@@ -69,6 +69,25 @@ def median(values: Sequence[float]) -> float:
     return percentile(values, 50)
 
 
+def cpu_reference_ms(rounds: int = 5) -> float:
+    """The machine's speed for the pure Python a page is drawn with: the best of `rounds`
+    runs of a fixed piece of work (dicts, string formatting, a sort), in milliseconds. The
+    same code measured on two days is comparable only beside this: on this project's
+    machines it has varied about threefold from one day to the next."""
+    best = math.inf
+    for _ in range(rounds):
+        start = time.perf_counter()
+        rows = [
+            {"asin": f"B{n:09d}", "price": n * 7 % 9973, "rank": n * 31 % 100_003}
+            for n in range(40_000)
+        ]
+        cells = [f"<td>{r['asin']}</td><td>${r['price'] / 100:,.2f}</td>" for r in rows]
+        rows.sort(key=lambda r: (r["rank"], r["asin"]))
+        "".join(cells)
+        best = min(best, time.perf_counter() - start)
+    return best * 1000
+
+
 def ms(seconds: Iterable[float]) -> list[float]:
     return [s * 1000 for s in seconds]
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from bench.common import OUT_DIR, ROOT, Result, log, setup_django
+from bench.common import OUT_DIR, ROOT, Result, cpu_reference_ms, log, setup_django
 
 # id -> (module, title). Each module has `run(quick: bool) -> Result`.
 SCENARIOS: dict[str, tuple[str, str]] = {
@@ -206,7 +206,9 @@ def machine() -> str:
     return (
         f"{os.cpu_count()} CPUs (`nproc`){f' ({cpu})' if cpu else ''}, {memory}, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}, "
-        f"SQLite {sqlite3.sqlite_version}, Django {django.get_version()}"
+        f"SQLite {sqlite3.sqlite_version}, Django {django.get_version()}; CPU reference "
+        f"{cpu_reference_ms():.0f} ms at the end of the run (`bench.common.cpu_reference_ms`: "
+        "a fixed piece of pure Python; compare runs of different days by it)"
     )
 
 

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import requests
 
-from bench.common import ROOT, Result, django_env, log, percentile
+from bench.common import ROOT, Result, cpu_reference_ms, django_env, log, percentile
 from bench.load import PAGE_EVERY_S
 
 PAGE_P95_MS = 150
@@ -607,6 +607,13 @@ def run(quick: bool) -> Result:
     out_dir = Path(connection.settings_dict["NAME"]).parent
     workers, workers_from = web_workers()
     result.add("7.workers", f"gunicorn worker processes ({workers_from})", workers, "processes")
+    result.add(
+        "7.cpu_reference",
+        "the machine's speed before the steps: a fixed piece of pure Python, best of 5 "
+        "(`bench.common.cpu_reference_ms`; twice the time, half the speed)",
+        cpu_reference_ms(),
+        "ms",
+    )
     result.notes.append(
         f"Each database in turn: {Sizes(quick).deals:,} deals, then gunicorn (the production "
         f"server) on 127.0.0.1 and paced users (an open dashboard tab each: a live poll every "

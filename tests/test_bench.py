@@ -7,6 +7,7 @@ speed (the full run, `make bench`, is where the figures come from).
 from __future__ import annotations
 
 import math
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -202,6 +203,9 @@ def test_the_quick_benchmark_writes_a_table_with_every_scenario(tmp_path):
     assert numbers["7.sqlite.errors"] == 0 and numbers["7.sqlite.locked"] == 0
     assert numbers["7.sqlite.held"] in (0, 2, 3, 4)
     assert numbers["7.workers"] >= 1
+    # Runs of different days are compared by the machine's speed, measured with them.
+    assert numbers["7.cpu_reference"] > 0
+    assert re.search(r"- Machine: .*; CPU reference \d+ ms at the end of the run", text)
 
     # Scenario 8: every queued update was recorded, and no two that ran overlapped.
     if "8.overlaps" in numbers:
