@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
@@ -561,7 +564,46 @@ class Status:
         return self.worker.problem() if self.worker is not None else ""
 
 
-def status() -> Status:
+# The status line read once for every request of a process in this many seconds: a page or a
+# live poll read it with eleven queries (a quarter of a poll's time while a sweep writes and
+# every poll finds rows changed). A tab polls every 5 s, so a line read 2 s ago is as current
+# as the tab could know; a Refresh's outcome reads it afresh.
+STATUS_SHARED_SECONDS = 2.0
+
+
+@dataclass
+class _SharedStatus:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    read_at: float = -math.inf
+    value: Status | None = None
+
+
+_SHARED_STATUS = _SharedStatus()
+
+
+def status(*, shared: bool = False) -> Status:
+    """What the status line says. `shared`: as read by another request of this process in
+    the last STATUS_SHARED_SECONDS (settings.DEALS_STATUS_SHARED, off in tests)."""
+    kept_here = _SHARED_STATUS
+    if shared and settings.DEALS_STATUS_SHARED:
+        with kept_here.lock:
+            if kept_here.value is not None and (
+                time.monotonic() - kept_here.read_at < STATUS_SHARED_SECONDS
+            ):
+                return kept_here.value
+    value = _status()
+    with kept_here.lock:
+        kept_here.read_at, kept_here.value = time.monotonic(), value
+    return value
+
+
+def forget_status() -> None:
+    """Read the status line afresh on the next request (tests)."""
+    with _SHARED_STATUS.lock:
+        _SHARED_STATUS.read_at, _SHARED_STATUS.value = -math.inf, None
+
+
+def _status() -> Status:
     now = timezone.now()
     sync = health.sync_health(now)
     ended = SyncRun.objects.updates().filter(

@@ -131,7 +131,7 @@ def table_context(request: HttpRequest, query: DashboardQuery) -> dict[str, Any]
         "rows": rows,
         "total": query.total(page),
         "live_url": dashboard.live_url(cursor, cursor, [r.deal.asin for r in rows], query),
-        "status": dashboard.status(),
+        "status": dashboard.status(shared=True),
         "filtered": query.filtered,
     }
 
@@ -174,8 +174,8 @@ def live(request: HttpRequest) -> HttpResponse:
         "total": query.total(diff.page),
         "live_url": dashboard.live_url(opened, latest, diff.asins, query),
         "filtered": query.filtered,
-        # Rows changed: the status line follows at once (a first sync, the tokens left).
-        "status": dashboard.status(),
+        # Rows changed: the status line follows (a first sync, the tokens left).
+        "status": dashboard.status(shared=True),
     }
     return render(request, "deals/_live.html", context)
 
@@ -196,7 +196,7 @@ def total_deals(request: HttpRequest) -> JsonResponse:
 @fragment_login_required
 @require_GET
 def status_line(request: HttpRequest) -> HttpResponse:
-    return render(request, "deals/_status_line.html", {"status": dashboard.status()})
+    return render(request, "deals/_status_line.html", {"status": dashboard.status(shared=True)})
 
 
 @login_required

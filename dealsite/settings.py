@@ -152,6 +152,9 @@ def _cache_from_url(url: str) -> dict[str, object]:
 # the new one (deals/kept.py). Tests turn it off: a thread's own database connection does not
 # see a test's uncommitted rows.
 DEALS_KEPT_IN_BACKGROUND = True
+# The status line is read once every 2 s for all the requests of a process (deals/dashboard.py
+# `status`). Tests turn it off: they change a run and read the line again in the same second.
+DEALS_STATUS_SHARED = True
 
 _cache = _cache_from_url(CACHE_URL or f"file://{VAR_DIR / 'cache'}")
 _cache["KEY_PREFIX"] = (

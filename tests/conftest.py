@@ -100,6 +100,7 @@ def _empty_cache(settings: Any) -> Iterator[None]:
     from django.core.cache import cache
 
     settings.DEALS_KEPT_IN_BACKGROUND = False
+    settings.DEALS_STATUS_SHARED = False
 
     from deals import dashboard, row_html
 
@@ -108,6 +109,7 @@ def _empty_cache(settings: Any) -> Iterator[None]:
     kept_here = (row_html.CACHE, dashboard.HISTORY_LINES, dashboard.RECORDED_LINES)
     for drawn in (*kept_here, dashboard.POLLED_PAGES):
         drawn.clear()
+    dashboard.forget_status()
     yield
 
 

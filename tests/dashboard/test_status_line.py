@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -266,3 +267,57 @@ def test_deals_whose_offers_keepa_could_not_list_are_not_called_checked(client):
         refill_rate=20,
     )
     assert "Sellers: all checked" in client.get("/status").content.decode()
+
+
+# -- one reading of the status line for a process's requests --------------------------------
+
+
+def _ok_run(at: datetime, tokens_left: int) -> SyncRun:
+    return SyncRun.objects.create(
+        kind=SyncRun.Kind.UPDATE,
+        status=SyncRun.Status.OK,
+        started_at=at - timedelta(seconds=30),
+        finished_at=at,
+        tokens_left=tokens_left,
+        refill_rate=20,
+    )
+
+
+def test_a_busy_server_reads_the_status_line_once_and_shows_a_new_run_within_two_seconds(
+    client, settings
+):
+    settings.DEALS_STATUS_SHARED = True
+    with freeze_time(NOW) as clock:
+        _ok_run(NOW - timedelta(minutes=7), tokens_left=1234)
+        assert "1,234 left at the last sync" in client.get("/status").content.decode()
+        _ok_run(NOW, tokens_left=999)
+
+        # Within the 2 s another request's reading is served: no run is read again.
+        clock.tick(1)
+        later = client.get("/").content.decode()
+        assert "1,234 left at the last sync" in later and "999 left" not in later
+
+        # Past them, the next request reads the runs again: the new run shows.
+        clock.tick(1.5)
+        for path in ("/status", "/"):
+            html = client.get(path).content.decode()
+            assert "999 left at the last sync" in html and "Last successful sync:" in html
+
+
+def test_a_refresh_s_outcome_reads_the_status_line_afresh_on_a_busy_server(
+    client, settings, monkeypatch
+):
+    settings.DEALS_STATUS_SHARED = True
+    _ok_run(timezone.now() - timedelta(minutes=7), tokens_left=1234)
+    assert "1,234 left at the last sync" in client.get("/status").content.decode()
+    monkeypatch.setattr(
+        ingest, "run", lambda *, trigger="schedule", **kw: _ok_run(timezone.now(), 999)
+    )
+
+    started = client.post("/refresh", headers={"HX-Request": "true"}).content.decode()
+    status_url = re.search(r'hx-get="([^"]+)"', started).group(1).replace("&amp;", "&")
+    done = client.get(status_url, headers={"HX-Request": "true"}).content.decode()
+
+    assert "Sync finished:" in done and "999 left at the last sync" in done
+    # ... and the other requests of the process are served that reading.
+    assert "999 left at the last sync" in client.get("/status").content.decode()
