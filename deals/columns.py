@@ -129,8 +129,24 @@ COLUMNS: list[Column] = [
 ]
 
 
+def _once(deal: Deal, name: str, work: Callable[[], Any]) -> Any:
+    """`work()`, once for all the columns that read it while `recompute` sets a deal's
+    columns (five columns read one Economics, two each the estimate and list-at: they were
+    a quarter of the upserter's time for a page). Keyed by the values such a figure is
+    worked out from that a column set earlier in the same pass can change (est_landed)."""
+    memo = getattr(deal, "_worked_out", None)
+    if memo is None:
+        return work()
+    key = (name, deal.now_total, deal.now_price, deal.est_landed, deal.buy_price_checked)
+    if key not in memo:
+        memo[key] = work()
+    return memo[key]
+
+
 def _estimate(deal: Deal, config: Any) -> landed.Estimate:
-    return landed.estimate_from_snapshot(deal.deal_snapshot, deal.price_type)
+    return _once(
+        deal, "estimate", lambda: landed.estimate_from_snapshot(deal.deal_snapshot, deal.price_type)
+    )
 
 
 # The landed estimate: what the cheapest copy costs delivered until an offers look-up checks it
@@ -160,7 +176,7 @@ COLUMNS += [
 
 def _economics(attribute: str) -> Callable[[Deal, Any], Any]:
     def compute(deal: Deal, config: Any) -> Any:
-        result = economics.for_deal(deal, config.seller_costs)
+        result = _once(deal, "economics", lambda: economics.for_deal(deal, config.seller_costs))
         return getattr(result, attribute) if result else None
 
     return compute
@@ -256,7 +272,7 @@ def _seller(attribute: str) -> Callable[[Deal, Any], Any]:
 
 def _list_at(attribute: str) -> Callable[[Deal, Any], Any]:
     def compute(deal: Deal, config: Any) -> Any:
-        result = listing.list_at(deal)
+        result = _once(deal, "list_at", lambda: listing.list_at(deal))
         return getattr(result, attribute) if result else ("" if attribute == "rule" else None)
 
     return compute
@@ -535,11 +551,15 @@ def recompute(deals: Sequence[Deal], columns: Sequence[Column], config: DealSett
     changed = []
     for deal in deals:
         dirty = False
-        for column in columns:
-            value = column.compute(deal, config)
-            if getattr(deal, column.name) != value:
-                setattr(deal, column.name, value)
-                dirty = True
+        deal._worked_out = {}  # the figures several columns read (`_once`), for this pass
+        try:
+            for column in columns:
+                value = column.compute(deal, config)
+                if getattr(deal, column.name) != value:
+                    setattr(deal, column.name, value)
+                    dirty = True
+        finally:
+            del deal._worked_out
         if dirty:
             changed.append(deal)
     return changed

@@ -3,8 +3,11 @@ from __future__ import annotations
 from decimal import Decimal
 from types import SimpleNamespace
 
-from deals import economics
-from deals.config import SellerCosts
+import pytest
+
+from deals import columns, economics
+from deals.config import SellerCosts, load_config
+from deals.models import Deal
 
 COSTS = SellerCosts(
     prep_fee_cents=50,
@@ -159,3 +162,34 @@ def test_keepas_fractional_referral_percent_is_used_as_sent():
     )
     assert e.referral_fee == 600  # 600.4 rounds down
     assert e.amazon_fees == 600 + 180 + 409
+
+
+# -- the columns a sweep sets (deals/columns.py `recompute`) ---------------------------------
+
+
+@pytest.mark.django_db
+def test_a_new_estimate_set_in_the_same_pass_is_what_every_economics_column_buys_at():
+    # The row still holds last sweep's estimate ($12.00); this /deal object says a copy now
+    # costs $20.00 delivered. Profit, ROI and the rest must all buy at $20.00, not at $12.00.
+    deal = Deal(
+        asin="B000000001",
+        price_type=2,
+        now_price=1800,
+        avg_price=4000,
+        est_landed=1200,
+        deal_snapshot={"current": [-1, -1, 1800] + [-1] * 17 + [2000] + [-1] * 15},
+        product_snapshot=FEES,
+    )
+
+    columns.recompute([deal], columns.COMPUTED, load_config())
+
+    assert not deal.buy_price_checked and deal.est_landed == 2000
+    expected = economics.for_deal(deal, load_config().seller_costs)
+    assert expected.buy_total == 2000
+    assert (deal.all_in_cost, deal.profit, deal.roi_percent, deal.max_buy_total) == (
+        expected.all_in_cost,
+        expected.profit,
+        expected.roi_percent,
+        expected.max_buy_total,
+    )
+    assert not hasattr(deal, "_worked_out")  # nothing of the pass is left on the row
