@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+import orjson
 from django.db import models
 from django.db.models import Max, Q
+from django.db.models.fields.json import KeyTransform
 from django.urls import reverse
 from django.utils import timezone
 
@@ -93,6 +95,35 @@ class EnrichPriority(models.IntegerChoices):
     NEW = 3, "new"
 
 
+# Digits as zeros, to find a run of 19 (str.translate: a tenth of the time of a regex).
+_DIGITS_AS_ZEROS = str.maketrans("123456789", "0" * 9)
+_LONG_NUMBER = "0" * 19
+
+
+class SnapshotField(models.JSONField):
+    """A JSONField read with orjson: the Keepa snapshots (about 3 KB each) are read back for
+    every deal a sweep changes, and the standard library's parser took 37 ms of CPU for a
+    page of 150 deals' snapshots, orjson 10 (16 with the check below). orjson reads an
+    integer past 64 bits as a float, so text with a run of 19 digits is read as Django reads
+    it, as is any text orjson refuses. Stored and migrated as a plain JSONField."""
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        if (
+            isinstance(value, str)
+            and not isinstance(expression, KeyTransform)
+            and _LONG_NUMBER not in value.translate(_DIGITS_AS_ZEROS)
+        ):
+            try:
+                return orjson.loads(value)
+            except orjson.JSONDecodeError:
+                pass
+        return super().from_db_value(value, expression, connection)
+
+    def deconstruct(self) -> tuple[str, str, list[Any], dict[str, Any]]:
+        name, _path, args, kwargs = super().deconstruct()
+        return name, "django.db.models.JSONField", args, kwargs
+
+
 class DealQuerySet(models.QuerySet):
     def upsert_by_asin(
         self, rows: Sequence[Mapping[str, Any]], update_fields: Sequence[str]
@@ -135,7 +166,7 @@ class Deal(models.Model):
     title = models.TextField(blank=True, default="")
     image_url = models.URLField(max_length=300, blank=True, default="")
     root_category = models.BigIntegerField(null=True, blank=True)
-    categories = models.JSONField(default=list, blank=True)
+    categories = SnapshotField(default=list, blank=True)
     price_type = models.SmallIntegerField(help_text="Keepa price type of the deal query")
 
     # Now: Keepa's current value for the query's price type, refreshed by every sweep.
@@ -224,8 +255,8 @@ class Deal(models.Model):
 
     # Compact copies of the Keepa data the columns are computed from, so a new column can
     # be filled later without spending tokens.
-    deal_snapshot = models.JSONField(default=dict, blank=True)
-    product_snapshot = models.JSONField(null=True, blank=True)
+    deal_snapshot = SnapshotField(default=dict, blank=True)
+    product_snapshot = SnapshotField(null=True, blank=True)
 
     objects = DealQuerySet.as_manager()
 

@@ -204,3 +204,33 @@ def test_enrichment_passes_over_stored_rows_it_cannot_ask_keepa_about(keepa):
     assert sync.status == SyncRun.Status.OK, sync.summary()
     assert not Deal.objects.filter(asin__in=HOSTILE_ASINS, enriched_at=None).exists()
     assert sync.enriched == Deal.objects.exclude(product_snapshot=None).count() == sync.inserted
+
+
+def test_snapshots_read_back_exactly_as_stored_even_numbers_past_64_bits():
+    # Snapshots are read with orjson, which would turn an integer past 64 bits into a float.
+    snapshot = {
+        "stats": {"avg90": [-1, -1, 1850]},
+        "title": "Ünïcode “quotes” \\u2028",
+        "huge": 2**70,
+        "low": -(10**19),
+        "unknown_root": 9223372036854775807,
+        "ratio": 0.1,
+    }
+    Deal.objects.create(
+        asin="B00SNAP001",
+        title="t",
+        price_type=2,
+        first_seen_utc=timezone.now(),
+        last_seen_utc=timezone.now(),
+        changed_at=timezone.now(),
+        product_snapshot=snapshot,
+        deal_snapshot={"current": [-1, -1, 1800]},
+        categories=[283155, 9223372036854775807],
+    )
+
+    deal = Deal.objects.get(asin="B00SNAP001")
+
+    assert deal.product_snapshot == snapshot
+    assert type(deal.product_snapshot["huge"]) is int and type(deal.product_snapshot["low"]) is int
+    assert deal.deal_snapshot == {"current": [-1, -1, 1800]}
+    assert deal.categories == [283155, 9223372036854775807]
