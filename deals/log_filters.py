@@ -58,3 +58,14 @@ class QuietWorker(logging.Filter):
         if record.levelno >= logging.WARNING:
             return True
         return not _WORKER_CHATTER.search(record.getMessage())
+
+
+class RefusedHost(logging.Filter):
+    """A request for a host not in DJANGO_ALLOWED_HOSTS (a scanner, a stale DNS name) answers
+    400; Django logs it as an ERROR with a traceback of its own code. One warning line naming
+    the host says all there is: nothing in the app failed."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True

@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from deals import dashboard, targets, triage
 from deals.dashboard import DashboardQuery
@@ -135,7 +135,7 @@ def triage_action(request: HttpRequest, asin: str) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def buy_list(request: HttpRequest) -> HttpResponse:
     """The deals the reader put on their buy list, as live as the dashboard."""
     params = request.GET.copy()
@@ -150,7 +150,7 @@ def buy_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def saved_searches(request: HttpRequest) -> HttpResponse:
     """The saved searches, each with its link, an edit form and Delete."""
     searches = [

@@ -27,7 +27,7 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 from django_htmx.http import HTMX_STOP_POLLING, HttpResponseClientRefresh
 from django_q.tasks import fetch
 
@@ -97,7 +97,7 @@ def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
 
 
 @login_required
-@require_GET
+@require_safe
 def dashboard_page(request: HttpRequest) -> HttpResponse:
     if any(v == "" for _key, values in request.GET.lists() for v in values):
         # The filter form sends every field, empty ones too: keep the address short and
@@ -137,7 +137,7 @@ def table_context(request: HttpRequest, query: DashboardQuery) -> dict[str, Any]
 
 
 @fragment_login_required
-@require_GET
+@require_safe
 def live(request: HttpRequest) -> HttpResponse:
     """What changed since the reader's cursor: 204 when nothing did (one small query)."""
     # The cursor assumes event ids become visible in id order. SQLite has one writer, so
@@ -188,19 +188,19 @@ def _int_param(request: HttpRequest, name: str, default: int = 0) -> int:
 
 
 @api_login_required
-@require_GET
+@require_safe
 def total_deals(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"total_deals": dashboard.shown_count()})
 
 
 @fragment_login_required
-@require_GET
+@require_safe
 def status_line(request: HttpRequest) -> HttpResponse:
     return render(request, "deals/_status_line.html", {"status": dashboard.status(shared=True)})
 
 
 @login_required
-@require_GET
+@require_safe
 def token_plan_page(request: HttpRequest) -> HttpResponse:
     """How Keepa's tokens are split an hour, and how long the sellers waiting take to check."""
     return render(request, "deals/token_plan.html", {"view": token_plan.current()})
@@ -230,7 +230,7 @@ def refresh(request: HttpRequest) -> HttpResponse:
 
 
 @fragment_login_required
-@require_GET
+@require_safe
 def refresh_status(request: HttpRequest, task_id: str) -> HttpResponse:
     """The Refresh run's outcome once its task has finished (HTTP 286 stops the polling)."""
     task = fetch(task_id)
@@ -295,7 +295,7 @@ def _refresh_hint() -> str:
 # -- health ------------------------------------------------------------------------------
 
 
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     """For a process manager or a monitor, no login: 200 when the database answers, the
     worker runs tasks and a sync succeeded recently enough; else 503 with the problems.
@@ -310,7 +310,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 @login_required
-@require_GET
+@require_safe
 def deal_detail(request: HttpRequest, asin: str) -> HttpResponse:
     page = deal_page(asin)
     if page is None:
@@ -330,7 +330,7 @@ def deal_detail(request: HttpRequest, asin: str) -> HttpResponse:
 
 
 @api_login_required
-@require_GET
+@require_safe
 def api_deals(request: HttpRequest) -> JsonResponse:
     query = DashboardQuery.from_request(request.GET)
     if not query.form.is_valid():
@@ -362,7 +362,7 @@ class _Echo:
 
 
 @login_required
-@require_GET
+@require_safe
 def deals_csv(request: HttpRequest) -> StreamingHttpResponse:
     """The current filtered, sorted view as CSV, streamed (50,000 rows never sit in memory)."""
     query = DashboardQuery.from_request(request.GET)

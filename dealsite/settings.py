@@ -300,6 +300,7 @@ LOGGING = {
         "redact_keepa_key": {"()": "deals.log_filters.RedactKeepaKey"},
         "quiet_polls": {"()": "deals.log_filters.QuietPolls"},
         "quiet_worker": {"()": "deals.log_filters.QuietWorker"},
+        "refused_host": {"()": "deals.log_filters.RefusedHost"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"},
@@ -328,6 +329,8 @@ LOGGING = {
         "django.server": {"handlers": ["django.server"], "level": "INFO", "propagate": False},
         # One line per job run (deals.tasks logs it), not four per task and one a minute.
         "django-q": {"filters": ["quiet_worker"]},
+        # A request for another host: one warning line, not an ERROR with a traceback.
+        "django.security.DisallowedHost": {"filters": ["refused_host"]},
         # Failed logins and lockouts are warnings; axes's per-login INFO lines are noise.
         "axes": {"level": "WARNING"},
         # Apprise's own lines may quote a destination URL, secrets included: the alerts task

@@ -99,11 +99,20 @@ def test_make_serve_serves_pages_and_static_files_with_debug_off(tmp_path):
             assert "Set-Cookie" not in response.headers, url
         assert requests.get(f"{base}/static/no-such-file.css", timeout=10).status_code == 404
         assert len(workers) == 2  # WEB_CONCURRENCY
+        # An uptime monitor's HEAD answers as its GET would, without a warning.
+        assert requests.head(f"{base}/login/", timeout=10).status_code == 200
+        health = requests.get(f"{base}/healthz", timeout=10).status_code
+        assert requests.head(f"{base}/healthz", timeout=10).status_code == health
+        # A request for another host is refused with one warning line (no traceback below).
+        refused = requests.get(f"{base}/login/", headers={"Host": "scanner.example"}, timeout=10)
+        assert refused.status_code == 400
 
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0, output.text[-3000:]
         assert not [w for w in workers if w.is_running() and w.status() != "zombie"]
     assert "Traceback" not in output.text
+    assert "Method Not Allowed" not in output.text
+    assert re.search(r"WARNING django\.security\.DisallowedHost: .*'scanner\.example'", output.text)
 
 
 def test_make_serve_without_a_secret_key_says_how_to_make_one(tmp_path):
