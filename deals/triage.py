@@ -9,14 +9,17 @@ deal's current buy price, so nothing has to run for a deal to show again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from datetime import datetime, timedelta
+from functools import wraps
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.db.models.lookups import Exact, GreaterThanOrEqual, IsNull
+from django.http import HttpResponse
 from django.utils import timezone
 
 from deals import economics
@@ -95,10 +98,38 @@ def _hidden_marks_sql(now: datetime) -> QuerySet[Triage]:
     return _active_marks(now).filter(Q(hidden_below_cents__isnull=True) | Q(Exists(still_dear)))
 
 
+# Inside `read_once`: the hidden deals as first read by this request (or None outside it).
+_READ_ONCE: ContextVar[list[Q] | None] = ContextVar("hidden_read_once", default=None)
+
+
+def read_once(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """For a view that reads and never writes marks: `hidden_now()` is read once for all
+    its queries (a live poll read it three times: its page, its count and its cache key)."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> HttpResponse:
+        token = _READ_ONCE.set([])
+        try:
+            return view(*args, **kwargs)
+        finally:
+            _READ_ONCE.reset(token)
+
+    return wrapper
+
+
 def hidden_now(now: datetime | None = None) -> Q:
     """A Deal filter: the reader hid it, the days have not run out, and its buy price is not
     below the sum they asked for (a deal shows while it is, and hides again if it rises)."""
-    now = now or timezone.now()
+    kept_here = _READ_ONCE.get() if now is None else None
+    if kept_here:
+        return kept_here[0]
+    hidden = _hidden_now(now or timezone.now())
+    if kept_here is not None:
+        kept_here.append(hidden)
+    return hidden
+
+
+def _hidden_now(now: datetime) -> Q:
     fields = ("asin", "hidden", "hidden_below_cents", "hidden_until")
     marks = list(_active_marks(now).order_by().only(*fields)[: MAX_LISTED_HIDDEN + 1])
     if len(marks) > MAX_LISTED_HIDDEN:

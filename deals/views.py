@@ -98,6 +98,7 @@ def api_login_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
 
 @login_required
 @require_safe
+@triage.read_once
 def dashboard_page(request: HttpRequest) -> HttpResponse:
     if any(v == "" for _key, values in request.GET.lists() for v in values):
         # The filter form sends every field, empty ones too: keep the address short and
@@ -138,6 +139,7 @@ def table_context(request: HttpRequest, query: DashboardQuery) -> dict[str, Any]
 
 @fragment_login_required
 @require_safe
+@triage.read_once
 def live(request: HttpRequest) -> HttpResponse:
     """What changed since the reader's cursor: 204 when nothing did (one small query)."""
     # The cursor assumes event ids become visible in id order. SQLite has one writer, so

@@ -208,3 +208,30 @@ def test_tabs_polling_after_the_same_write_share_one_read_of_the_page(client):
     change_price("B000000000", 555)
     html = live(client, live_url(second)).content.decode()
     assert "$5.55" in html and 'id="deal-B000000002"' not in html
+
+
+def _reads_of_hidden_marks(queries: CaptureQueriesContext) -> int:
+    return sum(
+        'FROM "deals_triage" WHERE ("deals_triage"."hidden"' in q["sql"]
+        for q in queries.captured_queries
+    )
+
+
+def test_a_poll_reads_the_hidden_deals_once_and_the_next_request_reads_a_new_hide(client):
+    many_deals(3)
+    tab = live_url(client.get("/"))
+    change_price("B000000001", 777)
+    # Its page, its count and its cache key all leave out the same hidden deals, read once.
+    with CaptureQueriesContext(connection) as queries:
+        first = live(client, tab)
+    assert _reads_of_hidden_marks(queries) == 1
+    assert shown_asins(first) == ["B000000001"]
+
+    # Read once per request, not once per process: a hide shows on the next poll and page.
+    client.post("/triage/B000000002", {"action": "hide"})
+    change_price("B000000000", 555)
+    with CaptureQueriesContext(connection) as queries:
+        html = live(client, live_url(first)).content.decode()
+    assert _reads_of_hidden_marks(queries) == 1
+    assert "$5.55" in html and 'id="deal-B000000002"' not in html
+    assert "B000000002" not in shown_asins(client.get("/"))
