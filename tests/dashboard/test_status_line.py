@@ -321,3 +321,21 @@ def test_a_refresh_s_outcome_reads_the_status_line_afresh_on_a_busy_server(
     assert "Sync finished:" in done and "999 left at the last sync" in done
     # ... and the other requests of the process are served that reading.
     assert "999 left at the last sync" in client.get("/status").content.decode()
+
+
+def test_before_any_worker_has_run_the_next_sync_waits_for_one_not_starting_now(client):
+    # `make serve` alone, or a deploy whose worker was forgotten: the schedule is due, but
+    # nothing will run it until a worker starts.
+    _schedule_update(NOW)
+
+    with freeze_time(NOW):
+        html = client.get("/status").content.decode()
+    assert "Next sync: once the background worker starts" in html and "manage.py qcluster" in html
+    assert "starting now" not in html
+
+    # The worker's first minute: its heartbeat, and the schedule's time is believed again.
+    _beat(minutes_ago=0.2)
+    with freeze_time(NOW):
+        html = client.get("/status").content.decode()
+    assert re.search(r"Next sync: <time [^>]*>starting now</time>", html)
+    assert "once the background worker" not in html
