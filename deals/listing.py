@@ -43,25 +43,37 @@ def _stat(snapshot: dict[str, Any], name: str, price_type: int) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
-def lowest_fba(snapshot: dict[str, Any], price_type: int) -> int | None:
-    """The cheapest live FBA offer (price + shipping) in the query's condition group."""
+def lowest_fba(
+    snapshot: dict[str, Any], price_type: int, buying: tuple[str, int] | None = None
+) -> int | None:
+    """The cheapest live FBA offer (price + shipping) in the query's condition group, the
+    copy being bought left out (`buying`: its seller and total): once it is bought, the next
+    FBA copy is the price a new listing must meet. Listed against itself, every deal whose
+    cheapest copy is an FBA one showed as a loss."""
     conditions = CONDITIONS_FOR_PRICE_TYPE.get(price_type)
-    totals = [
-        o["price"] + max(o.get("shipping") or 0, 0)
+    offers = sorted(
+        (o["price"] + max(o.get("shipping") or 0, 0), o.get("sellerId"))
         for o in snapshot.get("offers") or ()
         if o.get("isFBA")
         and isinstance(o.get("price"), int)
         and o["price"] > 0
         and (conditions is None or o.get("condition") in conditions)
-    ]
-    return min(totals, default=None)
+    )
+    for total, seller in offers:
+        if buying is not None and (seller, total) == buying:
+            buying = None  # that one copy only: another at the same price competes
+            continue
+        return total
+    return None
 
 
 def list_at(deal: Any) -> ListAt | None:
     """What to list at and why, from the stored row; None when nothing is known."""
     snapshot = deal.product_snapshot or {}
     price_type = deal.price_type
-    fba = lowest_fba(snapshot, price_type) if snapshot else None
+    seller, total = getattr(deal, "now_seller_id", None), getattr(deal, "now_total", None)
+    buying = (seller, total) if seller and total is not None else None
+    fba = lowest_fba(snapshot, price_type, buying) if snapshot else None
     if fba is not None:
         chosen = ListAt(fba, LOWEST_FBA)
     elif (average := _stat(snapshot, "avg90", price_type)) is not None:

@@ -111,3 +111,29 @@ def test_the_buy_link_opens_amazons_used_offers_for_the_asin():
         "https://www.amazon.com/gp/offer-listing/0312850123/?condition=used"
     )
     assert listing.buy_url("B0D8W1YVBX", 1).endswith("/B0D8W1YVBX/?condition=new")
+
+
+def test_the_fba_copy_being_bought_is_not_the_price_to_list_against():
+    # The cheapest copy is an FBA one at $25.66: bought, it is gone, and the next FBA copy,
+    # $120.94, is the price to meet (listed against itself, a deal 78 % below its average
+    # showed a loss).
+    bought = {**offer(2566, fba=True), "sellerId": "ABUYME"}
+    snapshot = (
+        FEES | stats(avg90=11700, avg365=11700) | {"offers": [bought, offer(12094, fba=True)]}
+    )
+    row = SimpleNamespace(**{**vars(deal(snapshot, buy=2566)), "now_seller_id": "ABUYME"})
+
+    assert listing.list_at(row) == listing.ListAt(12094, listing.LOWEST_FBA)
+    assert economics.for_deal(row, COSTS).profit > 0
+
+    # Another seller's FBA copy at the same price still competes; with only the bought copy
+    # left, the 90-day average is what it sells around.
+    twin = {**offer(2566, fba=True), "sellerId": "AOTHER"}
+
+    def listed_with(offers: list[dict]) -> listing.ListAt | None:
+        return listing.list_at(
+            SimpleNamespace(**{**vars(row), "product_snapshot": {**snapshot, "offers": offers}})
+        )
+
+    assert listed_with([bought, twin]) == listing.ListAt(2566, listing.LOWEST_FBA)
+    assert listed_with([bought]) == listing.ListAt(11700, listing.AVERAGE_90)
