@@ -14,6 +14,7 @@ import re
 import secrets
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -149,3 +150,39 @@ def test_the_readme_deploy_settings_pass_check_deploy():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_with_the_readme_deploy_settings_the_health_checks_answer_on_the_machine_itself():
+    # The README's cron line asks http://127.0.0.1:8000/healthz/worker: with the deploy's own
+    # host name and the HTTPS redirect on, it got 400 (restarting a healthy worker every 5
+    # minutes) or a redirect (which `curl -f` takes for a healthy answer).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "KEEPA_"))}
+    env.pop("DATABASE_URL", None)
+    env.update(
+        readme_environment(),
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        DATABASE_URL="sqlite:///:memory:",
+        DJANGO_SETTINGS_MODULE="dealsite.settings",
+    )
+    code = (
+        "import django; django.setup()\n"
+        "from django.core.management import call_command\n"
+        "from django.test import Client\n"
+        "call_command('migrate', verbosity=0)\n"
+        "for host in ('127.0.0.1:8000', 'localhost:8000', 'deals.example.com'):\n"
+        "    for path in ('/healthz', '/healthz/worker', '/login/'):\n"
+        "        print(host, path, Client(HTTP_HOST=host).get(path).status_code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    answers = dict(line.rsplit(" ", 1) for line in result.stdout.splitlines())
+    for host in ("127.0.0.1:8000", "localhost:8000"):
+        # No worker runs here: 503, the answer that restarts one.
+        assert answers[f"{host} /healthz/worker"] == "503", answers
+        assert answers[f"{host} /healthz"] == "503", answers
+        # The pages themselves still go to HTTPS.
+        assert answers[f"{host} /login/"] == "301", answers
+    assert answers["deals.example.com /login/"] == "301", answers
