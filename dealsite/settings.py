@@ -51,6 +51,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dealsite.head.HeadWithoutBody",
     "django.middleware.security.SecurityMiddleware",
     # Static files from the web process itself (no nginx needed for them): before everything
     # else, so a stylesheet costs no session or database work.

@@ -101,7 +101,9 @@ def test_make_serve_serves_pages_and_static_files_with_debug_off(tmp_path):
         assert requests.get(f"{base}/static/no-such-file.css", timeout=10).status_code == 404
         assert len(workers) == 2  # WEB_CONCURRENCY
         # An uptime monitor's HEAD answers as its GET would, without a warning.
-        assert requests.head(f"{base}/login/", timeout=10).status_code == 200
+        head = requests.head(f"{base}/login/", timeout=10)
+        assert head.status_code == 200 and head.content == b""
+        assert int(head.headers["Content-Length"]) == len(requests.get(f"{base}/login/").content)
         health = requests.get(f"{base}/healthz", timeout=10).status_code
         assert requests.head(f"{base}/healthz", timeout=10).status_code == health
         # A request for another host is refused with one warning line (no traceback below).
@@ -113,6 +115,7 @@ def test_make_serve_serves_pages_and_static_files_with_debug_off(tmp_path):
         assert not [w for w in workers if w.is_running() and w.status() != "zombie"]
     assert "Traceback" not in output.text
     assert "Method Not Allowed" not in output.text
+    assert "no-body response" not in output.text  # gunicorn's warning for a HEAD with a body
     assert re.search(r"WARNING django\.security\.DisallowedHost: .*'scanner\.example'", output.text)
 
 
