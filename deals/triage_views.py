@@ -128,7 +128,14 @@ def triage_action(request: HttpRequest, asin: str) -> HttpResponse:
         }
         return render(request, "deals/_row_gone.html", context)
     context["row"] = dashboard.rows_for([deal], target=target)[0]
-    return render(request, "deals/_row.html", context)
+    if query is None:
+        return render(request, "deals/_row.html", context)
+    # The row stays in (or came back to, by an Undo) the table it was clicked in: the counts
+    # follow out of band, as when it leaves.
+    page = query.page()
+    context |= {"query": query, "page": page, "total": query.total(page)}
+    context["filtered"] = query.filtered
+    return render(request, "deals/_row_and_counts.html", context)
 
 
 # -- the buy list -------------------------------------------------------------------------

@@ -364,3 +364,18 @@ def test_a_filtered_count_follows_a_hide_at_once(client):
     assert total(client, delta_percent_min=10) == 1
     Triage.objects.all().delete()  # the admin deletes the mark
     assert total(client, delta_percent_min=10) == 2
+
+
+def test_undoing_a_hide_brings_the_row_and_the_count_back(client):
+    make_deal("0312850123")
+    make_deal("0312850124")
+    gone = click(client, "0312850123", "hide").content.decode()
+    assert '<strong id="total-deals">1</strong>' in gone
+
+    # The Undo in the slim row: the row comes back, and so does the count, out of band (the
+    # count stayed at one less until the page was reloaded).
+    back = click(client, "0312850123", "unhide").content.decode()
+
+    assert back.startswith('<tr id="deal-0312850123"') and "is-hidden" not in back
+    assert 'id="deal-counts" class="counts" hx-swap-oob="true"' in back
+    assert '<strong id="total-deals">2</strong>' in back
