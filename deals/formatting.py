@@ -373,6 +373,7 @@ STATUS_CHIPS = {
     ),
     "left": ("\u2715", "left", "bad", "no longer one of your deals"),
 }
+LEFT_FIGURES = "prices and profit shown as when it was last a deal"
 NOT_CHECKED_CHIP = (
     "\u2248",
     "seller not checked",
@@ -404,4 +405,8 @@ def status_chips(deal: Deal) -> SafeString:
     # Why it is in doubt or left, readable on the row itself (a phone has no hover).
     if deal.status in ("unverified", "left") and deal.status_reason:
         html.append(format_html('<span class="status-reason">{}</span>', deal.status_reason))
+    # A left deal's row keeps the figures it had as a deal, greyed; its reason may quote
+    # today's price beside them ("price $125.38 no longer below its average"): say which is which.
+    if deal.status == "left":
+        html.append(format_html('<span class="status-reason status-note">{}</span>', LEFT_FIGURES))
     return mark_safe(" ".join(html))

@@ -162,6 +162,42 @@ def test_a_deal_below_the_target_is_marked_in_colour_and_words(filled):
     page.screenshot(path=str(SCREENSHOTS / "dashboard-1366-best-roi.png"))
 
 
+def test_on_a_phone_the_columns_shown_follow_on_the_card_labelled(filled):
+    base, page = filled
+    open_at(page, f"{base}/", PHONE)
+    first = page.locator("#deal-rows tr").first
+    label = "e => getComputedStyle(e, '::before').content"
+    # Shown by default beyond the decision cells: on the card, after them, each labelled.
+    max_buy = first.locator('td[data-col="max_buy_total"]')
+    assert max_buy.is_visible() and max_buy.evaluate(label) == '"Max buy"'
+    rank, status = first.locator('td[data-col="sales_rank"]'), first.locator("td.deal-status")
+    assert rank.bounding_box()["y"] < max_buy.bounding_box()["y"] < status.bounding_box()["y"]
+    # Switched on in the Columns menu: on the card too (it did nothing on a phone).
+    asin = first.get_attribute("id").removeprefix("deal-")
+    assert not first.locator('td[data-col="asin"]').is_visible()
+    page.click("#column-menu summary")
+    page.check('#column-choice input[value="asin"]')
+    from playwright.sync_api import expect
+
+    expect(page.locator(f'#deal-{asin} td[data-col="asin"]')).to_have_text(asin)
+    expect(page.locator(f'#deal-{asin} td[data-col="asin"]')).to_be_visible()
+    assert page_overflow(page) <= 0
+    first.screenshot(path=str(SCREENSHOTS / "dashboard-390-card-with-columns.png"))
+
+
+def test_on_a_phone_a_search_shows_its_first_match_not_the_filter_form(filled):
+    base, page = filled
+    open_at(page, f"{base}/?delta_percent_min=10", PHONE)
+    # The filters fold away once applied (all twenty fields filled the first screen).
+    summary = page.locator("details.filters-box > summary")
+    assert summary.inner_text() == "Filters (in use)"
+    assert not page.locator("form.filters").is_visible()
+    first = page.locator("#deal-rows tr").first
+    assert first.bounding_box()["y"] < 900  # on the first screen (the window is 900 high)
+    summary.click()
+    assert page.locator("form.filters").is_visible()
+
+
 def test_a_column_switched_on_stays_on_after_a_reload(filled):
     base, page = filled
     open_at(page, f"{base}/", DESKTOP)

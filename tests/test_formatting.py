@@ -180,3 +180,16 @@ def test_a_wait_is_never_told_shorter_than_it_is():
     assert formatting.wait(111) == "1 min 51 s"
     assert formatting.wait(120) == "2 min"
     assert formatting.wait(3 * 3600) == "3 h"
+
+
+def test_a_left_deal_says_its_figures_are_from_when_it_was_last_a_deal():
+    from deals.models import Deal
+
+    # The reason quotes today's price; the row beside it still shows the deal's old Now and
+    # profit, greyed: the cell says which is which.
+    left = Deal(status="left", status_reason="price $125.38 no longer below its average $122.24")
+    html = formatting.status_chips(left)
+    assert "price $125.38 no longer below its average $122.24" in html
+    assert "prices and profit shown as when it was last a deal" in html
+    listed = Deal(status="listed", now_total=2000, enriched_at=NOW)
+    assert "when it was last a deal" not in formatting.status_chips(listed)

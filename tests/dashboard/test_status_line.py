@@ -256,6 +256,9 @@ def test_deals_whose_offers_keepa_could_not_list_are_not_called_checked(client):
     assert "Sellers: 2 deals wait until Keepa can list their offers" in html
     page = client.get("/tokens").content.decode()
     assert "<strong>2</strong> deals whose offers Keepa could not list" in page
+    # Nothing else waits, but these do: not "nothing waits".
+    assert "Time to clear: <strong>only the 2 retries above wait</strong>" in page
+    assert "nothing waits" not in page
 
     # Looked up at last: all checked.
     Deal.objects.filter(enriched_at=None).update(enriched_at=now, enrich_requested_at=None)
