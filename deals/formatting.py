@@ -408,5 +408,5 @@ def status_chips(deal: Deal) -> SafeString:
     # A left deal's row keeps the figures it had as a deal, greyed; its reason may quote
     # today's price beside them ("price $125.38 no longer below its average"): say which is which.
     if deal.status == "left":
-        html.append(format_html('<span class="status-reason status-note">{}</span>', LEFT_FIGURES))
+        html.append(format_html('<span class="status-note">{}</span>', LEFT_FIGURES))
     return mark_safe(" ".join(html))

@@ -213,6 +213,10 @@ def test_a_deal_that_leaves_disappears_from_the_page_and_the_count(live_server, 
             expect(status.locator(".chip-bad")).to_have_text("\u2715 left")
             expect(status.locator(".status-reason")).to_have_text("no used offer: sold out")
             expect(status.locator(".status-reason")).to_be_visible()
+            # Its greyed prices are the deal's old ones, and the row says so.
+            expect(status.locator(".status-note")).to_have_text(
+                "prices and profit shown as when it was last a deal"
+            )
         finally:
             browser.close()
 
