@@ -59,7 +59,9 @@ PAGE_HOT_SPOTS = [
 USER, PASSWORD = "bench", "bench-dashboard-password-1"
 POLLER = re.compile(r'id="live-poller"[^>]*hx-get="([^"]+)"')
 WRITE_PAGE = 150
-WRITE_PAUSE_S = 0.25  # between pages, about the pace of a sweep fetching from Keepa
+# Between pages: with the write, at or above the pace Keepa serves a sweep's pages (real
+# /deal responses report processingTimeInMs 294-770, before the network).
+WRITE_PAUSE_S = 0.25
 SERVER_LOG = "server.log"
 PAGE_P95_MS, IDLE_P95_MS = 150, 20
 
@@ -114,8 +116,12 @@ def live_url(client: Client) -> tuple[str, list[str]]:
 class Writer:
     """Pages of changed deals written as the upserter writes them."""
 
-    def __init__(self, seed: int = 11) -> None:
+    def __init__(self, seed: int = 11, changed_share: float = 1.0) -> None:
         self.rng = random.Random(seed)
+        # The share of each page whose price moves; the rest are sent as they stand, and the
+        # upserter rewrites them as unchanged (seen again, no event), as a sweep does.
+        self.changed_share = changed_share
+        self.deals_changed = 0
         self.asins = list(Deal.objects.values_list("asin", flat=True))
         config = load_config()
         self.sweep = ingest.Sweep(Run.detached(SyncRun.Kind.UPDATE, config))
@@ -126,11 +132,13 @@ class Writer:
 
     def changed(self, asins: list[str]) -> list[KeepaDeal]:
         rows = Deal.objects.filter(asin__in=asins).values_list("asin", "deal_snapshot")
+        moving = set(self.rng.sample(asins, round(len(asins) * self.changed_share)))
         out = []
         for asin, snapshot in rows:
             snap = dict(snapshot, asin=asin)
             current = list(snap["current"])
-            if current[self.price_type] > 0:
+            if asin in moving and current[self.price_type] > 0:
+                self.deals_changed += 1
                 current[self.price_type] = int(
                     current[self.price_type] * self.rng.uniform(0.9, 1.1)
                 )

@@ -43,6 +43,11 @@ HELD_TARGET = 50  # paced users on this 2-core machine with the production serve
 # Page views a step needs before its p95 is more than its slowest page (of 20, the p95 lies
 # between the two slowest, nearer the second): a step with fewer tabs runs for longer.
 MIN_PAGE_VIEWS = 20
+# The share of a sweep's deals whose price moved since the last sweep. The busy market (the
+# simulator's fast-moving profile, about three times the calibrated churn) moved the price of
+# about 332 of its ~800 listed deals an hour (bench/RESULTS.md, scenario 1); a complete sweep
+# every 15 minutes finds a quarter of that: about 10 %. The calibrated market's is about 2 %.
+SWEEP_CHANGED_SHARE = 0.1
 POSTGRES_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 DATABASES = {"sqlite": "SQLite", "postgres": "PostgreSQL"}
 
@@ -285,6 +290,8 @@ class Step:
     writing: bool = True
     # Requests sent again after meeting a closed kept-alive connection (bench.load).
     retried: int = 0
+    # Deals whose price the writer moved (the rest of its pages written unchanged).
+    deals_changed: int = 0
 
     @property
     def page_p95(self) -> float:
@@ -338,7 +345,7 @@ def load_step(
         "--json",
         str(out),
     ] + (["--paced"] if paced else [])
-    writer = Writer(seed=users + (1000 if paced else 0))
+    writer = Writer(seed=users + (1000 if paced else 0), changed_share=SWEEP_CHANGED_SHARE)
     done = threading.Event()
     seen = len(server.log_path.read_text())
     cpu_before, started = server.cpu_seconds(), time.monotonic()
@@ -371,6 +378,7 @@ def load_step(
         fivexx=sum(n for status, n in data["statuses"].items() if status.startswith("5")),
         first_errors=data["errors"][:5],
         writes=len(writer.times),
+        deals_changed=writer.deals_changed,
         write_errors=len(writer.errors),
         locked=log_text.count("database is locked") + writer.locked,
         server_cores=cores,
@@ -562,7 +570,7 @@ def report(result: Result, data: dict[str, Any], plan: Plan) -> None:
         + ".",
         "",
         "| users | kind | requests | req/s | pages n | pages p50 ms | pages p95 ms | "
-        "polls p50 ms | polls p95 ms | errors | sent again | writer pages | "
+        "polls p50 ms | polls p95 ms | errors | sent again | writer pages (deals changed) | "
         "server CPU (cores) | server CPU ms a request | load avg (1 min) | held |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -574,7 +582,8 @@ def report(result: Result, data: dict[str, Any], plan: Plan) -> None:
             f"| {s.users} | {kind} | {s.requests} | {s.requests / s.seconds:.1f} | "
             f"{len(s.pages)} | {percentile(s.pages, 50):.0f} | {s.page_p95:.0f} | "
             f"{percentile(s.polls, 50):.0f} | {percentile(s.polls, 95):.0f} | "
-            f"{s.errors + s.write_errors} | {s.retried} | {s.writes} | {s.server_cores:.2f} | "
+            f"{s.errors + s.write_errors} | {s.retried} | {s.writes} ({s.deals_changed:,}) | "
+            f"{s.server_cores:.2f} | "
             f"{cpu_per_request(s):.0f} | {s.load_avg:.1f} | "
             f"{('yes' if s.held else 'no') if s.paced else ''} |"
         )
@@ -625,9 +634,14 @@ def run(quick: bool) -> Result:
         f"{PAGE_P95_MS} ms or a request fails, then one step halfway back. Two series: "
         "*between sweeps*, with nothing written (most minutes: a complete sweep writes its "
         "pages in a minute or two every 15 minutes, an incremental run a page every 5), then "
-        "*during a sweep*, the target's measure, while this process writes pages of 150 "
-        "changed deals every 0.25 s through the upserter's write path (`Sweep.write_page`), "
-        "faster than Keepa serves them. Then, still writing, "
+        "*during a sweep*, the target's measure, while this process writes a page of 150 "
+        "deals every 0.25 s plus its write time through the upserter's write path "
+        "(`Sweep.write_page`), at or above the pace Keepa serves a sweep's pages (real /deal "
+        "responses report 294-770 ms of processing), with the price of "
+        f"{SWEEP_CHANGED_SHARE:.0%} of each page's deals moved and the rest written unchanged "
+        "(seen again, no event): the busy market's share of deals moved between two complete "
+        "sweeps 15 minutes apart (332 of ~800 listed deals an hour, scenario 1), five times "
+        "the calibrated market's. Then, still writing, "
         f"{plan.closed_users} users back to back for "
         f'{plan.closed_s:.0f} s. "Held" is the largest step whose pages p95 stayed within '
         f"{PAGE_P95_MS} ms with no failed request, below the first that did not. The load "
