@@ -9,8 +9,10 @@ columns and the target it is drawn with. A row is rendered again as soon as any 
 changes. The per-request parts are written in after the cache: the page's CSRF token, the
 relative times ("3 min ago"), which the clock alone changes every minute (keyed by them, every
 row of every page was rendered again each minute, and a tab's page was seldom drawn twice),
-and the row's "new" and "changed" marks, which depend on when each tab last polled (keyed by
-them, every tab's poll drew its own copy of a page the writer had reordered).
+the row's "new" and "changed" marks, which depend on when each tab last polled (keyed by
+them, every tab's poll drew its own copy of a page the writer had reordered), and the times a
+sweep stamps on every row it reads, changed or not (`SEEN_FIELDS`: keyed by them, a sweep
+redrew every row it passed although only a tenth or less of them had changed).
 """
 
 from __future__ import annotations
@@ -41,7 +43,14 @@ _TOKEN_STAND_IN = "row-html-csrf-token-stand-in"
 _TOKEN_INPUT = f'<input type="hidden" name="csrfmiddlewaretoken" value="{_TOKEN_STAND_IN}">'
 # The snapshots and the category path are never read by the row (the page query defers them).
 _NOT_SHOWN = frozenset({"deal_snapshot", "product_snapshot", "categories"})
-_DEAL_FIELDS = tuple(f.attname for f in Deal._meta.concrete_fields if f.name not in _NOT_SHOWN)
+# Stamped by a sweep on every row it reads (deals/upsert.py `SWEEP_FIELDS`) and shown only in
+# their own cells: a kept row has these cells written again when they moved.
+SEEN_FIELDS = ("last_seen_utc", "verified_at")
+_DEAL_FIELDS = tuple(
+    f.attname
+    for f in Deal._meta.concrete_fields
+    if f.name not in _NOT_SHOWN and f.attname not in SEEN_FIELDS
+)
 _TRIAGE_FIELDS = ("hidden", "hidden_below_cents", "hidden_until", "note", "watched")
 _MISSING = object()
 V = TypeVar("V")
@@ -51,6 +60,11 @@ _TITLE_CELL = '<td class="title" data-col="title">'
 _NEW_BADGE = '<span class="badge" title="Entered since you opened this page">new</span> '
 # A relative time as `formatting.when_html` writes it: the opening tag keeps the exact time.
 _RELATIVE_TIME = re.compile(r'(<time class="rel" datetime="([^"]+)"[^>]*>)[^<]*</time>')
+# A shown cell of a column (a hidden one has no data-label), as `_value_cell` writes it.
+_SEEN_CELLS = {
+    name: re.compile(rf'<td class="[^"]*" data-col="{name}" data-label="[^"]*"[^>]*>.*?</td>', re.S)
+    for name in SEEN_FIELDS
+}
 
 
 class LruCache(Generic[V]):
@@ -84,7 +98,8 @@ class LruCache(Generic[V]):
         return len(self._rows)
 
 
-CACHE: LruCache[str] = LruCache()
+# A row's HTML, and the values of its `SEEN_FIELDS` it was drawn with.
+CACHE: LruCache[tuple[str, tuple[Any, ...]]] = LruCache()
 
 
 def _deal_state(deal: Deal) -> tuple[Any, ...]:
@@ -110,7 +125,8 @@ def key(
     oob: bool,
 ) -> tuple[Any, ...]:
     """Everything the row's HTML depends on but the clock (its relative times are written
-    for each request: `_fill_times`) and its marks (`_mark`)."""
+    for each request: `_fill_times`), its marks (`_mark`) and the times a sweep stamps on it
+    (`_fill_seen`)."""
     marks = row.triage
     triage = None if marks is None else tuple(getattr(marks, f) for f in _TRIAGE_FIELDS)
     heads = tuple((c.name, c.label, c.kind) for c in columns)
@@ -132,8 +148,9 @@ def render_row(context: dict[str, Any], row: Any, *, oob: bool) -> SafeString:
     has changed. `context` holds the columns, the reader's choice, the target and the token."""
     columns, shown, target = context["columns"], context["shown"], context["target"]
     row_key = key(row, columns, shown, target, oob=oob)
-    html = CACHE.get(row_key)
-    if html is None:
+    seen = tuple(getattr(row.deal, name) for name in SEEN_FIELDS)
+    kept = CACHE.get(row_key)
+    if kept is None:
         html = get_template(TEMPLATE).render(
             {
                 "row": dataclasses.replace(row, is_new=False, flash=False),
@@ -144,9 +161,27 @@ def render_row(context: dict[str, Any], row: Any, *, oob: bool) -> SafeString:
                 "csrf_token": _TOKEN_STAND_IN,
             }
         )
-        CACHE.put(row_key, html)
+        CACHE.put(row_key, (html, seen))
+    elif kept[1] != seen:
+        html = _fill_seen(kept[0], row, columns, shown, target)
+        CACHE.put(row_key, (html, seen))
+    else:
+        html = kept[0]
     html = _mark(_fill_times(html, timezone.now()), is_new=row.is_new, flash=row.flash)
     return mark_safe(html.replace(_TOKEN_INPUT, _token_input(context.get("csrf_token"))))
+
+
+def _fill_seen(
+    html: str, row: Any, columns: Sequence[Column], shown: Collection[str], target: float | None
+) -> str:
+    """A kept row with the cells of its `SEEN_FIELDS` written for the deal's values now."""
+    for column in columns:
+        if column.name in _SEEN_CELLS and column.name in shown:
+            found = _SEEN_CELLS[column.name].search(html)
+            if found:
+                cell = _value_cell(row.deal, column, row.verdict, target)
+                html = html[: found.start()] + cell + html[found.end() :]
+    return html
 
 
 # The cells `deals/_row.html` draws itself (links, forms, the cheapest offer); every other

@@ -87,6 +87,56 @@ def test_relative_times_on_a_kept_row_follow_the_clock(client):
     assert len(row_html.CACHE) == 1
 
 
+def test_a_row_a_sweep_reads_again_unchanged_is_kept_and_shows_its_new_times(client):
+    """A sweep stamps every row it reads; the row is not drawn again for that, but its "Last
+    listed" and "Last checked" cells say when the sweep read it."""
+    client.cookies["deal_columns"] = "title%2Cnow_price%2Clast_seen_utc%2Cverified_at"
+    with freeze_time(NOW):
+        make_deal(
+            "B000000001",
+            last_seen_utc=NOW - timedelta(hours=2),
+            verified_at=NOW - timedelta(hours=3),
+        )
+        shown = row(client, "B000000001")
+        assert ">2 h ago</time>" in shown and ">3 h ago</time>" in shown
+    with freeze_time(NOW + timedelta(minutes=4)):
+        Deal.objects.filter(asin="B000000001").update(
+            last_seen_utc=NOW + timedelta(minutes=3), verified_at=NOW + timedelta(minutes=3)
+        )
+        shown = row(client, "B000000001")
+        assert shown.count(">1 min ago</time>") == 2
+        assert 'title="2026-01-05 12:03:00 UTC"' in shown
+        assert ">2 h ago<" not in shown and ">3 h ago<" not in shown
+    assert len(row_html.CACHE) == 1
+
+
+@pytest.mark.parametrize("shown_too", [True, False])
+def test_a_kept_row_with_new_sweep_stamps_is_what_the_template_draws(db, shown_too):
+    from django.template.loader import get_template
+
+    from deals import dashboard
+
+    deal = make_deal("B000000001", last_seen_utc=NOW - timedelta(hours=2), verified_at=None)
+    shown = set(dashboard.shown_columns(None)) - set(row_html.SEEN_FIELDS)
+    context = {
+        "columns": dashboard.table_columns(),
+        "shown": shown | (set(row_html.SEEN_FIELDS) if shown_too else set()),
+        "target": None,
+        "csrf_token": "a-token",
+    }
+    with freeze_time(NOW):
+        for seen in (NOW - timedelta(hours=2), NOW - timedelta(minutes=1)):
+            deal.last_seen_utc = deal.verified_at = seen
+            (drawn_row,) = dashboard.rows_for([deal], new=set(), flash=set())
+            kept = row_html.render_row(context, drawn_row, oob=False)
+            drawn = get_template(row_html.TEMPLATE).render(
+                {**context, "row": drawn_row, "oob": False}
+            )
+            assert kept == drawn
+    assert ("1 min ago" in kept) == shown_too
+    assert len(row_html.CACHE) == 1
+
+
 def test_the_readers_marks_show_on_the_kept_row(client):
     make_deal("B000000001")
     assert "☆ buy list" in row(client, "B000000001")
